@@ -1,0 +1,120 @@
+"""Fixtures shared by every chapter's checks.
+
+Under `course check` the runner's `SubmissionPlugin` serves the submission. Run
+directly (`pytest autograder/checks/test_ch02.py -m ch02_gpt_dataset`), the
+checks load `--notebook`, or the chapter's notebook in `chapters/`.
+"""
+from __future__ import annotations
+
+import re
+import zlib
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+
+from autograder import loader, manifest, paths
+from autograder.runner import SubmissionPlugin
+
+
+def pytest_addoption(parser):
+    parser.addoption("--notebook", default=None, help="the notebook to check (default: chapters/chNN/chNN.ipynb)")
+    parser.addoption("--seed", type=int, default=0, help="seed for the random inputs of hidden checks")
+
+
+def pytest_configure(config):
+    course = manifest.load()
+    for ex in course.exercises():
+        config.addinivalue_line("markers", f"{ex.marker}: checks of exercise {ex.id} ({ex.title})")
+    if _find_plugin(config) is None:
+        config.pluginmanager.register(_StandalonePlugin(config, course))
+
+
+class _StandalonePlugin(SubmissionPlugin):
+    """Loads notebooks itself when the checks run under plain pytest."""
+
+    def __init__(self, config, course):
+        super().__init__(course, {}, seed=config.getoption("--seed"))
+        self.notebook = config.getoption("--notebook")
+
+    def submission(self, chapter_id: str) -> loader.Submission:
+        if chapter_id not in self.submissions:
+            path = Path(self.notebook) if self.notebook else paths.student_notebook(chapter_id)
+            self.submissions[chapter_id] = loader.load_notebook(path, self.course.chapter(chapter_id))
+        return self.submissions[chapter_id]
+
+
+def _find_plugin(config) -> SubmissionPlugin | None:
+    return next((p for p in config.pluginmanager.get_plugins() if isinstance(p, SubmissionPlugin)), None)
+
+
+def _plugin(request) -> SubmissionPlugin:
+    return _find_plugin(request.config)
+
+
+def _chapter_id(request) -> str:
+    match = re.search(r"test_(ch\d\d)", request.module.__name__)
+    assert match, f"check module {request.module.__name__} is not named test_chNN"
+    return match.group(1)
+
+
+@pytest.fixture
+def sub(request) -> loader.Submission:
+    """The submission under test (a namespace: `sub.GPTDatasetV1`)."""
+    plugin, chapter_id = _plugin(request), _chapter_id(request)
+    if isinstance(plugin, _StandalonePlugin):
+        return plugin.submission(chapter_id)
+    return plugin.submissions[chapter_id]
+
+
+@pytest.fixture(autouse=True)
+def _exercise_available(request, sub):
+    """Every check first requires its exercise's cell to have loaded and its names to exist."""
+    exercise = _plugin(request).exercise_of(request.node)
+    if exercise is not None:
+        sub.require(exercise)
+
+
+@pytest.fixture
+def ref(request) -> loader.Submission:
+    """The reference solution (hidden checks only; needs solutions/)."""
+    plugin, chapter_id = _plugin(request), _chapter_id(request)
+    if chapter_id not in plugin.reference:
+        path = paths.solution_notebook(chapter_id)
+        if not path.exists():
+            pytest.skip(f"the reference notebook {path} is not here")
+        plugin.reference[chapter_id] = loader.load_notebook(path, plugin.course.chapter(chapter_id))
+    return plugin.reference[chapter_id]
+
+
+@pytest.fixture
+def seed(request) -> int:
+    """A per-check seed derived from the run's seed, so a regrade draws the same inputs."""
+    return (_plugin(request).seed * 1_000_003 + zlib.crc32(request.node.name.encode())) % 2**31
+
+
+@lru_cache(maxsize=None)
+def _recorded(chapter_id: str) -> dict:
+    import torch
+
+    path = paths.fixtures_dir() / f"{chapter_id}.pt"
+    return torch.load(path, weights_only=True)
+
+
+@pytest.fixture
+def recorded(request) -> dict:
+    """The chapter's recorded fixtures (inputs and expected outputs made from solutions/)."""
+    return _recorded(_chapter_id(request))
+
+
+@pytest.fixture(scope="session")
+def gpt2():
+    """tiktoken's GPT-2 encoding, built offline from the fetched files."""
+    from autograder.data import DataFetchError, gpt2_encoding, is_available
+
+    if not (is_available("gpt2-encoder.json") and is_available("gpt2-vocab.bpe")):
+        pytest.skip("needs the GPT-2 tokenizer files: run `course data fetch gpt2-bpe`")
+    try:
+        return gpt2_encoding()
+    except DataFetchError as exc:
+        pytest.skip(str(exc))

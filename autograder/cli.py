@@ -1,0 +1,50 @@
+"""The `course` command: one sub-command per module in `autograder.commands`."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .checking import UsageError
+from .manifest import ManifestError
+
+COMMANDS = ("check", "progress", "release", "fixtures", "selftest", "data")
+
+DESCRIPTION = """\
+Build a large language model from scratch: check your chapter notebooks,
+and (for instructors and course developers) release, regenerate and self-test.
+
+examples:
+  course check ch02                      check chapters/ch02/ch02.ipynb
+  course check ch02.gpt_dataset          check one exercise
+  course progress                        all chapters at a glance
+  course data fetch                      download the data files the chapters use
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import importlib
+
+    parser = argparse.ArgumentParser(
+        prog="course", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"autograder.commands.{name}").register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args)
+    except (UsageError, ManifestError) as exc:
+        print(f"course {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""`course check`: score notebooks against the public checks."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from .. import checking, manifest, report
+
+EPILOG = """\
+examples:
+  course check ch02                                   the chapter in chapters/ch02/ch02.ipynb
+  course check ch02.gpt_dataset                       one exercise
+  course check ch02 --notebook my_copy.ipynb          another notebook
+  course check ch02 --json                            machine-readable result
+
+exit status: 0 every targeted exercise has full marks, 1 otherwise, 2 usage or configuration error
+"""
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "check",
+        help="check notebooks and show points per exercise",
+        description="Run the checks of chapters or exercises against a notebook and report points.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("targets", nargs="*", metavar="TARGET", help="chapter (ch02) or exercise (ch02.gpt_dataset) ids; default: all")
+    parser.add_argument("--notebook", type=Path, help="notebook to check (default: chapters/chNN/chNN.ipynb)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    parser.add_argument("--verbose", action="store_true", help="full messages and every check")
+    parser.add_argument("--hidden", action="store_true", help="also run the hidden checks (needs solutions/)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for the hidden checks' random inputs")
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    course = manifest.load()
+    exercises = checking.resolve_targets(course, args.targets)
+    if args.notebook is not None and not args.notebook.exists():
+        raise checking.UsageError(f"no notebook at {args.notebook}")
+    if args.notebook is not None and len({ex.chapter_id for ex in exercises}) > 1:
+        raise checking.UsageError("--notebook needs targets from a single chapter")
+    result = checking.check_notebooks(course, exercises, args.notebook, hidden=args.hidden, seed=args.seed)
+    if args.json:
+        print(json.dumps(result.to_json()))
+    else:
+        print(report.course_report(result, verbose=args.verbose))
+    return 0 if result.full_marks else 1

@@ -1,0 +1,54 @@
+"""`course release`: regenerate the student notebooks from solutions/ with nbgrader."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .. import manifest, paths, release
+from ..checking import UsageError
+
+EPILOG = """\
+examples:
+  course release                 regenerate chapters/ from solutions/
+  course release ch02            one chapter
+  course release --check         exit 1 and name the files when chapters/ is out of date
+"""
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "release",
+        help="regenerate chapters/ from solutions/ (nbgrader generate_assignment)",
+        description="Generate the student notebooks (stubs) in chapters/ from the reference notebooks in solutions/.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("chapters", nargs="*", metavar="CHAPTER", help="chapter ids (default: every chapter with a solution)")
+    parser.add_argument("--check", action="store_true", help="only compare; exit 1 naming the files that differ")
+    parser.set_defaults(func=run)
+
+
+def _chapters(course, requested: list[str]) -> list[str]:
+    known = [ch.id for ch in course.chapters]
+    for chapter_id in requested:
+        if chapter_id not in known:
+            raise UsageError(f"unknown chapter '{chapter_id}'; the course has: {', '.join(known)}")
+    return requested or [c for c in known if paths.solution_notebook(c).exists()]
+
+
+def run(args) -> int:
+    course = manifest.load()
+    try:
+        if args.check:
+            stale = [name for ch in _chapters(course, args.chapters) for name in release.differences(ch)]
+            if stale:
+                print("chapters/ differs from what `course release` generates:", *stale, sep="\n  ")
+                return 1
+            print("chapters/ is up to date with solutions/")
+            return 0
+        for chapter_id in _chapters(course, args.chapters):
+            print(f"released {release.release(chapter_id)}")
+    except release.ReleaseError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    return 0

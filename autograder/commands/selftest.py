@@ -1,0 +1,51 @@
+"""`course selftest`: check the checks against the reference, the stubs, mutants and alternatives."""
+from __future__ import annotations
+
+import argparse
+
+from tqdm import tqdm
+
+from .. import manifest, paths, selftest
+from ..checking import resolve_targets
+
+EPILOG = """\
+examples:
+  course selftest              every chapter that has solutions
+  course selftest ch02 -v      one chapter, a line per mutant and alternative
+
+exit status: 0 only if the reference gets full marks, the stubs zero, every mutant
+loses points with a message and every alternative gets full marks
+"""
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "selftest",
+        help="check the checks (reference, stubs, mutants, alternatives)",
+        description="Prove the checks: full marks for solutions/, zero for chapters/, mutants killed, alternatives accepted.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("chapters", nargs="*", metavar="CHAPTER", help="chapter ids (default: every chapter with a solution)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="a line per mutant and alternative")
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    course = manifest.load()
+    resolve_targets(course, args.chapters)
+    chapters = args.chapters or [c.id for c in course.chapters if paths.solution_notebook(c.id).exists()]
+    all_ok, mutants, killed = True, 0, 0
+    for chapter_id in chapters:
+        with tqdm(total=selftest.steps(chapter_id), desc=f"selftest {chapter_id}", unit="step", leave=False) as bar:
+            report = selftest.selftest_chapter(course, chapter_id, progress=bar.update)
+        mutants, killed = mutants + report.mutants, killed + report.killed
+        all_ok &= report.ok
+        print(f"{chapter_id}: {report.killed}/{report.mutants} mutants killed, {'OK' if report.ok else 'FAILED'}")
+        if args.verbose:
+            print("\n".join(report.lines))
+        for problem in report.problems:
+            print(f"  problem: {problem}")
+    rate = 100.0 * killed / mutants if mutants else 0.0
+    print(f"mutant kill rate: {killed}/{mutants} ({rate:.0f}%)")
+    return 0 if all_ok else 1

@@ -1,0 +1,208 @@
+"""Load the graded part of a chapter notebook into a fresh module.
+
+Only setup cells (tagged `setup`) and exercise cells (nbgrader solution cells
+whose `grade_id` is an exercise id) run; exploration and training cells do not.
+IPython magics and shell lines are skipped. A cell that fails to compile or
+raises is recorded against its exercise and the other cells still run, so one
+broken exercise never hides the others.
+"""
+from __future__ import annotations
+
+import contextlib
+import difflib
+import io
+import itertools
+import json
+import linecache
+import sys
+import traceback
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .manifest import Chapter, Exercise
+
+SETUP_TAG = "setup"
+_module_ids = itertools.count()
+
+
+class ExerciseUnavailable(Exception):
+    """The exercise cannot be checked: its cell is missing or broken, or a name is missing.
+
+    `status` is the report status: `missing`, `error` or `not_implemented`.
+    """
+
+    def __init__(self, status: str, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class Submission:
+    """What a notebook defines, plus what went wrong while loading it.
+
+    `problems` maps an exercise id to the reason it is unavailable; `setup_problem`
+    is set when a setup cell failed (every exercise is then unavailable).
+    """
+
+    namespace: dict
+    chapter: Chapter
+    problems: dict[str, ExerciseUnavailable] = field(default_factory=dict)
+    setup_problem: str | None = None
+    origin: str = "the notebook"
+
+    def require(self, exercise: Exercise) -> None:
+        """Raise `ExerciseUnavailable` unless every name the exercise defines is present."""
+        if self.setup_problem:
+            raise ExerciseUnavailable("error", self.setup_problem)
+        if exercise.id in self.problems:
+            raise self.problems[exercise.id]
+        for name in exercise.names:
+            if name not in self.namespace:
+                raise ExerciseUnavailable("missing", missing_name_message(name, self.namespace))
+
+    def __getattr__(self, name: str):
+        try:
+            return self.namespace[name]
+        except KeyError:
+            raise AttributeError(missing_name_message(name, self.namespace)) from None
+
+
+def missing_name_message(name: str, namespace: dict) -> str:
+    kind = "class" if name[:1].isupper() else "function"
+    public = [n for n in namespace if not n.startswith("_")]
+    by_case = [n for n in public if n.lower() == name.lower()]
+    close = by_case or difflib.get_close_matches(name, public, n=1, cutoff=0.75)
+    found = f"; found {close[0]}" if close else ""
+    return f"no {kind} named {name}{found}"
+
+
+def strip_magics(source: str) -> str | None:
+    """The cell's Python code without IPython magics and `!` shell lines.
+
+    Returns None for a cell magic (`%%...`) cell, which is not Python at all.
+    Skipped lines become blank so line numbers in messages still match the cell.
+    """
+    if source.lstrip().startswith("%%"):
+        return None
+    lines = source.split("\n")
+    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in lines)
+
+
+def cell_source(cell: dict) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else str(source)
+
+
+def nbgrader_meta(cell: dict) -> dict:
+    meta = cell.get("metadata") or {}
+    nbgrader = meta.get("nbgrader") if isinstance(meta, dict) else None
+    return nbgrader if isinstance(nbgrader, dict) else {}
+
+
+def _is_setup(cell: dict) -> bool:
+    tags = (cell.get("metadata") or {}).get("tags") or []
+    return SETUP_TAG in tags
+
+
+def _location_in(exc: BaseException, filename: str) -> str:
+    """' (line N)' for the deepest traceback frame inside the given cell, else ''."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == filename]
+    return f" (line {frames[-1].lineno})" if frames else ""
+
+
+def _run_cell(source: str, filename: str, namespace: dict) -> ExerciseUnavailable | None:
+    """Execute one cell into the namespace; describe a failure (status and one line)."""
+    code_text = strip_magics(source)
+    if code_text is None:
+        return None
+    linecache.cache[filename] = (len(code_text), None, code_text.splitlines(True), filename)
+    try:
+        code = compile(code_text, filename, "exec")
+    except SyntaxError as exc:
+        return ExerciseUnavailable("error", f"has a syntax error on line {exc.lineno}: {exc.msg}")
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            exec(code, namespace)
+    except NotImplementedError:
+        return ExerciseUnavailable("not_implemented", "raises NotImplementedError when it runs")
+    except BaseException as exc:  # noqa: BLE001 - a student's cell may raise anything, even SystemExit
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        return ExerciseUnavailable("error", f"raised {type(exc).__name__}: {exc}{_location_in(exc, filename)}")
+    return None
+
+
+def fresh_namespace(chapter: Chapter) -> dict:
+    """A new module's namespace, registered in sys.modules so pickling and dataclasses work."""
+    module = types.ModuleType(f"submission_{chapter.id}_{next(_module_ids)}")
+    sys.modules[module.__name__] = module
+    return module.__dict__
+
+
+def read_notebook(path: Path) -> dict:
+    """The notebook's JSON; raises ExerciseUnavailable (error) when it cannot be read."""
+    try:
+        notebook = json.loads(Path(path).read_text(encoding="utf-8"))
+        if not isinstance(notebook.get("cells"), list):
+            raise TypeError("it has no list of cells")
+    except FileNotFoundError:
+        raise ExerciseUnavailable("missing", f"notebook not found: {path}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, TypeError) as exc:
+        raise ExerciseUnavailable(
+            "error", f"{path} is not a readable notebook ({exc}); restore it from a backup or the original chapter"
+        ) from None
+    return notebook
+
+
+def load_notebook(path: Path, chapter: Chapter) -> Submission:
+    """Run the setup and exercise cells of the notebook at `path` into a fresh module."""
+    try:
+        notebook = read_notebook(path)
+    except ExerciseUnavailable as exc:
+        submission = Submission(namespace=fresh_namespace(chapter), chapter=chapter, origin=str(path))
+        submission.setup_problem = str(exc)
+        return submission
+    return load_cells(notebook["cells"], chapter, origin=str(path))
+
+
+def load_cells(cells: list, chapter: Chapter, origin: str = "the notebook") -> Submission:
+    """Run the setup and exercise cells among `cells` (a notebook's cell list) into a fresh module."""
+    namespace = fresh_namespace(chapter)
+    submission = Submission(namespace=namespace, chapter=chapter, origin=origin)
+    exercise_ids = {ex.id for ex in chapter.exercises}
+    seen: dict[str, int] = {}
+    for index, cell in enumerate(cells):
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        grade_id = nbgrader_meta(cell).get("grade_id")
+        is_exercise = nbgrader_meta(cell).get("solution") and grade_id in exercise_ids
+        if not (is_exercise or _is_setup(cell)):
+            continue
+        if is_exercise:
+            if grade_id in seen:
+                submission.problems[grade_id] = ExerciseUnavailable(
+                    "error",
+                    f"two cells are marked as {grade_id} (cells {seen[grade_id] + 1} and {index + 1}); delete one",
+                )
+                continue
+            seen[grade_id] = index
+        label = grade_id if is_exercise else "setup"
+        failure = _run_cell(cell_source(cell), f"<{Path(origin).name} cell {index + 1}: {label}>", namespace)
+        if failure and is_exercise:
+            submission.problems.setdefault(
+                grade_id, ExerciseUnavailable(failure.status, f"your {grade_id} cell {failure}")
+            )
+        elif failure and submission.setup_problem is None:
+            submission.setup_problem = f"setup cell {index + 1} {failure}; restore it from the original chapter"
+
+    for ex_id in exercise_ids - seen.keys():
+        submission.problems[ex_id] = ExerciseUnavailable(
+            "missing", f"no cell for {ex_id} in the notebook (deleted, or its nbgrader grade_id changed)"
+        )
+    return submission
+
+
+def from_namespace(namespace: dict, chapter: Chapter, origin: str = "this notebook") -> Submission:
+    """Wrap a live namespace (a running kernel's globals) as a submission."""
+    return Submission(namespace=namespace, chapter=chapter, origin=origin)

@@ -1,0 +1,49 @@
+"""Where the course's files live.
+
+The course root is the folder holding `course.toml`. It is found from `COURSE_ROOT`,
+else by walking up from the working directory, else next to this package (an
+editable install run from anywhere).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+MANIFEST_NAME = "course.toml"
+
+
+def course_root() -> Path:
+    """The folder that holds `course.toml`."""
+    env = os.environ.get("COURSE_ROOT")
+    if env:
+        return Path(env).resolve()
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / MANIFEST_NAME).is_file():
+            return folder
+    return Path(__file__).resolve().parent.parent
+
+
+def manifest_path() -> Path:
+    return course_root() / MANIFEST_NAME
+
+
+def solutions_dir() -> Path:
+    return course_root() / "solutions"
+
+
+def chapters_dir() -> Path:
+    return course_root() / "chapters"
+
+
+def fixtures_dir() -> Path:
+    """Recorded public-check fixtures; shipped inside the package."""
+    return Path(__file__).resolve().parent / "checks" / "fixtures"
+
+
+def student_notebook(chapter_id: str) -> Path:
+    return chapters_dir() / chapter_id / f"{chapter_id}.ipynb"
+
+
+def solution_notebook(chapter_id: str) -> Path:
+    return solutions_dir() / chapter_id / f"{chapter_id}.ipynb"

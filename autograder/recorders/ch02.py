@@ -1,0 +1,74 @@
+"""Chapter 2 fixtures: the inputs the public checks use and the reference's outputs on them."""
+from __future__ import annotations
+
+import torch
+
+# Original text written for the checks: punctuation, double dashes, quotes,
+# numbers, contractions, unicode and runs of whitespace.
+CORPUS = """\
+The lighthouse keeper counted the ships -- seven, then eight -- before the fog came in.
+"Don't worry," she said, "they'll find the harbour; they always do."
+By 1899 the lamp burned paraffin, and the keeper's logbook (still kept today) lists 4,017 ships.
+Café owners on the quay served tea at 7:30 and again at 19:45?   Yes!  Every single day.
+Naïve visitors asked whether the light ever failed; the keeper laughed: never, not once.
+Ships came, ships went, and the sea kept its own count of them all.
+"""
+
+TOKENIZER_SENTENCES = [
+    "The keeper counted the ships, then the fog came in.",
+    '"Don\'t worry," she said -- they always do.',
+    "Café owners served tea at 7:30?  Yes!",
+]
+
+BPE_TRAIN_TEXT = CORPUS * 3 + "<|endoftext|>" + CORPUS.replace("ships", "boats") + "<|endoftext|>"
+BPE_VOCAB_SIZE = 256 + 60 + 1
+BPE_SPECIALS = ["<|endoftext|>"]
+
+# Equal pair counts everywhere: only the tie rule decides the first merges.
+TIE_TEXT = "ab cd ef ab cd ef"
+
+ENCODE_TEXTS = [
+    "The keeper counted the ships -- seven, then eight.",
+    "Ships came<|endoftext|>boats went, and the sea kept its count.",
+    "Naïve café 🙂 visitors   at 19:45 \n\n never failed",
+]
+
+EMBED = {"vocab_size": 50, "emb_dim": 8, "context_length": 12}
+
+
+def record(ref) -> dict:
+    """Run the reference on the inputs above; `ref` exposes the notebook's names."""
+    vocab = ref.build_vocab(CORPUS)
+    simple = ref.SimpleTokenizerV2(vocab)
+    simple_ids = [simple.encode(s) for s in TOKENIZER_SENTENCES]
+
+    bpe_vocab, merges = ref.train_bpe(BPE_TRAIN_TEXT, BPE_VOCAB_SIZE, BPE_SPECIALS)
+    _, tie_merges = ref.train_bpe(TIE_TEXT, 256 + 3, [])
+    bpe = ref.BPETokenizer(bpe_vocab, merges, BPE_SPECIALS)
+
+    torch.manual_seed(123)
+    embedding = ref.InputEmbedding(**EMBED)
+    token_ids = torch.randint(0, EMBED["vocab_size"], (2, 7))
+    with torch.no_grad():
+        embedded = embedding(token_ids)
+
+    return {
+        "corpus": CORPUS,
+        "vocab": vocab,
+        "tokenizer_sentences": TOKENIZER_SENTENCES,
+        "simple_ids": simple_ids,
+        "simple_decoded": [simple.decode(ids) for ids in simple_ids],
+        "bpe_train_text": BPE_TRAIN_TEXT,
+        "bpe_vocab_size": BPE_VOCAB_SIZE,
+        "bpe_specials": BPE_SPECIALS,
+        "bpe_vocab": bpe_vocab,
+        "bpe_merges": merges,
+        "tie_text": TIE_TEXT,
+        "tie_merges": tie_merges,
+        "encode_texts": ENCODE_TEXTS,
+        "encoded": [bpe.encode(t) for t in ENCODE_TEXTS],
+        "embed_config": EMBED,
+        "embed_state": {k: v.clone() for k, v in embedding.state_dict().items()},
+        "embed_input": token_ids,
+        "embed_output": embedded,
+    }

@@ -1,0 +1,164 @@
+"""Run the pytest checks of some exercises against a submission and collect outcomes.
+
+The checks live in `autograder/checks/test_chNN.py` (public) and
+`autograder/checks/hidden/test_chNN_hidden.py` (hidden, instructor only). They
+get the submission through the `sub` fixture, which `SubmissionPlugin` serves;
+the plugin also enforces each exercise's time budget and turns every test
+report into a `CheckResult`.
+"""
+from __future__ import annotations
+
+import signal
+import threading
+import traceback
+from pathlib import Path
+
+import pytest
+
+from .compare import CheckFailure
+from .loader import ExerciseUnavailable, Submission
+from .manifest import Course, Exercise
+from .scoring import SKIPPED, CheckResult
+
+CHECKS_DIR = Path(__file__).resolve().parent / "checks"
+HIDDEN_DIR = CHECKS_DIR / "hidden"
+
+
+class CheckTimeout(Exception):
+    """An exercise used up its time budget."""
+
+
+def public_checks(chapter_id: str) -> Path:
+    return CHECKS_DIR / f"test_{chapter_id}.py"
+
+
+def hidden_checks(chapter_id: str) -> Path:
+    return HIDDEN_DIR / f"test_{chapter_id}_hidden.py"
+
+
+def _in_student_code(exc: BaseException) -> str:
+    """' (your cell, line N)' when the exception was raised inside notebook code."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith("<") and "cell" in f.filename]
+    if not frames:
+        return ""
+    return f" (in {frames[-1].filename.strip('<>')}, line {frames[-1].lineno})"
+
+
+def classify(exc: BaseException) -> tuple[str, str]:
+    """(status, message) for an exception raised by a check."""
+    if isinstance(exc, ExerciseUnavailable):
+        return exc.status, str(exc)
+    if isinstance(exc, NotImplementedError):
+        where = _in_student_code(exc)
+        return "not_implemented", f"not implemented yet{where}: replace `raise NotImplementedError()` with your code"
+    if isinstance(exc, CheckTimeout):
+        return "error", str(exc)
+    if isinstance(exc, CheckFailure):
+        return "failed", str(exc)
+    if isinstance(exc, AssertionError):
+        return "failed", str(exc) or "an assertion in your code failed" + _in_student_code(exc)
+    if isinstance(exc, RecursionError):
+        return "error", "infinite recursion" + _in_student_code(exc)
+    return "error", f"{type(exc).__name__}: {exc}{_in_student_code(exc)}"
+
+
+class SubmissionPlugin:
+    """Serves submissions to the checks' fixtures and records every check's outcome."""
+
+    def __init__(
+        self,
+        course: Course,
+        submissions: dict[str, Submission],
+        *,
+        reference: dict[str, Submission] | None = None,
+        seed: int = 0,
+    ):
+        self.course = course
+        self.submissions = submissions
+        self.reference = reference or {}
+        self.seed = seed
+        self.results: list[CheckResult] = []
+        self._spent: dict[str, float] = {}
+        self._markers = {ex.marker: ex for ex in course.exercises()}
+
+    def exercise_of(self, item: pytest.Item) -> Exercise | None:
+        for mark in item.iter_markers():
+            if mark.name in self._markers:
+                return self._markers[mark.name]
+        return None
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item):
+        exercise = self.exercise_of(item)
+        budget = self.course.limits.exercise_timeout_s - self._spent.get(exercise.id if exercise else "", 0.0)
+        use_alarm = exercise is not None and threading.current_thread() is threading.main_thread()
+        if use_alarm:
+            def on_alarm(signum, frame):
+                raise CheckTimeout(
+                    f"took longer than the {self.course.limits.exercise_timeout_s:g} s this exercise may use "
+                    "(an infinite loop, or a very slow implementation?)"
+                )
+            previous = signal.signal(signal.SIGALRM, on_alarm)
+            signal.setitimer(signal.ITIMER_REAL, max(budget, 0.001))
+        try:
+            yield
+        finally:
+            if use_alarm:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                signal.signal(signal.SIGALRM, previous)
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
+        outcome = yield
+        report = outcome.get_result()
+        exercise = self.exercise_of(item)
+        if exercise is None:
+            return
+        self._spent[exercise.id] = self._spent.get(exercise.id, 0.0) + call.duration
+        if report.when == "call" or report.failed or report.skipped:
+            self.results.append(self._result(item, exercise, report, call))
+
+    def _result(self, item, exercise: Exercise, report, call) -> CheckResult:
+        hidden = Path(str(item.fspath)).parent == HIDDEN_DIR
+        name = (item.function.__doc__ or item.name.removeprefix("test_").replace("_", " ")).strip().splitlines()[0]
+        if report.skipped:
+            reason = call.excinfo.value.msg if call.excinfo else ""
+            return CheckResult(exercise.id, name, SKIPPED, reason, "hidden" if hidden else "public")
+        if report.passed:
+            return CheckResult(exercise.id, name, "passed", "", "hidden" if hidden else "public", call.duration)
+        status, message = classify(call.excinfo.value)
+        return CheckResult(exercise.id, name, status, message, "hidden" if hidden else "public", call.duration)
+
+
+def run_checks(
+    course: Course,
+    submissions: dict[str, Submission],
+    exercises: list[Exercise],
+    *,
+    hidden: bool = False,
+    reference: dict[str, Submission] | None = None,
+    seed: int = 0,
+) -> list[CheckResult]:
+    """Run the checks of `exercises` against the chapter submissions; one result per check."""
+    chapters = sorted({ex.chapter_id for ex in exercises})
+    files = [public_checks(ch) for ch in chapters if public_checks(ch).exists()]
+    if hidden:
+        files += [hidden_checks(ch) for ch in chapters if hidden_checks(ch).exists()]
+    plugin = SubmissionPlugin(course, submissions, reference=reference, seed=seed)
+    if not files:
+        return []
+    args = [
+        *map(str, files),
+        "-m", " or ".join(ex.marker for ex in exercises),
+        "-c", str(CHECKS_DIR / "pytest.ini"),
+        "--rootdir", str(CHECKS_DIR.parent),
+        "-p", "no:terminal",
+        "-p", "no:cacheprovider",
+        "--capture=sys",
+        "--assert=plain",
+        "-W", "ignore",
+    ]
+    code = pytest.main(args, plugins=[plugin])
+    if code in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
+        raise RuntimeError(f"the checks in {', '.join(f.name for f in files)} could not run (pytest exit code {int(code)})")
+    return plugin.results

@@ -1,0 +1,152 @@
+"""Check the checks: the reference earns full marks, the stubs zero, every mutant
+loses points on its exercise with a specific message, and every alternative
+correct implementation earns full marks.
+
+Mutants and alternatives live in `autograder/mutants/chNN.py` as `MUTANTS` and
+`ALTERNATIVES`. A mutant is the reference exercise cell with one realistic
+mistake written in (a list of `(old, new)` replacements); an alternative is a
+whole cell written another way.
+"""
+from __future__ import annotations
+
+import copy
+import importlib
+from dataclasses import dataclass, field
+
+from . import loader, paths
+from .checking import check_submissions
+from .manifest import Course, Exercise
+from .scoring import ExerciseResult
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """A realistic mistake: `replacements` applied to the reference cell of `exercise_id`."""
+
+    exercise_id: str
+    description: str
+    replacements: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """A correct implementation of `exercise_id` written differently from the reference."""
+
+    exercise_id: str
+    description: str
+    source: str
+
+
+@dataclass
+class SelftestReport:
+    chapter_id: str
+    problems: list[str] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+    mutants: int = 0
+    killed: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+class MutantError(Exception):
+    """A mutant's replacement no longer matches the reference cell."""
+
+
+def mutant_source(source: str, mutant: Mutant) -> str:
+    for old, new in mutant.replacements:
+        if source.count(old) != 1:
+            raise MutantError(
+                f"mutant '{mutant.description}': {old!r} occurs {source.count(old)} times in the "
+                f"{mutant.exercise_id} reference cell (needs exactly once)"
+            )
+        source = source.replace(old, new)
+    return source
+
+
+def _cell_index(cells: list, exercise_id: str) -> int:
+    for i, cell in enumerate(cells):
+        if cell.get("cell_type") == "code" and loader.nbgrader_meta(cell).get("grade_id") == exercise_id:
+            return i
+    raise MutantError(f"the reference notebook has no cell for {exercise_id}")
+
+
+def _with_cell(cells: list, exercise_id: str, source: str) -> list:
+    changed = copy.deepcopy(cells)
+    changed[_cell_index(changed, exercise_id)]["source"] = source
+    return changed
+
+
+def _check_one(course: Course, exercise: Exercise, cells: list, origin: str) -> ExerciseResult:
+    chapter = course.chapter(exercise.chapter_id)
+    submission = loader.load_cells(cells, chapter, origin=origin)
+    return check_submissions(course, {chapter.id: submission}, [exercise]).chapters[0].exercises[0]
+
+
+def suite(chapter_id: str) -> tuple[list[Mutant], list[Alternative]]:
+    module = importlib.import_module(f"autograder.mutants.{chapter_id}")
+    return list(module.MUTANTS), list(module.ALTERNATIVES)
+
+
+def selftest_chapter(course: Course, chapter_id: str, progress=None) -> SelftestReport:
+    """Run the whole self-test of one chapter; `progress(n)` is called after each step."""
+    chapter = course.chapter(chapter_id)
+    out = SelftestReport(chapter_id)
+    step = progress or (lambda n=1: None)
+    reference = loader.read_notebook(paths.solution_notebook(chapter_id))["cells"]
+    exercises = list(chapter.exercises)
+
+    full = check_submissions(course, {chapter_id: loader.load_cells(reference, chapter, "solutions")}, exercises)
+    for ex in full.chapters[0].exercises:
+        if ex.status != "passed":
+            out.problems.append(f"reference {ex.exercise.id}: {ex.status} {ex.score:g}/{ex.max_score:g}: {ex.message}")
+    step()
+
+    stubs = loader.load_notebook(paths.student_notebook(chapter_id), chapter)
+    for ex in check_submissions(course, {chapter_id: stubs}, exercises).chapters[0].exercises:
+        if ex.score != 0 or ex.status != "not_implemented":
+            out.problems.append(f"stub {ex.exercise.id}: {ex.status} {ex.score:g} points (needs not_implemented, 0)")
+    step()
+
+    mutants, alternatives = suite(chapter_id)
+    for exercise in exercises:
+        own = [m for m in mutants if m.exercise_id == exercise.id]
+        if len(own) < 3:
+            out.problems.append(f"{exercise.id}: only {len(own)} mutants (needs at least 3)")
+        if not any(a.exercise_id == exercise.id for a in alternatives):
+            out.problems.append(f"{exercise.id}: no alternative-correct implementation")
+
+    for mutant in mutants:
+        exercise = course.exercise(mutant.exercise_id)
+        out.mutants += 1
+        try:
+            source = mutant_source(loader.cell_source(reference[_cell_index(reference, exercise.id)]), mutant)
+        except MutantError as exc:
+            out.problems.append(str(exc))
+            step()
+            continue
+        result = _check_one(course, exercise, _with_cell(reference, exercise.id, source), f"mutant of {exercise.id}")
+        killed = result.score < result.max_score and result.status in ("failed", "error") and result.message
+        out.killed += bool(killed)
+        mark = "killed " if killed else "SURVIVED"
+        out.lines.append(f"  {mark} {exercise.id}: {mutant.description} -> {result.score:g}/{result.max_score:g} {result.message[:150]}")
+        if not killed:
+            out.problems.append(f"mutant survived: {exercise.id}: {mutant.description} ({result.status}, {result.score:g} points)")
+        step()
+
+    for alternative in alternatives:
+        exercise = course.exercise(alternative.exercise_id)
+        cells = _with_cell(reference, exercise.id, alternative.source)
+        result = _check_one(course, exercise, cells, f"alternative for {exercise.id}")
+        ok = result.status == "passed"
+        out.lines.append(f"  {'full   ' if ok else 'REJECTED'} {exercise.id}: {alternative.description} -> {result.score:g}/{result.max_score:g} {result.message[:150]}")
+        if not ok:
+            out.problems.append(f"alternative rejected: {exercise.id}: {alternative.description}: {result.message}")
+        step()
+    return out
+
+
+def steps(chapter_id: str) -> int:
+    mutants, alternatives = suite(chapter_id)
+    return 2 + len(mutants) + len(alternatives)
