@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from .compare import CheckFailure
+from .forbidden import forbid
 from .loader import ExerciseUnavailable, Submission
 from .manifest import Course, Exercise
 from .scoring import SKIPPED, CheckResult
@@ -100,8 +101,10 @@ class SubmissionPlugin:
                 )
             previous = signal.signal(signal.SIGALRM, on_alarm)
             signal.setitimer(signal.ITIMER_REAL, max(budget, 0.001))
+        forbidden = [name for mark in item.iter_markers("forbid") for name in mark.args]
         try:
-            yield
+            with forbid(forbidden):
+                yield
         finally:
             if use_alarm:
                 signal.setitimer(signal.ITIMER_REAL, 0)
@@ -120,7 +123,9 @@ class SubmissionPlugin:
 
     def _result(self, item, exercise: Exercise, report, call) -> CheckResult:
         hidden = Path(str(item.fspath)).parent == HIDDEN_DIR
-        name = (item.function.__doc__ or item.name.removeprefix("test_").replace("_", " ")).strip().splitlines()[0]
+        name = (item.function.__doc__ or item.originalname.removeprefix("test_").replace("_", " ")).strip().splitlines()[0]
+        if hasattr(item, "callspec"):
+            name += f" [{item.callspec.id}]"
         if report.skipped:
             reason = call.excinfo.value.msg if call.excinfo else ""
             return CheckResult(exercise.id, name, SKIPPED, reason, "hidden" if hidden else "public")

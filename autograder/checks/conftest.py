@@ -24,6 +24,7 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     course = manifest.load()
+    config.addinivalue_line("markers", "forbid(*dotted_names): calls the exercise must not make (written from scratch)")
     for ex in course.exercises():
         config.addinivalue_line("markers", f"{ex.marker}: checks of exercise {ex.id} ({ex.title})")
     if _find_plugin(config) is None:

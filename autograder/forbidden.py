@@ -1,0 +1,52 @@
+""""From scratch" enforcement: calls an exercise may not make while its checks run.
+
+A check declares them with `@pytest.mark.forbid("torch.nn.functional.layer_norm", ...)`;
+each dotted name is replaced for the duration of the check by a function that
+raises `ForbiddenCall`, which the report shows as a failed check with a clear
+message instead of a silent zero.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib
+
+from .compare import CheckFailure
+
+
+class ForbiddenCall(CheckFailure):
+    """The student's code called something the exercise asks to write from scratch."""
+
+
+def _owner_and_attribute(dotted: str):
+    parts = dotted.split(".")
+    for split in range(len(parts) - 1, 0, -1):
+        try:
+            owner = importlib.import_module(".".join(parts[:split]))
+        except ImportError:
+            continue
+        for name in parts[split:-1]:
+            owner = getattr(owner, name)
+        return owner, parts[-1]
+    raise ValueError(f"cannot resolve {dotted!r}")
+
+
+def _raiser(dotted: str):
+    def forbidden(*args, **kwargs):
+        raise ForbiddenCall(f"this exercise is written from scratch: your code called {dotted}, which it may not use")
+
+    return forbidden
+
+
+@contextlib.contextmanager
+def forbid(dotted_names: list[str]):
+    """Make every named callable raise ForbiddenCall inside the block."""
+    patched = []
+    try:
+        for dotted in dotted_names:
+            owner, attribute = _owner_and_attribute(dotted)
+            patched.append((owner, attribute, owner.__dict__.get(attribute, getattr(owner, attribute))))
+            setattr(owner, attribute, _raiser(dotted))
+        yield
+    finally:
+        for owner, attribute, original in reversed(patched):
+            setattr(owner, attribute, original)

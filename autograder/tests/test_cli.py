@@ -1,0 +1,71 @@
+"""The `course` command keeps its contract: JSON shape, statuses and exit codes."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from autograder import paths
+
+ROOT = paths.course_root()
+SOLUTION = str(paths.solution_notebook("ch02"))
+
+
+def course(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "autograder.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+def exercises(obj):
+    return [ex for ch in obj["chapters"] for ex in ch["exercises"]]
+
+
+def test_reference_gets_full_marks_as_one_json_object(needs_gpt2_files):
+    done = course("check", "ch02", "--notebook", SOLUTION, "--json")
+    obj = json.loads(done.stdout)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert set(obj) == {"score", "max_score", "chapters"}
+    assert obj["score"] == obj["max_score"] == 17
+    for ex in exercises(obj):
+        assert set(ex) == {"id", "title", "score", "max_score", "status", "message"}
+        assert ex["status"] == "passed" and ex["score"] == ex["max_score"]
+
+
+def test_stubs_get_zero_and_not_implemented():
+    done = course("check", "ch02", "--json")
+    obj = json.loads(done.stdout)
+    assert done.returncode == 1
+    assert obj["score"] == 0
+    assert {ex["status"] for ex in exercises(obj)} == {"not_implemented"}
+
+
+def test_one_exercise_reports_only_that_exercise():
+    obj = json.loads(course("check", "ch02.gpt_dataset", "--notebook", SOLUTION, "--json").stdout)
+    assert [ex["id"] for ex in exercises(obj)] == ["ch02.gpt_dataset"]
+    assert obj["score"] == obj["max_score"] == 3
+
+
+@pytest.mark.parametrize("args", [("check", "ch99.no_such_exercise"), ("check", "ch99"), ("check", "ch02", "--notebook", "nowhere.ipynb")])
+def test_unknown_targets_exit_with_2(args):
+    done = course(*args)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip()
+
+
+def test_table_shows_status_points_and_message_without_traceback():
+    done = course("check", "ch02")
+    assert done.returncode == 1
+    assert "ch02.gpt_dataset" in done.stdout and "not_implemented" in done.stdout and "0/3" in done.stdout
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("command", ["check", "progress", "release", "fixtures", "selftest", "data"])
+def test_every_command_has_help_with_an_example(command):
+    done = course(command, "--help")
+    assert done.returncode == 0 and "example" in done.stdout
+
+
+def test_release_check_finds_chapters_in_sync():
+    done = course("release", "--check")
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -1,0 +1,24 @@
+"""The checks are proven: the reference full, the stubs zero, mutants caught, alternatives accepted."""
+from __future__ import annotations
+
+import pytest
+
+from autograder import manifest, paths, selftest
+
+
+@pytest.fixture(scope="module")
+def ch02_report():
+    if not paths.solution_notebook("ch02").exists():
+        pytest.skip("needs solutions/")
+    return selftest.selftest_chapter(manifest.load(), "ch02")
+
+
+def test_ch02_selftest_holds(needs_gpt2_files, ch02_report):
+    assert ch02_report.ok, "\n".join(ch02_report.problems)
+    assert ch02_report.killed == ch02_report.mutants >= 18
+
+
+def test_mutant_that_no_longer_applies_is_reported():
+    mutant = selftest.Mutant("ch02.x", "gone", (("not in the source", "anything"),))
+    with pytest.raises(selftest.MutantError, match="occurs 0 times"):
+        selftest.mutant_source("def f():\n    return 1\n", mutant)
