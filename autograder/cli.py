@@ -5,6 +5,7 @@ import argparse
 import sys
 
 from .checking import UsageError
+from .data import DataManifestError
 from .manifest import ManifestError
 
 COMMANDS = ("check", "progress", "release", "fixtures", "selftest", "data")
@@ -41,9 +42,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args.func(args)
-    except (UsageError, ManifestError) as exc:
+    except (UsageError, ManifestError, DataManifestError) as exc:
         print(f"course {args.command}: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # noqa: BLE001 - one clear line instead of a traceback wall
+        if getattr(args, "verbose", False):
+            raise
+        print(f"course {args.command}: {type(exc).__name__}: {exc} (add --verbose for the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

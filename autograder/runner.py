@@ -8,6 +8,7 @@ report into a `CheckResult`.
 """
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import traceback
@@ -163,7 +164,16 @@ def run_checks(
         "--assert=plain",
         "-W", "ignore",
     ]
-    code = pytest.main(args, plugins=[plugin])
+    # Third-party pytest plugins (random order, timeouts, ...) must not change how checks run.
+    autoload = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    try:
+        code = pytest.main(args, plugins=[plugin])
+    finally:
+        if autoload is None:
+            del os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"]
+        else:
+            os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = autoload
     if code in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
         raise RuntimeError(f"the checks in {', '.join(f.name for f in files)} could not run (pytest exit code {int(code)})")
     return plugin.results

@@ -9,6 +9,7 @@ import pytest
 import regex
 import torch
 
+from autograder.checks.gpt2_tokens import GPT2_PATTERN
 from autograder.compare import (
     expect,
     expect_close,
@@ -20,7 +21,6 @@ from autograder.compare import (
     fail,
 )
 
-GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 
 # The BPE exercises are written from scratch: no tiktoken inside them.
 from_scratch = pytest.mark.forbid("tiktoken.get_encoding", "tiktoken.Encoding.__init__")
@@ -203,11 +203,9 @@ def test_bpe_decode_replaces_broken_utf8(sub, recorded):
 
 
 @bpe_tokenizer
-def test_bpe_from_gpt2_files_matches_tiktoken(sub, gpt2):
+def test_bpe_from_gpt2_files_matches_tiktoken(sub, gpt2_files, gpt2):
     """from_gpt2_files gives the same ids as tiktoken's gpt2 encoding"""
-    from autograder.data import data_path
-
-    tokenizer = sub.BPETokenizer.from_gpt2_files(data_path("gpt2-encoder.json"), data_path("gpt2-vocab.bpe"))
+    tokenizer = sub.BPETokenizer.from_gpt2_files(*gpt2_files)
     corpus = [
         "Hello, world! It's a beautiful day -- isn't it?",
         "Numbers: 3.14159, 2,718, 1e-9 and 12345678901234.",
@@ -320,11 +318,11 @@ def test_dataloader_drop_last_drops_the_short_batch(sub, gpt2, recorded):
     """drop_last=True drops an incomplete last batch, False keeps it"""
     text = recorded["corpus"]
     n = len(_gpt2_windows(gpt2, text, 6, 6))
-    assert n % 4, "the corpus should leave an incomplete batch"
-    kept = _batches(sub.create_dataloader_v1(text, batch_size=4, max_length=6, stride=6, shuffle=False, drop_last=False))
-    dropped = _batches(sub.create_dataloader_v1(text, batch_size=4, max_length=6, stride=6, shuffle=False, drop_last=True))
-    expect(len(kept) == -(-n // 4), f"drop_last=False: {len(kept)} batches; expected {-(-n // 4)} for {n} windows of batch_size 4")
-    expect(len(dropped) == n // 4, f"drop_last=True: {len(dropped)} batches; expected {n // 4} for {n} windows of batch_size 4")
+    size = next(b for b in (4, 3, 5, 7) if n % b)  # a batch size that leaves a short last batch
+    kept = _batches(sub.create_dataloader_v1(text, batch_size=size, max_length=6, stride=6, shuffle=False, drop_last=False))
+    dropped = _batches(sub.create_dataloader_v1(text, batch_size=size, max_length=6, stride=6, shuffle=False, drop_last=True))
+    expect(len(kept) == -(-n // size), f"drop_last=False: {len(kept)} batches; expected {-(-n // size)} for {n} windows of batch_size {size}")
+    expect(len(dropped) == n // size, f"drop_last=True: {len(dropped)} batches; expected {n // size} for {n} windows of batch_size {size}")
 
 
 @create_dataloader
