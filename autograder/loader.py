@@ -1,7 +1,7 @@
 """Load the graded part of a chapter notebook into a fresh module.
 
 Only setup cells (tagged `setup`) and exercise cells (nbgrader solution cells
-whose `grade_id` is an exercise id) run; exploration and training cells do not.
+whose `grade_id` names an exercise: `ch02_gpt_dataset` for `ch02.gpt_dataset`) run; exploration and training cells do not.
 IPython magics and shell lines are skipped. A cell that fails to compile or
 raises is recorded against its exercise and the other cells still run, so one
 broken exercise never hides the others.
@@ -100,6 +100,15 @@ def nbgrader_meta(cell: dict) -> dict:
     return nbgrader if isinstance(nbgrader, dict) else {}
 
 
+def exercise_of_cell(cell: dict, chapter: Chapter) -> str | None:
+    """The id of the exercise whose cell this is (by nbgrader grade_id), or None."""
+    grade_id = nbgrader_meta(cell).get("grade_id")
+    for ex in chapter.exercises:
+        if grade_id in (ex.grade_id, ex.id):
+            return ex.id
+    return None
+
+
 def _is_setup(cell: dict) -> bool:
     tags = (cell.get("metadata") or {}).get("tags") or []
     return SETUP_TAG in tags
@@ -175,30 +184,30 @@ def load_cells(cells: list, chapter: Chapter, origin: str = "the notebook") -> S
     for index, cell in enumerate(cells):
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
-        grade_id = nbgrader_meta(cell).get("grade_id")
-        is_exercise = nbgrader_meta(cell).get("solution") and grade_id in exercise_ids
+        exercise_id = exercise_of_cell(cell, chapter)
+        is_exercise = nbgrader_meta(cell).get("solution") and exercise_id is not None
         if not (is_exercise or _is_setup(cell)):
             continue
         if is_exercise:
-            if grade_id in seen:
-                submission.problems[grade_id] = ExerciseUnavailable(
+            if exercise_id in seen:
+                submission.problems[exercise_id] = ExerciseUnavailable(
                     "error",
-                    f"two cells are marked as {grade_id} (cells {seen[grade_id] + 1} and {index + 1}); delete one",
+                    f"two cells are marked as {exercise_id} (cells {seen[exercise_id] + 1} and {index + 1}); delete one",
                 )
                 continue
-            seen[grade_id] = index
-        label = grade_id if is_exercise else "setup"
+            seen[exercise_id] = index
+        label = exercise_id if is_exercise else "setup"
         failure = _run_cell(cell_source(cell), f"<{Path(origin).name} cell {index + 1}: {label}>", namespace)
         if failure and is_exercise:
             submission.problems.setdefault(
-                grade_id, ExerciseUnavailable(failure.status, f"your {grade_id} cell {failure}")
+                exercise_id, ExerciseUnavailable(failure.status, f"your {exercise_id} cell {failure}")
             )
         elif failure and submission.setup_problem is None:
             submission.setup_problem = f"setup cell {index + 1} {failure}; restore it from the original chapter"
 
     for ex_id in exercise_ids - seen.keys():
         submission.problems[ex_id] = ExerciseUnavailable(
-            "missing", f"no cell for {ex_id} in the notebook (deleted, or its nbgrader grade_id changed)"
+            "missing", f"no cell for {ex_id} in the notebook (deleted, or its nbgrader exercise_id changed)"
         )
     return submission
 

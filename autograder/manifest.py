@@ -48,6 +48,11 @@ class Exercise:
         """The pytest marker of this exercise's checks (`ch02.gpt_dataset` -> `ch02_gpt_dataset`)."""
         return self.id.replace(".", "_")
 
+    @property
+    def grade_id(self) -> str:
+        """The nbgrader `grade_id` of the exercise's cell: nbgrader allows no dots, so `ch02_gpt_dataset`."""
+        return self.marker
+
 
 @dataclass(frozen=True)
 class Chapter:

@@ -9,6 +9,7 @@ report into a `CheckResult`.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import threading
 import traceback
@@ -39,11 +40,13 @@ def hidden_checks(chapter_id: str) -> Path:
 
 
 def _in_student_code(exc: BaseException) -> str:
-    """' (your cell, line N)' when the exception was raised inside notebook code."""
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith("<") and "cell" in f.filename]
-    if not frames:
-        return ""
-    return f" (in {frames[-1].filename.strip('<>')}, line {frames[-1].lineno})"
+    """' (cell N, line M)' for the deepest frame of the exception inside notebook code, else ''."""
+    frames = [
+        (match.group(1), frame.lineno)
+        for frame in traceback.extract_tb(exc.__traceback__)
+        if (match := re.match(r"<.* cell (\d+): ", frame.filename))
+    ]
+    return f" (cell {frames[-1][0]}, line {frames[-1][1]})" if frames else ""
 
 
 def classify(exc: BaseException) -> tuple[str, str]:

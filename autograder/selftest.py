@@ -13,7 +13,7 @@ import copy
 import importlib
 from dataclasses import dataclass, field
 
-from . import loader, paths
+from . import loader, manifest, paths
 from .checking import check_submissions
 from .manifest import Course, Exercise
 from .scoring import ExerciseResult
@@ -65,16 +65,17 @@ def mutant_source(source: str, mutant: Mutant) -> str:
     return source
 
 
-def _cell_index(cells: list, exercise_id: str) -> int:
+def _cell_index(cells: list, exercise: Exercise) -> int:
+    chapter = manifest.load().chapter(exercise.chapter_id)
     for i, cell in enumerate(cells):
-        if cell.get("cell_type") == "code" and loader.nbgrader_meta(cell).get("grade_id") == exercise_id:
+        if cell.get("cell_type") == "code" and loader.exercise_of_cell(cell, chapter) == exercise.id:
             return i
-    raise MutantError(f"the reference notebook has no cell for {exercise_id}")
+    raise MutantError(f"the reference notebook has no cell for {exercise.id}")
 
 
-def _with_cell(cells: list, exercise_id: str, source: str) -> list:
+def _with_cell(cells: list, exercise: Exercise, source: str) -> list:
     changed = copy.deepcopy(cells)
-    changed[_cell_index(changed, exercise_id)]["source"] = source
+    changed[_cell_index(changed, exercise)]["source"] = source
     return changed
 
 
@@ -121,12 +122,12 @@ def selftest_chapter(course: Course, chapter_id: str, progress=None) -> Selftest
         exercise = course.exercise(mutant.exercise_id)
         out.mutants += 1
         try:
-            source = mutant_source(loader.cell_source(reference[_cell_index(reference, exercise.id)]), mutant)
+            source = mutant_source(loader.cell_source(reference[_cell_index(reference, exercise)]), mutant)
         except MutantError as exc:
             out.problems.append(str(exc))
             step()
             continue
-        result = _check_one(course, exercise, _with_cell(reference, exercise.id, source), f"mutant of {exercise.id}")
+        result = _check_one(course, exercise, _with_cell(reference, exercise, source), f"mutant of {exercise.id}")
         killed = result.score < result.max_score and result.status in ("failed", "error") and result.message
         out.killed += bool(killed)
         mark = "killed " if killed else "SURVIVED"
@@ -137,7 +138,7 @@ def selftest_chapter(course: Course, chapter_id: str, progress=None) -> Selftest
 
     for alternative in alternatives:
         exercise = course.exercise(alternative.exercise_id)
-        cells = _with_cell(reference, exercise.id, alternative.source)
+        cells = _with_cell(reference, exercise, alternative.source)
         result = _check_one(course, exercise, cells, f"alternative for {exercise.id}")
         ok = result.status == "passed"
         out.lines.append(f"  {'full   ' if ok else 'REJECTED'} {exercise.id}: {alternative.description} -> {result.score:g}/{result.max_score:g} {result.message[:150]}")

@@ -23,7 +23,7 @@ def reference_cells():
 def with_cell(cells, exercise_id, source):
     cells = copy.deepcopy(cells)
     for cell in cells:
-        if loader.nbgrader_meta(cell).get("grade_id") == exercise_id:
+        if loader.exercise_of_cell(cell, manifest.load().chapter(CHAPTER)) == exercise_id:
             cell["source"] = source
     return cells
 
@@ -58,14 +58,14 @@ def test_cell_that_raises(tmp_path, reference_cells):
 
 
 def test_deleted_cell(tmp_path, reference_cells):
-    cells = [c for c in reference_cells if loader.nbgrader_meta(c).get("grade_id") != "ch02.bpe_train"]
+    cells = [c for c in reference_cells if loader.exercise_of_cell(c, manifest.load().chapter(CHAPTER)) != "ch02.bpe_train"]
     results = grade(tmp_path, cells)
     assert (results["ch02.bpe_train"].status, results["ch02.bpe_train"].score) == ("missing", 0)
     assert_others_pass(results, "ch02.bpe_train")
 
 
 def test_misspelt_class_name(tmp_path, reference_cells):
-    source = loader.cell_source(next(c for c in reference_cells if loader.nbgrader_meta(c).get("grade_id") == "ch02.input_embeddings"))
+    source = loader.cell_source(next(c for c in reference_cells if loader.exercise_of_cell(c, manifest.load().chapter(CHAPTER)) == "ch02.input_embeddings"))
     results = grade(tmp_path, with_cell(reference_cells, "ch02.input_embeddings", source.replace("class InputEmbedding", "class InputEmbeding")))
     broken = results["ch02.input_embeddings"]
     assert broken.status == "missing" and "no class named InputEmbedding; found InputEmbeding" in broken.message
