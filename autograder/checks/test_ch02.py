@@ -8,8 +8,9 @@ from __future__ import annotations
 import pytest
 import regex
 import torch
+from torch.utils.data import DataLoader
 
-from autograder.checks.gpt2_tokens import GPT2_PATTERN
+from autograder.checks.gpt2_tokens import END_OF_TEXT_ID, GPT2_PATTERN
 from autograder.compare import (
     expect,
     expect_close,
@@ -137,6 +138,14 @@ def test_bpe_ties_go_to_the_lexicographically_greater_pair(sub, recorded):
 
 
 @bpe_train
+def test_bpe_special_tokens_are_matched_literally(sub, recorded):
+    """special tokens are split off as literal strings, not as regex patterns"""
+    _, merges = _train(sub, recorded["markup_text"], 256 + 1 + 12, ["<|endoftext|>"])
+    expect_sequence_equal([tuple(m) for m in merges], recorded["markup_merges"],
+                          "merges on a text with '<', '>' and 'endoftext' around the special token")
+
+
+@bpe_train
 def test_bpe_merges_stay_inside_pretokens(sub, recorded):
     """no merge crosses a pre-token boundary or a special token"""
     text, specials = recorded["bpe_train_text"], recorded["bpe_specials"]
@@ -203,16 +212,18 @@ def test_bpe_decode_replaces_broken_utf8(sub, recorded):
 
 
 @bpe_tokenizer
-def test_bpe_from_gpt2_files_matches_tiktoken(sub, gpt2_files, gpt2):
+def test_bpe_from_gpt2_files_matches_tiktoken(sub, gpt2_files, gpt2, recorded):
     """from_gpt2_files gives the same ids as tiktoken's gpt2 encoding"""
     tokenizer = sub.BPETokenizer.from_gpt2_files(*gpt2_files)
     corpus = [
+        recorded["corpus"],
         "Hello, world! It's a beautiful day -- isn't it?",
         "Numbers: 3.14159, 2,718, 1e-9 and 12345678901234.",
         "Emoji 🙂🚀 and accents: naïve café, Ærøskøbing, 北京.",
         "Whitespace   runs\t\ttabs\n\n\nnewlines    ",
         "Some text<|endoftext|>Another document starts here.",
         "   she'll we've they'd I'm you're CAPITALS'S",
+        "It was such a 'subject.' -- \"Yes,\" he said;  'twas   so.",
     ]
     for text in corpus:
         expected = gpt2.encode(text, allowed_special={"<|endoftext|>"})
@@ -223,11 +234,20 @@ def test_bpe_from_gpt2_files_matches_tiktoken(sub, gpt2_files, gpt2):
 # ---------------------------------------------------------------- ch02.gpt_dataset
 
 
-class NumberTokenizer:
-    """Encodes "0 1 2 ..." as the ids [0, 1, 2, ...], so windows are easy to read."""
+END_OF_TEXT = "<|endoftext|>"
 
-    def encode(self, text, allowed_special=None, **kwargs):
-        return [int(word) for word in text.split()]
+
+class NumberTokenizer:
+    """Encodes "0 1 2 ..." as the ids [0, 1, 2, ...], so windows are easy to read.
+
+    Like tiktoken, it refuses "<|endoftext|>" unless `allowed_special` allows it.
+    """
+
+    def encode(self, text, allowed_special=frozenset(), **kwargs):
+        if END_OF_TEXT in text and allowed_special != "all" and END_OF_TEXT not in allowed_special:
+            raise ValueError("the text contains the special token '<|endoftext|>' but encode was not called with "
+                             "allowed_special={'<|endoftext|>'}")
+        return [END_OF_TEXT_ID if word == END_OF_TEXT else int(word) for word in text.split()]
 
 
 def _numbers(n: int) -> str:
@@ -266,6 +286,16 @@ def test_dataset_windows_step_by_stride(sub, n, max_length, stride):
 
 
 @gpt_dataset
+def test_dataset_keeps_end_of_text_tokens(sub):
+    """<|endoftext|> between documents is encoded as its token, not refused"""
+    text = _numbers(10) + f" {END_OF_TEXT} " + " ".join(str(i) for i in range(11, 20))
+    dataset = sub.GPTDatasetV1(text, NumberTokenizer(), 4, 2)
+    inputs = [dataset[k][0] for k in range(len(dataset))]
+    expect(any(END_OF_TEXT_ID in row.tolist() for row in inputs),
+           "no window holds the <|endoftext|> token; encode the text with allowed_special={'<|endoftext|>'}")
+
+
+@gpt_dataset
 def test_dataset_short_text_gives_no_windows(sub):
     """a text not longer than max_length has no complete window"""
     dataset = sub.GPTDatasetV1(_numbers(5), NumberTokenizer(), 5, 1)
@@ -275,8 +305,6 @@ def test_dataset_short_text_gives_no_windows(sub):
 @gpt_dataset
 def test_dataset_works_with_a_dataloader(sub):
     """batches from a DataLoader have shape (batch, max_length)"""
-    from torch.utils.data import DataLoader
-
     dataset = sub.GPTDatasetV1(_numbers(50), NumberTokenizer(), 8, 8)
     inputs, targets = next(iter(DataLoader(dataset, batch_size=3, shuffle=False)))
     expect_tensor(inputs, "a batch of inputs", shape=(3, 8), dtype=torch.long)
@@ -339,11 +367,21 @@ def test_dataloader_shuffle_permutes_windows(sub, gpt2, recorded):
 
 
 @create_dataloader
+def test_dataloader_passes_num_workers_on(sub, gpt2, recorded):
+    """num_workers reaches the DataLoader"""
+    loader = sub.create_dataloader_v1(recorded["corpus"], batch_size=2, max_length=4, stride=4, num_workers=2)
+    expect_type(loader, DataLoader, "create_dataloader_v1(...)")
+    expect(loader.num_workers == 2, f"create_dataloader_v1(..., num_workers=2) gave a DataLoader with num_workers={loader.num_workers}")
+
+
+@create_dataloader
 def test_dataloader_defaults_follow_the_book(sub, gpt2, recorded):
     """defaults: batch_size=4, max_length=256, stride=128"""
     text = recorded["corpus"] * 8
     loader = sub.create_dataloader_v1(text, shuffle=False)
     inputs, _ = _batches(loader)[0]
+    expect_type(loader, DataLoader, "create_dataloader_v1(...)")
+    expect(loader.drop_last is True, "drop_last should default to True")
     expect(tuple(inputs.shape) == (4, 256), f"with the default arguments a batch has shape {tuple(inputs.shape)}; expected (4, 256)")
     windows = _gpt2_windows(gpt2, text, 256, 128)
     expect_equal_tensor(inputs[1], torch.tensor(windows[1][:-1]), "the second window with default stride 128")

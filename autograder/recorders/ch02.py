@@ -24,6 +24,9 @@ BPE_TRAIN_TEXT = CORPUS * 3 + "<|endoftext|>" + CORPUS.replace("ships", "boats")
 BPE_VOCAB_SIZE = 256 + 60 + 1
 BPE_SPECIALS = ["<|endoftext|>"]
 
+# Markup around a special token: "<", ">" and "endoftext" must not split the text, only "<|endoftext|>".
+MARKUP_TEXT = "<b>bold</b> a<=b c->d <|endoftext|> <i>endoftext</i> x >= y <|endoftext|>\n" * 4
+
 # Equal pair counts everywhere: only the tie rule decides the first merges.
 TIE_TEXT = "ab cd ef ab cd ef"
 
@@ -31,6 +34,7 @@ ENCODE_TEXTS = [
     "The keeper counted the ships -- seven, then eight.",
     "Ships came<|endoftext|>boats went, and the sea kept its count.",
     "Naïve café 🙂 visitors   at 19:45 \n\n never failed",
+    "The keeper's count was such a 'subject.'  They'll say it's 4,017 -- or more.",
 ]
 
 EMBED = {"vocab_size": 50, "emb_dim": 8, "context_length": 12}
@@ -44,6 +48,7 @@ def record(ref) -> dict:
 
     bpe_vocab, merges = ref.train_bpe(BPE_TRAIN_TEXT, BPE_VOCAB_SIZE, BPE_SPECIALS)
     _, tie_merges = ref.train_bpe(TIE_TEXT, 256 + 3, [])
+    _, markup_merges = ref.train_bpe(MARKUP_TEXT, 256 + 1 + 12, ["<|endoftext|>"])
     bpe = ref.BPETokenizer(bpe_vocab, merges, BPE_SPECIALS)
 
     torch.manual_seed(123)
@@ -65,6 +70,8 @@ def record(ref) -> dict:
         "bpe_merges": merges,
         "tie_text": TIE_TEXT,
         "tie_merges": tie_merges,
+        "markup_text": MARKUP_TEXT,
+        "markup_merges": markup_merges,
         "encode_texts": ENCODE_TEXTS,
         "encoded": [bpe.encode(t) for t in ENCODE_TEXTS],
         "embed_config": EMBED,
