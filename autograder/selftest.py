@@ -1,6 +1,6 @@
 """Check the checks: the reference earns full marks, the stubs zero, every mutant
-loses points on its exercise with a specific message, and every alternative
-correct implementation earns full marks.
+loses points on its exercise's public checks with a specific message, and every
+alternative correct implementation earns full marks on the public and hidden checks.
 
 Mutants and alternatives live in `autograder/mutants/chNN.py` as `MUTANTS` and
 `ALTERNATIVES`. A mutant is the reference exercise cell with one realistic
@@ -79,10 +79,10 @@ def _with_cell(cells: list, exercise: Exercise, source: str) -> list:
     return changed
 
 
-def _check_one(course: Course, exercise: Exercise, cells: list, origin: str) -> ExerciseResult:
+def _check_one(course: Course, exercise: Exercise, cells: list, origin: str, *, hidden: bool = False) -> ExerciseResult:
     chapter = course.chapter(exercise.chapter_id)
     submission = loader.load_cells(cells, chapter, origin=origin)
-    return check_submissions(course, {chapter.id: submission}, [exercise]).chapters[0].exercises[0]
+    return check_submissions(course, {chapter.id: submission}, [exercise], hidden=hidden).chapters[0].exercises[0]
 
 
 def suite(chapter_id: str) -> tuple[list[Mutant], list[Alternative]]:
@@ -139,7 +139,8 @@ def selftest_chapter(course: Course, chapter_id: str, progress=None) -> Selftest
     for alternative in alternatives:
         exercise = course.exercise(alternative.exercise_id)
         cells = _with_cell(reference, exercise, alternative.source)
-        result = _check_one(course, exercise, cells, f"alternative for {exercise.id}")
+        # Alternatives must satisfy the hidden checks too: those compare with the live reference.
+        result = _check_one(course, exercise, cells, f"alternative for {exercise.id}", hidden=True)
         ok = result.status == "passed"
         out.lines.append(f"  {'full   ' if ok else 'REJECTED'} {exercise.id}: {alternative.description} -> {result.score:g}/{result.max_score:g} {result.message[:150]}")
         if not ok:

@@ -1,0 +1,43 @@
+"""Hidden checks compare with the live reference on seeded random inputs and never reveal them."""
+from __future__ import annotations
+
+import pytest
+
+from autograder import checking, loader, manifest, paths, selftest
+from autograder.mutants.ch02 import MUTANTS
+
+
+@pytest.fixture(scope="module")
+def course():
+    if not paths.solution_notebook("ch02").exists():
+        pytest.skip("needs solutions/")
+    return manifest.load()
+
+
+def hidden_results(course, cells, seed):
+    chapter = course.chapter("ch02")
+    submission = loader.load_cells(cells, chapter)
+    result = checking.check_submissions(course, {"ch02": submission}, list(chapter.exercises), hidden=True, seed=seed)
+    return result.chapters[0].exercises
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_reference_passes_hidden_checks_for_any_seed(course, seed, needs_gpt2_files):
+    cells = loader.read_notebook(paths.solution_notebook("ch02"))["cells"]
+    for ex in hidden_results(course, cells, seed):
+        assert ex.status == "passed", (ex.exercise.id, ex.message)
+        assert any(c.visibility == "hidden" for c in ex.checks)
+
+
+def test_hidden_failure_says_what_differs_without_the_inputs(course, needs_gpt2_files):
+    mutant = next(m for m in MUTANTS if m.exercise_id == "ch02.gpt_dataset")
+    cells = loader.read_notebook(paths.solution_notebook("ch02"))["cells"]
+    exercise = course.exercise("ch02.gpt_dataset")
+    index = selftest._cell_index(cells, exercise)
+    source = selftest.mutant_source(loader.cell_source(cells[index]), mutant)
+    changed = selftest._with_cell(cells, exercise, source)
+    dataset = next(ex for ex in hidden_results(course, changed, 5) if ex.exercise.id == "ch02.gpt_dataset")
+    hidden = [c for c in dataset.checks if c.visibility == "hidden"]
+    assert hidden and hidden[0].outcome == "failed"
+    message = hidden[0].message
+    assert "hidden" in message and "expected" not in message and "got" not in message
