@@ -1,10 +1,10 @@
 """`course check`: score notebooks against the public checks."""
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
+from . import add_command
 from .. import checking, manifest, report
 
 EPILOG = """\
@@ -19,12 +19,12 @@ exit status: 0 every targeted exercise has full marks, 1 otherwise, 2 usage or c
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "check",
-        help="check notebooks and show points per exercise",
-        description="Run the checks of chapters or exercises against a notebook and report points.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "check notebooks and show points per exercise",
+        "Run the checks of chapters or exercises against a notebook and report points.",
+        EPILOG,
     )
     parser.add_argument("targets", nargs="*", metavar="TARGET", help="chapter (ch02) or exercise (ch02.gpt_dataset) ids; default: all")
     parser.add_argument("--notebook", type=Path, help="notebook to check (default: chapters/chNN/chNN.ipynb)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from . import add_command
 from .. import data
 
 EPILOG = """\
@@ -26,13 +27,13 @@ exit status: 0 the files are ready, 1 a download or verification failed, 2 an un
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `data list` and `data fetch` to the `course` command line."""
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "data",
-        help="list and download the course's data files",
-        description="List the data files the course uses and download the missing ones, "
+        "list and download the course's data files",
+        "List the data files the course uses and download the missing ones, "
         "verified against their sha256, resuming interrupted downloads.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        EPILOG,
     )
     commands = parser.add_subparsers(dest="data_command", metavar="{list,fetch}", required=True)
 
@@ -44,13 +45,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     listing.set_defaults(func=run_list)
 
-    fetching = commands.add_parser(
+    fetching = add_command(
+        commands,
         "fetch",
-        help="download missing data files (all of them, or the named files and groups)",
-        description="Download the named data files and groups (default: all) that are missing or damaged. "
+        "download missing data files (all of them, or the named files and groups)",
+        "Download the named data files and groups (default: all) that are missing or damaged. "
         "Files already present with the right sha256 are not downloaded again.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        EPILOG,
     )
     fetching.add_argument("names", nargs="*", metavar="NAME", help="a file or group name from `course data list`")
     fetching.add_argument(

@@ -1,10 +1,8 @@
 """`course fixtures`: regenerate the public checks' recorded fixtures from solutions/."""
 from __future__ import annotations
 
-import argparse
-
+from . import add_command, chapters_with_solutions
 from .. import fixtures, manifest, paths
-from ..checking import resolve_targets
 
 EPILOG = """\
 examples:
@@ -14,12 +12,12 @@ examples:
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "fixtures",
-        help="regenerate the public checks' fixtures from solutions/",
-        description="Run the reference solutions on the recorded inputs and save the fixtures the public checks compare against.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "regenerate the public checks' fixtures from solutions/",
+        "Run the reference solutions on the recorded inputs and save the fixtures the public checks compare against.",
+        EPILOG,
     )
     parser.add_argument("chapters", nargs="*", metavar="CHAPTER", help="chapter ids (default: all)")
     parser.set_defaults(func=run)
@@ -27,8 +25,7 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     course = manifest.load()
-    resolve_targets(course, args.chapters)
-    chapters = args.chapters or [c.id for c in course.chapters if paths.solution_notebook(c.id).exists()]
+    chapters = chapters_with_solutions(course, args.chapters)
     for chapter_id in chapters:
         path = fixtures.write(course, chapter_id)
         print(f"wrote {path.relative_to(paths.course_root())} ({path.stat().st_size / 1024:.1f} KiB)")

@@ -1,8 +1,7 @@
 """`course progress`: every chapter of the student's notebooks at a glance."""
 from __future__ import annotations
 
-import argparse
-
+from . import add_command
 from .. import checking, manifest, paths
 
 EPILOG = """\
@@ -13,12 +12,12 @@ BAR_WIDTH = 20
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "progress",
-        help="all chapters at a glance",
-        description="Check every chapter notebook in chapters/ and show one line per chapter.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "all chapters at a glance",
+        "Check every chapter notebook in chapters/ and show one line per chapter.",
+        EPILOG,
     )
     parser.set_defaults(func=run)
 

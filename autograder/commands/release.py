@@ -1,11 +1,10 @@
 """`course release`: regenerate the student notebooks from solutions/ with nbgrader."""
 from __future__ import annotations
 
-import argparse
 import sys
 
-from .. import manifest, paths, release
-from ..checking import UsageError
+from . import add_command, chapters_with_solutions
+from .. import manifest, release
 
 EPILOG = """\
 examples:
@@ -16,37 +15,29 @@ examples:
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "release",
-        help="regenerate chapters/ from solutions/ (nbgrader generate_assignment)",
-        description="Generate the student notebooks (stubs) in chapters/ from the reference notebooks in solutions/.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "regenerate chapters/ from solutions/ (nbgrader generate_assignment)",
+        "Generate the student notebooks (stubs) in chapters/ from the reference notebooks in solutions/.",
+        EPILOG,
     )
     parser.add_argument("chapters", nargs="*", metavar="CHAPTER", help="chapter ids (default: every chapter with a solution)")
     parser.add_argument("--check", action="store_true", help="only compare; exit 1 naming the files that differ")
     parser.set_defaults(func=run)
 
 
-def _chapters(course, requested: list[str]) -> list[str]:
-    known = [ch.id for ch in course.chapters]
-    for chapter_id in requested:
-        if chapter_id not in known:
-            raise UsageError(f"unknown chapter '{chapter_id}'; the course has: {', '.join(known)}")
-    return requested or [c for c in known if paths.solution_notebook(c).exists()]
-
-
 def run(args) -> int:
     course = manifest.load()
     try:
         if args.check:
-            stale = [name for ch in _chapters(course, args.chapters) for name in release.differences(ch)]
+            stale = [name for ch in chapters_with_solutions(course, args.chapters) for name in release.differences(ch)]
             if stale:
                 print("chapters/ differs from what `course release` generates:", *stale, sep="\n  ")
                 return 1
             print("chapters/ is up to date with solutions/")
             return 0
-        for chapter_id in _chapters(course, args.chapters):
+        for chapter_id in chapters_with_solutions(course, args.chapters):
             print(f"released {release.release(chapter_id)}")
     except release.ReleaseError as exc:
         print(exc, file=sys.stderr)

@@ -1,12 +1,10 @@
 """`course selftest`: check the checks against the reference, the stubs, mutants and alternatives."""
 from __future__ import annotations
 
-import argparse
-
 from tqdm import tqdm
 
-from .. import manifest, paths, selftest
-from ..checking import resolve_targets
+from . import add_command, chapters_with_solutions
+from .. import manifest, selftest
 
 EPILOG = """\
 examples:
@@ -19,12 +17,12 @@ loses points with a message and every alternative gets full marks
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "selftest",
-        help="check the checks (reference, stubs, mutants, alternatives)",
-        description="Prove the checks: full marks for solutions/, zero for chapters/, mutants killed, alternatives accepted.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "check the checks (reference, stubs, mutants, alternatives)",
+        "Prove the checks: full marks for solutions/, zero for chapters/, mutants killed, alternatives accepted.",
+        EPILOG,
     )
     parser.add_argument("chapters", nargs="*", metavar="CHAPTER", help="chapter ids (default: every chapter with a solution)")
     parser.add_argument("-v", "--verbose", action="store_true", help="a line per mutant and alternative")
@@ -33,8 +31,7 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     course = manifest.load()
-    resolve_targets(course, args.chapters)
-    chapters = args.chapters or [c.id for c in course.chapters if paths.solution_notebook(c.id).exists()]
+    chapters = chapters_with_solutions(course, args.chapters)
     all_ok, mutants, killed = True, 0, 0
     for chapter_id in chapters:
         with tqdm(total=selftest.steps(chapter_id), desc=f"selftest {chapter_id}", unit="step", leave=False) as bar:
