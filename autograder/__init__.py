@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import inspect
 
-from .data import configure_tiktoken_cache
+from .data import DataError, configure_tiktoken_cache
 
 __all__ = ["check"]
 
-configure_tiktoken_cache()
+try:
+    configure_tiktoken_cache()
+except DataError:
+    pass  # no usable data manifest here; `course data` reports it when the data is asked for
 
 
 def check(target: str, namespace: dict | None = None) -> None:

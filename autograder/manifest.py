@@ -169,6 +169,8 @@ def parse(source: Path) -> Course:
         raise ManifestError(f"{source}: not valid TOML: {exc}") from None
     top = _Reader(source, raw, "")
     course = top.sub("course", top.get("course", dict, "a [course] table with title and version"))
+    title = course.get("title", str, "a title string")
+    version = course.get("version", str, "a version string")
     limits = top.sub("limits", top.get("limits", dict, "a [limits] table"))
     raw_chapters = top.get("chapters", list, "a list of [[chapters]] tables")
     chapters = []
@@ -183,8 +185,8 @@ def parse(source: Path) -> Course:
     if memory <= 0:
         raise limits.error("memory_mb", "a positive whole number of megabytes")
     return Course(
-        title=course.get("title", str, "a title string"),
-        version=course.get("version", str, "a version string"),
+        title=title,
+        version=version,
         limits=Limits(exercise_timeout_s=float(timeout), memory_mb=memory),
         chapters=tuple(chapters),
         source=source,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -69,3 +70,17 @@ def test_every_command_has_help_with_an_example(command):
 def test_release_check_finds_chapters_in_sync():
     done = course("release", "--check")
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_malformed_manifest_exits_with_2_naming_the_file(tmp_path):
+    (tmp_path / "course.toml").write_text('[course]\ntitle = "T"\nversion = 1\n')
+    done = subprocess.run([sys.executable, "-m", "autograder.cli", "check", "ch02"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "COURSE_ROOT": str(tmp_path)})
+    assert done.returncode == 2
+    assert str(tmp_path / "course.toml") in done.stderr and "course.version" in done.stderr
+
+
+def test_progress_shows_every_chapter():
+    done = course("progress")
+    assert done.returncode == 0
+    assert "ch02" in done.stdout and "0/17 points" in done.stdout and "total" in done.stdout
