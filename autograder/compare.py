@@ -47,6 +47,19 @@ def expect_sequence_equal(actual: Sequence, expected: Sequence, what: str) -> No
         fail(f"{what}: got {len(actual)} items, expected {len(expected)} (the first {min(len(actual), len(expected))} agree)")
 
 
+def expect_text_equal(actual: Any, expected: str, what: str) -> None:
+    """String equality, reporting the first differing character with a little context."""
+    expect_type(actual, str, what)
+    if actual == expected:
+        return
+    i = next((k for k, (a, e) in enumerate(zip(actual, expected)) if a != e), min(len(actual), len(expected)))
+    start = max(i - 12, 0)
+    fail(
+        f"{what}: first difference at character {i}, after {actual[start:i]!r}: "
+        f"got {actual[i:i + 3]!r}, expected {expected[i:i + 3]!r}"
+    )
+
+
 def expect_mapping_equal(actual: dict, expected: dict, what: str) -> None:
     """Same keys and values, reporting one missing, extra or differing key."""
     missing = [k for k in expected if k not in actual]

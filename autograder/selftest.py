@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from . import loader, manifest, paths
 from .checking import check_submissions
 from .manifest import Course, Exercise
-from .scoring import ExerciseResult
+from .scoring import SKIPPED, ExerciseResult
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,9 @@ def selftest_chapter(course: Course, chapter_id: str, progress=None) -> Selftest
     for ex in full.chapters[0].exercises:
         if ex.status != "passed":
             out.problems.append(f"reference {ex.exercise.id}: {ex.status} {ex.score:g}/{ex.max_score:g}: {ex.message}")
+        for check in ex.checks:
+            if check.outcome == SKIPPED:  # a self-test with checks left out proves less than it claims
+                out.problems.append(f"reference {ex.exercise.id}: check '{check.name}' was skipped: {check.message}")
     step()
 
     stubs = loader.load_notebook(paths.student_notebook(chapter_id), chapter)

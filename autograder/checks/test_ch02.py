@@ -18,6 +18,7 @@ from autograder.compare import (
     expect_mapping_equal,
     expect_sequence_equal,
     expect_tensor,
+    expect_text_equal,
     expect_type,
     fail,
 )
@@ -88,9 +89,7 @@ def test_simple_tokenizer_decode_removes_space_before_punctuation(sub, recorded)
     """decode joins tokens and removes the space before punctuation"""
     tokenizer = sub.SimpleTokenizerV2(recorded["vocab"])
     for ids, expected in zip(recorded["simple_ids"], recorded["simple_decoded"]):
-        text = tokenizer.decode(ids)
-        expect_type(text, str, "decode(ids)")
-        expect(text == expected, f"decode gave {text!r}; expected {expected!r}")
+        expect_text_equal(tokenizer.decode(ids), expected, "decode(ids)")
 
 
 # ---------------------------------------------------------------- ch02.bpe_train
@@ -183,12 +182,22 @@ def test_bpe_encode_matches_reference_ids(sub, recorded):
 
 
 @bpe_tokenizer
+def test_bpe_merges_apply_inside_pretokens_only(sub):
+    """a merge never joins bytes of two pre-tokens (" '" and "subject" stay apart)"""
+    vocab = {i: bytes([i]) for i in range(256)} | {256: b"'s"}
+    tokenizer = sub.BPETokenizer(vocab, [(b"'", b"s")])
+    expect_sequence_equal(tokenizer.encode("it's"), [ord("i"), ord("t"), 256], "encode(\"it's\") with the one merge (', s)")
+    expected = list(b"a 'subject")
+    expect_sequence_equal(tokenizer.encode("a 'subject"), expected,
+                          "encode(\"a 'subject\"): ' and s are in different pre-tokens (\" '\" and \"subject\"), so no merge")
+
+
+@bpe_tokenizer
 def test_bpe_decode_inverts_encode_on_unicode(sub, recorded):
     """decode(encode(text)) == text, emoji and accents included"""
     tokenizer = _bpe(sub, recorded)
     for text in recorded["encode_texts"] + ["Ünïcödé ✓ 🚀🚀 -- done", "  leading and trailing  "]:
-        back = tokenizer.decode(tokenizer.encode(text))
-        expect(back == text, f"decode(encode({text!r})) gave {back!r}")
+        expect_text_equal(tokenizer.decode(tokenizer.encode(text)), text, f"decode(encode({text[:20]!r}...))")
 
 
 @bpe_tokenizer
@@ -207,8 +216,7 @@ def test_bpe_special_token_is_one_id(sub, recorded):
 def test_bpe_decode_replaces_broken_utf8(sub, recorded):
     """decoding a partial UTF-8 character gives U+FFFD instead of an error"""
     tokenizer = _bpe(sub, recorded)
-    text = tokenizer.decode([0xE2])
-    expect(text == "\ufffd", f"decode([0xE2]) (half a character) should give '\\ufffd'; got {text!r}")
+    expect_text_equal(tokenizer.decode([0xE2]), "\ufffd", "decode([0xE2]) (half a character)")
 
 
 @bpe_tokenizer
@@ -228,7 +236,7 @@ def test_bpe_from_gpt2_files_matches_tiktoken(sub, gpt2_files, gpt2, recorded):
     for text in corpus:
         expected = gpt2.encode(text, allowed_special={"<|endoftext|>"})
         expect_sequence_equal(tokenizer.encode(text), expected, f"GPT-2 ids of {text[:30]!r}")
-        expect(tokenizer.decode(expected) == text, f"decode of the GPT-2 ids of {text[:30]!r} does not give the text back")
+        expect_text_equal(tokenizer.decode(expected), text, f"decode of the GPT-2 ids of {text[:20]!r}...")
 
 
 # ---------------------------------------------------------------- ch02.gpt_dataset
