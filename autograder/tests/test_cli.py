@@ -84,3 +84,16 @@ def test_progress_shows_every_chapter():
     done = course("progress")
     assert done.returncode == 0
     assert "ch02" in done.stdout and "0/17 points" in done.stdout and "total" in done.stdout
+
+
+def test_public_checks_work_without_solutions(tmp_path):
+    """A student's copy has no solutions/: the public checks still grade a full solution."""
+    for name in ("course.toml", "data"):
+        (tmp_path / name).symlink_to(ROOT / name)
+    notebook = tmp_path / "mine.ipynb"
+    notebook.write_text(paths.solution_notebook("ch02").read_text())
+    env = {**os.environ, "COURSE_ROOT": str(tmp_path), "COURSE_DATA_DIR": str(ROOT / "data" / "downloads")}
+    done = subprocess.run([sys.executable, "-m", "autograder.cli", "check", "ch02", "--notebook", str(notebook), "--json"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout)["score"] == 17
