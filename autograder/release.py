@@ -3,6 +3,10 @@
 nbgrader's own `generate_assignment` does the work (solution regions become
 `raise NotImplementedError()`, test cells are locked and checksummed), so the
 released notebooks are real nbgrader assignments.
+
+`write_student_release` writes a whole student copy of the course into a new
+folder: the generated chapters and the autograder with its public checks, but
+nothing that holds or needs the reference solutions.
 """
 from __future__ import annotations
 
@@ -14,11 +18,28 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import paths
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+from . import manifest, paths
+
+# Course files a student release carries as they are, relative to the course root.
+STUDENT_FILES = ("README.md", "pyproject.toml", "nbgrader_config.py", "data/manifest.toml")
+# Parts of the package that hold reference code (hidden checks, mutants and their
+# alternative solutions) or need solutions/ to run (fixture recorders, the course's tests).
+INSTRUCTOR_ONLY = ("checks/hidden", "mutants", "recorders", "tests")
+# Files a local run leaves behind; never part of a release.
+LOCAL_LEFTOVERS = ("__pycache__", ".pytest_cache", ".ipynb_checkpoints")
 
 
 class ReleaseError(Exception):
-    """nbgrader could not generate a chapter."""
+    """nbgrader could not generate a chapter, or a student release could not be written."""
+
+
+class ReleaseTargetError(ReleaseError):
+    """The folder for a student release is already in use."""
 
 
 def generate(chapter_id: str, release_dir: Path) -> Path:
@@ -70,3 +91,84 @@ def release(chapter_id: str) -> Path:
             shutil.rmtree(target)
         shutil.copytree(fresh, target)
         return target
+
+
+def _leave_out(package: Path):
+    """A `shutil.copytree` ignore function that drops the instructor-only parts of `package`."""
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        here = Path(folder).relative_to(package)
+        return {n for n in names if n in LOCAL_LEFTOVERS or (here / n).as_posix() in INSTRUCTOR_ONLY}
+
+    return ignore
+
+
+def _chapter_block_start(lines: list[str], header: int) -> int:
+    """The first line of the comment lines directly above a `[[chapters]]` header (they belong to it)."""
+    start = header
+    while start > 0 and lines[start - 1].lstrip().startswith("#"):
+        start -= 1
+    return start
+
+
+def manifest_text(text: str, chapter_ids: list[str]) -> str:
+    """The text of a `course.toml` keeping only the `[[chapters]]` of `chapter_ids`, comments and layout intact.
+
+    A chapter's block runs from its `[[chapters]]` header (and the comment right
+    above it) to the next chapter's; its exercises are inside it.
+    """
+    lines = text.splitlines(keepends=True)
+    headers = [i for i, line in enumerate(lines) if line.split("#", 1)[0].strip() == "[[chapters]]"]
+    starts = [_chapter_block_start(lines, i) for i in headers]
+    blocks = [lines[a:b] for a, b in zip(starts, starts[1:] + [len(lines)])]
+    ids = [tomllib.loads("".join(block))["chapters"][0]["id"] for block in blocks]
+    kept = [line for chapter_id, block in zip(ids, blocks) if chapter_id in chapter_ids for line in block]
+    return "".join(lines[: starts[0] if starts else len(lines)] + kept)
+
+
+def _write_manifest(out: Path, chapter_ids: list[str]) -> None:
+    """Write `course.toml` for the released chapters and check that it parses to exactly them."""
+    target = out / paths.MANIFEST_NAME
+    target.write_text(manifest_text(paths.manifest_path().read_text(encoding="utf-8"), chapter_ids), encoding="utf-8")
+    released = [chapter.id for chapter in manifest.parse(target).chapters]
+    if sorted(released) != sorted(chapter_ids):
+        raise ReleaseError(f"the released course.toml lists chapters {released}, not {sorted(chapter_ids)}")
+
+
+def _check_out_dir(out: Path) -> None:
+    """Refuse a release folder that holds anything: a release never mixes with other files."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ReleaseTargetError(
+            f"{out} already exists and is not an empty folder; name a new folder for the student release"
+        )
+
+
+def write_student_release(out: Path, chapter_ids: list[str]) -> Path:
+    """Write a student release of the course into `out` (a new or empty folder); return `out`.
+
+    The release holds `chapters/<id>/` for `chapter_ids` (fresh from nbgrader),
+    the autograder package without its instructor-only parts, a `course.toml`
+    listing only those chapters, and the set-up files a student needs. Nothing
+    in it comes from solutions/ except through nbgrader's stubs. It is built in
+    a scratch folder beside `out` and moved into place at the end, so a failed
+    release leaves no half-written `out`.
+    """
+    out = Path(out).resolve()
+    _check_out_dir(out)
+    root = paths.course_root()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}-") as tmp:
+        staging = Path(tmp) / "release"
+        staging.mkdir()
+        for chapter_id in chapter_ids:
+            generate(chapter_id, staging / "chapters")
+        package = root / "autograder"
+        shutil.copytree(package, staging / "autograder", ignore=_leave_out(package))
+        for name in STUDENT_FILES:
+            (staging / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(root / name, staging / name)
+        _write_manifest(staging, chapter_ids)
+        if out.exists():
+            out.rmdir()
+        staging.rename(out)
+    return out

@@ -22,3 +22,12 @@ def chapters_with_solutions(course: Course, requested: list[str]) -> list[str]:
         if chapter_id not in known:
             raise UsageError(f"unknown chapter '{chapter_id}'; the course has: {', '.join(known)}")
     return requested or [c for c in known if paths.solution_notebook(c).exists()]
+
+
+def require_solutions(what: str = "this command") -> None:
+    """Stop with a usage error when solutions/ is not here, as in a student release."""
+    if not paths.solutions_dir().is_dir():
+        raise UsageError(
+            f"{what} needs the reference notebooks in solutions/, and {paths.course_root()} has none "
+            "(a student release leaves them out); run it in the full course repository"
+        )

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from . import add_command
+from . import add_command, require_solutions
 from .. import checking, manifest, report
 
 EPILOG = """\
@@ -36,6 +36,8 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    if args.hidden:
+        require_solutions("--hidden")
     course = manifest.load()
     exercises = checking.resolve_targets(course, args.targets)
     if args.notebook is not None and not args.notebook.exists():

@@ -1,7 +1,7 @@
 """`course fixtures`: regenerate the public checks' recorded fixtures from solutions/."""
 from __future__ import annotations
 
-from . import add_command, chapters_with_solutions
+from . import add_command, chapters_with_solutions, require_solutions
 from .. import fixtures, manifest, paths
 
 EPILOG = """\
@@ -24,6 +24,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    require_solutions()
     course = manifest.load()
     chapters = chapters_with_solutions(course, args.chapters)
     for chapter_id in chapters:

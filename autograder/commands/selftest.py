@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from tqdm import tqdm
 
-from . import add_command, chapters_with_solutions
+from . import add_command, chapters_with_solutions, require_solutions
 from .. import manifest, selftest
 
 EPILOG = """\
@@ -30,6 +30,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    require_solutions()
     course = manifest.load()
     chapters = chapters_with_solutions(course, args.chapters)
     all_ok, mutants, killed = True, 0, 0
