@@ -1,7 +1,8 @@
 """Load the graded part of a chapter notebook into a fresh module.
 
 Only setup cells (tagged `setup`) and exercise cells (nbgrader solution cells
-whose `grade_id` names an exercise: `ch02_gpt_dataset` for `ch02.gpt_dataset`) run; exploration and training cells do not.
+whose `grade_id` names an exercise: `ch02_gpt_dataset` for `ch02.gpt_dataset`)
+run; exploration and training cells do not.
 IPython magics and shell lines are skipped. A cell that fails to compile or
 raises is recorded against its exercise and the other cells still run, so one
 broken exercise never hides the others.
@@ -9,6 +10,7 @@ broken exercise never hides the others.
 from __future__ import annotations
 
 import contextlib
+import copy
 import difflib
 import io
 import itertools
@@ -109,6 +111,24 @@ def exercise_of_cell(cell: dict, chapter: Chapter) -> str | None:
     return None
 
 
+def cell_index(cells: list, chapter: Chapter, exercise_id: str) -> int | None:
+    """The position of the exercise's code cell among `cells`, or None."""
+    for i, cell in enumerate(cells):
+        if isinstance(cell, dict) and cell.get("cell_type") == "code" and exercise_of_cell(cell, chapter) == exercise_id:
+            return i
+    return None
+
+
+def with_cell_source(cells: list, chapter: Chapter, exercise_id: str, source: str) -> list:
+    """A copy of `cells` whose exercise cell holds `source` (the original list is untouched)."""
+    index = cell_index(cells, chapter, exercise_id)
+    if index is None:
+        raise KeyError(f"no cell for {exercise_id}")
+    changed = copy.deepcopy(cells)
+    changed[index]["source"] = source
+    return changed
+
+
 def _is_setup(cell: dict) -> bool:
     tags = (cell.get("metadata") or {}).get("tags") or []
     return SETUP_TAG in tags
@@ -207,7 +227,7 @@ def load_cells(cells: list, chapter: Chapter, origin: str = "the notebook") -> S
 
     for ex_id in exercise_ids - seen.keys():
         submission.problems[ex_id] = ExerciseUnavailable(
-            "missing", f"no cell for {ex_id} in the notebook (deleted, or its nbgrader exercise_id changed)"
+            "missing", f"no cell for {ex_id} in the notebook (deleted, or its nbgrader grade_id changed)"
         )
     return submission
 

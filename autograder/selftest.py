@@ -9,11 +9,10 @@ whole cell written another way.
 """
 from __future__ import annotations
 
-import copy
 import importlib
 from dataclasses import dataclass, field
 
-from . import loader, manifest, paths
+from . import loader, paths
 from .checking import check_submissions
 from .manifest import Course, Exercise
 from .scoring import SKIPPED, ExerciseResult
@@ -65,22 +64,19 @@ def mutant_source(source: str, mutant: Mutant) -> str:
     return source
 
 
-def _cell_index(cells: list, exercise: Exercise) -> int:
-    chapter = manifest.load().chapter(exercise.chapter_id)
-    for i, cell in enumerate(cells):
-        if cell.get("cell_type") == "code" and loader.exercise_of_cell(cell, chapter) == exercise.id:
-            return i
-    raise MutantError(f"the reference notebook has no cell for {exercise.id}")
+def _reference_cell(course: Course, cells: list, exercise: Exercise) -> str:
+    index = loader.cell_index(cells, course.chapter(exercise.chapter_id), exercise.id)
+    if index is None:
+        raise MutantError(f"the reference notebook has no cell for {exercise.id}")
+    return loader.cell_source(cells[index])
 
 
-def _with_cell(cells: list, exercise: Exercise, source: str) -> list:
-    changed = copy.deepcopy(cells)
-    changed[_cell_index(changed, exercise)]["source"] = source
-    return changed
-
-
-def _check_one(course: Course, exercise: Exercise, cells: list, origin: str, *, hidden: bool = False) -> ExerciseResult:
+def _check_one(
+    course: Course, exercise: Exercise, reference: list, source: str, origin: str, *, hidden: bool = False
+) -> ExerciseResult:
+    """Score `exercise` on the reference notebook with its cell replaced by `source`."""
     chapter = course.chapter(exercise.chapter_id)
+    cells = loader.with_cell_source(reference, chapter, exercise.id, source)
     submission = loader.load_cells(cells, chapter, origin=origin)
     return check_submissions(course, {chapter.id: submission}, [exercise], hidden=hidden).chapters[0].exercises[0]
 
@@ -125,12 +121,12 @@ def selftest_chapter(course: Course, chapter_id: str, progress=None) -> Selftest
         exercise = course.exercise(mutant.exercise_id)
         out.mutants += 1
         try:
-            source = mutant_source(loader.cell_source(reference[_cell_index(reference, exercise)]), mutant)
+            source = mutant_source(_reference_cell(course, reference, exercise), mutant)
         except MutantError as exc:
             out.problems.append(str(exc))
             step()
             continue
-        result = _check_one(course, exercise, _with_cell(reference, exercise, source), f"mutant of {exercise.id}")
+        result = _check_one(course, exercise, reference, source, f"mutant of {exercise.id}")
         killed = result.score < result.max_score and result.status in ("failed", "error") and result.message
         out.killed += bool(killed)
         mark = "killed " if killed else "SURVIVED"
@@ -141,9 +137,8 @@ def selftest_chapter(course: Course, chapter_id: str, progress=None) -> Selftest
 
     for alternative in alternatives:
         exercise = course.exercise(alternative.exercise_id)
-        cells = _with_cell(reference, exercise, alternative.source)
         # Alternatives must satisfy the hidden checks too: those compare with the live reference.
-        result = _check_one(course, exercise, cells, f"alternative for {exercise.id}", hidden=True)
+        result = _check_one(course, exercise, reference, alternative.source, f"alternative for {exercise.id}", hidden=True)
         ok = result.status == "passed"
         out.lines.append(f"  {'full   ' if ok else 'REJECTED'} {exercise.id}: {alternative.description} -> {result.score:g}/{result.max_score:g} {result.message[:150]}")
         if not ok:

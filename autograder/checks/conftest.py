@@ -114,7 +114,7 @@ def gpt2_files():
     """Paths of GPT-2's encoder.json and vocab.bpe; the check is skipped when they are not fetched."""
     from autograder.data import data_dir, is_available
 
-    if not (is_available("gpt2-encoder.json") and is_available("gpt2-vocab.bpe")):
+    if not is_available("gpt2-bpe"):
         pytest.skip("needs the GPT-2 tokenizer files: run `course data fetch gpt2-bpe`")
     return data_dir() / "gpt2-encoder.json", data_dir() / "gpt2-vocab.bpe"
 
@@ -130,7 +130,7 @@ def gpt2():
     """
     from autograder.data import gpt2_encoding, is_available
 
-    if is_available("gpt2-encoder.json") and is_available("gpt2-vocab.bpe"):
+    if is_available("gpt2-bpe"):
         yield gpt2_encoding()
         return
     # tiktoken's registry serves cached encodings first, for get_encoding and encoding_for_model alike.

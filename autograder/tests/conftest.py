@@ -24,5 +24,5 @@ def pytest_configure(config):
 
 @pytest.fixture
 def needs_gpt2_files():
-    if not (data.is_available("gpt2-encoder.json") and data.is_available("gpt2-vocab.bpe")):
+    if not data.is_available("gpt2-bpe"):
         pytest.skip("needs the GPT-2 tokenizer files (course data fetch gpt2-bpe, or ../shared/data)")

@@ -32,10 +32,9 @@ def test_reference_passes_hidden_checks_for_any_seed(course, seed, needs_gpt2_fi
 def test_hidden_failure_says_what_differs_without_the_inputs(course, needs_gpt2_files):
     mutant = next(m for m in MUTANTS if m.exercise_id == "ch02.gpt_dataset")
     cells = loader.read_notebook(paths.solution_notebook("ch02"))["cells"]
-    exercise = course.exercise("ch02.gpt_dataset")
-    index = selftest._cell_index(cells, exercise)
-    source = selftest.mutant_source(loader.cell_source(cells[index]), mutant)
-    changed = selftest._with_cell(cells, exercise, source)
+    chapter = course.chapter("ch02")
+    reference_source = loader.cell_source(cells[loader.cell_index(cells, chapter, "ch02.gpt_dataset")])
+    changed = loader.with_cell_source(cells, chapter, "ch02.gpt_dataset", selftest.mutant_source(reference_source, mutant))
     dataset = next(ex for ex in hidden_results(course, changed, 5) if ex.exercise.id == "ch02.gpt_dataset")
     hidden = [c for c in dataset.checks if c.visibility == "hidden"]
     assert hidden and hidden[0].outcome == "failed"
