@@ -44,6 +44,14 @@ def _by_chapter(course: Course, exercises: list[Exercise]) -> dict[str, list[Exe
     return grouped
 
 
+def with_uses(course: Course, exercises: list[Exercise]) -> list[Exercise]:
+    """`exercises` plus every exercise they build on (`Exercise.uses`, transitively)."""
+    chosen = list(exercises)
+    for ex in chosen:  # grows while it is walked
+        chosen += [course.exercise(used) for used in ex.uses if course.exercise(used) not in chosen]
+    return chosen
+
+
 def check_submissions(
     course: Course,
     submissions: dict[str, loader.Submission],
@@ -52,8 +60,12 @@ def check_submissions(
     hidden: bool = False,
     seed: int = 0,
 ) -> CourseResult:
-    """Run the checks of `exercises` (all from chapters in `submissions`) and score them."""
-    checks = run_checks(course, submissions, exercises, hidden=hidden, seed=seed)
+    """Run the checks of `exercises` (all from chapters in `submissions`) and score them.
+
+    The checks of the exercises they use run too, so that a failure can name a
+    failing building block ("your LayerNorm also fails its checks").
+    """
+    checks = run_checks(course, submissions, with_uses(course, exercises), hidden=hidden, seed=seed)
     chapters: list[ChapterResult] = []
     for chapter_id, picked in _by_chapter(course, exercises).items():
         chapters.append(score_chapter(course.chapter(chapter_id), picked, checks))

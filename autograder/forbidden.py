@@ -3,7 +3,8 @@
 A check declares them with `@pytest.mark.forbid("torch.nn.functional.layer_norm", ...)`;
 each dotted name is replaced for the duration of the check by a function that
 raises `ForbiddenCall`, which the report shows as a failed check with a clear
-message instead of a silent zero.
+message instead of a silent zero. Names a submission imported directly
+(`from torch.nn.functional import layer_norm`) are replaced in its namespace too.
 """
 from __future__ import annotations
 
@@ -38,15 +39,25 @@ def _raiser(dotted: str):
 
 
 @contextlib.contextmanager
-def forbid(dotted_names: list[str]):
-    """Make every named callable raise ForbiddenCall inside the block."""
+def forbid(dotted_names: list[str], namespaces: list[dict] = ()):
+    """Make every named callable raise ForbiddenCall inside the block, also where `namespaces` bound it."""
     patched = []
+    rebound = []
     try:
         for dotted in dotted_names:
             owner, attribute = _owner_and_attribute(dotted)
-            patched.append((owner, attribute, owner.__dict__.get(attribute, getattr(owner, attribute))))
-            setattr(owner, attribute, _raiser(dotted))
+            original = getattr(owner, attribute)
+            patched.append((owner, attribute, owner.__dict__.get(attribute, original)))
+            raiser = _raiser(dotted)
+            setattr(owner, attribute, raiser)
+            for namespace in namespaces:
+                for name, value in list(namespace.items()):
+                    if value is original:
+                        rebound.append((namespace, name, value))
+                        namespace[name] = raiser
         yield
     finally:
+        for namespace, name, value in reversed(rebound):
+            namespace[name] = value
         for owner, attribute, original in reversed(patched):
             setattr(owner, attribute, original)

@@ -38,6 +38,8 @@ class Exercise:
     points: float
     names: tuple[str, ...]
     hint: str
+    # Earlier exercises of the same chapter this one builds on (`GPTModel` uses `LayerNorm`).
+    uses: tuple[str, ...] = ()
 
     @property
     def chapter_id(self) -> str:
@@ -64,6 +66,12 @@ class Chapter:
     @property
     def max_score(self) -> float:
         return sum(ex.points for ex in self.exercises)
+
+    def exercise(self, exercise_id: str) -> Exercise:
+        for ex in self.exercises:
+            if ex.id == exercise_id:
+                return ex
+        raise KeyError(exercise_id)
 
 
 @dataclass(frozen=True)
@@ -126,12 +134,16 @@ def _exercise(reader: _Reader, chapter_id: str) -> Exercise:
     names = reader.get("names", list, "a non-empty list of the names the exercise defines")
     if not names or not all(isinstance(n, str) and n.isidentifier() for n in names):
         raise reader.error("names", "a non-empty list of Python identifiers")
+    uses = reader.get("uses", list, "a list of exercise ids of the same chapter", default=[])
+    if not all(isinstance(u, str) and u.startswith(f"{chapter_id}.") and u != ex_id for u in uses):
+        raise reader.error("uses", f"a list of other exercise ids of chapter {chapter_id}")
     return Exercise(
         id=ex_id,
         title=reader.get("title", str, "a title string"),
         points=float(points),
         names=tuple(names),
         hint=reader.get("hint", str, "a hint string", default=""),
+        uses=tuple(uses),
     )
 
 
@@ -149,6 +161,9 @@ def _chapter(reader: _Reader) -> Chapter:
     for ex in exercises:
         if ex.id in seen:
             raise ManifestError(f"{reader.source}: exercise id '{ex.id}' appears twice")
+        unknown = [u for u in ex.uses if u not in seen]
+        if unknown:
+            raise ManifestError(f"{reader.source}: exercise '{ex.id}' uses '{unknown[0]}', which is not an earlier exercise of its chapter")
         seen.add(ex.id)
     data = reader.get("data", list, "a list of data file or group names", default=[])
     return Chapter(

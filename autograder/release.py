@@ -26,7 +26,9 @@ except ModuleNotFoundError:  # Python 3.10
 from . import manifest, paths
 
 # Course files a student release carries as they are, relative to the course root.
-STUDENT_FILES = ("README.md", "pyproject.toml", "nbgrader_config.py", "data/manifest.toml")
+STUDENT_FILES = (
+    "README.md", "pyproject.toml", "nbgrader_config.py", "data/manifest.toml", "previous_chapters/__init__.py",
+)
 # Parts of the package that hold reference code (hidden checks, mutants and their
 # alternative solutions) or need solutions/ to run (fixture recorders, the course's tests).
 INSTRUCTOR_ONLY = ("checks/hidden", "mutants", "recorders", "tests")

@@ -107,7 +107,7 @@ class SubmissionPlugin:
             signal.setitimer(signal.ITIMER_REAL, max(budget, 0.001))
         forbidden = [name for mark in item.iter_markers("forbid") for name in mark.args]
         try:
-            with forbid(forbidden):
+            with forbid(forbidden, [submission.namespace for submission in self.submissions.values()]):
                 yield
         finally:
             if use_alarm:

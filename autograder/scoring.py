@@ -93,8 +93,12 @@ class CourseResult:
         return {"score": self.score, "max_score": self.max_score, "chapters": [ch.to_json() for ch in self.chapters]}
 
 
-def score_exercise(exercise: Exercise, checks: list[CheckResult]) -> ExerciseResult:
-    """Combine the outcomes of one exercise's checks."""
+def score_exercise(exercise: Exercise, checks: list[CheckResult], failing_uses: tuple[str, ...] = ()) -> ExerciseResult:
+    """Combine the outcomes of one exercise's checks.
+
+    `failing_uses` names the classes or functions of the exercises this one builds
+    on that fall short themselves; a shortfall here then points to them first.
+    """
     result = ExerciseResult(exercise=exercise, checks=checks)
     counted = [c for c in checks if c.outcome != SKIPPED]
     if not counted:
@@ -112,15 +116,28 @@ def score_exercise(exercise: Exercise, checks: list[CheckResult]) -> ExerciseRes
         result.status = "failed"  # partly written: some checks already pass
     first = next(c for c in counted if c.outcome != "passed")
     result.message = first.message
+    for name in failing_uses:
+        result.message += f"; your {name} also fails its checks — fix that first"
     if result.status not in ("missing", "not_implemented") and exercise.hint:
         result.message += f" Hint: {exercise.hint}"
     return result
 
 
 def score_chapter(chapter: Chapter, exercises: list[Exercise], checks: list[CheckResult]) -> ChapterResult:
-    """Results for the given exercises of one chapter, in manifest order."""
-    by_exercise: dict[str, list[CheckResult]] = {ex.id: [] for ex in exercises}
+    """Results for the given exercises of one chapter, in manifest order.
+
+    Checks of exercises they use (`Exercise.uses`) may be among `checks` too: they
+    are not scored here, only named when they fail.
+    """
+    by_exercise: dict[str, list[CheckResult]] = {}
     for check in checks:
-        if check.exercise_id in by_exercise:
-            by_exercise[check.exercise_id].append(check)
-    return ChapterResult(chapter, [score_exercise(ex, by_exercise[ex.id]) for ex in exercises])
+        by_exercise.setdefault(check.exercise_id, []).append(check)
+    results = []
+    for ex in exercises:
+        failing_uses = tuple(
+            chapter.exercise(used).names[0]
+            for used in ex.uses
+            if any(c.outcome not in ("passed", SKIPPED) for c in by_exercise.get(used, []))
+        )
+        results.append(score_exercise(ex, by_exercise.get(ex.id, []), failing_uses))
+    return ChapterResult(chapter, results)

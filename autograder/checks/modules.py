@@ -1,0 +1,95 @@
+"""Behavioural checks for `nn.Module` exercises, shared by the chapters.
+
+Modules are compared by loading the same parameters by name, so parameter
+names and shapes are part of each exercise's contract, while buffers (a causal
+mask, say) are the implementation's own business.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+from autograder.compare import expect, expect_close, expect_tensor, fail
+
+
+def parameter_state(module: nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of the module's parameters by name (no buffers): what the checks load into a submission."""
+    return {name: p.detach().clone() for name, p in module.named_parameters()}
+
+
+def expect_parameter_names(module: nn.Module, expected: dict[str, torch.Tensor], what: str) -> None:
+    """`module` has exactly the parameters named in `expected`, with the same shapes."""
+    expect(isinstance(module, nn.Module), f"{what} should be an nn.Module; got {type(module).__name__}")
+    have = dict(module.named_parameters())
+    missing = [name for name in expected if name not in have]
+    extra = [name for name in have if name not in expected]
+    if missing:
+        fail(f"{what} has no parameter named '{missing[0]}' (its parameters: {', '.join(have) or 'none'})")
+    if extra:
+        fail(f"{what} has an unexpected parameter '{extra[0]}' (expected: {', '.join(expected)})")
+    for name, tensor in expected.items():
+        if tuple(have[name].shape) != tuple(tensor.shape):
+            fail(f"{what}.{name} has shape {tuple(have[name].shape)}; expected {tuple(tensor.shape)}")
+
+
+def load_parameters(module: nn.Module, state: dict[str, torch.Tensor], what: str) -> nn.Module:
+    """Check the parameter names and shapes, then copy `state` into `module`; returns the module."""
+    expect_parameter_names(module, state, what)
+    with torch.no_grad():
+        for name, param in module.named_parameters():
+            param.copy_(state[name])
+    return module
+
+
+def expect_causal(forward: Callable, inputs: torch.Tensor, redraw: Callable, what: str, atol: float = 1e-5) -> None:
+    """The output at each position t is unchanged when only the inputs after t change.
+
+    inputs: (batch, num_tokens, ...); `redraw(shape)` makes new inputs for the later positions.
+    """
+    with torch.no_grad():
+        before = forward(inputs)
+        for t in range(inputs.shape[1] - 1):
+            changed = inputs.clone()
+            changed[:, t + 1:] = redraw(changed[:, t + 1:].shape)
+            after = forward(changed)
+            diff = (after[:, : t + 1] - before[:, : t + 1]).abs().max().item()
+            if not diff <= atol:
+                fail(
+                    f"{what} is not causal: its output at position {t} changed by {diff:.3g} when only the "
+                    f"tokens after position {t} changed (mask the scores of later tokens before the softmax)"
+                )
+
+
+def expect_gradients_reach(module: nn.Module, output: torch.Tensor, what: str) -> None:
+    """Backpropagating a random weighting of `output` gives every parameter a non-zero gradient."""
+    expect_tensor(output, f"{what} output")
+    expect(output.requires_grad, f"{what} output is cut off from the graph (no gradient can flow back): "
+           "avoid .detach(), .data, torch.no_grad() and building new tensors from .tolist() in forward")
+    module.zero_grad(set_to_none=True)
+    weighting = torch.randn(output.shape, generator=torch.Generator().manual_seed(7))
+    (output * weighting).sum().backward()
+    for name, param in module.named_parameters():
+        if param.grad is None or not param.grad.abs().sum() > 0:
+            fail(f"no gradient reaches {what}.{name}: is it used in forward, and is it an nn.Parameter that requires grad?")
+
+
+def expect_eval_deterministic(module: nn.Module, inputs: torch.Tensor, what: str) -> torch.Tensor:
+    """In eval() two calls agree (dropout off); returns the output."""
+    module.eval()
+    with torch.no_grad():
+        first, second = module(inputs), module(inputs)
+    expect_close(second, first, f"{what} in eval() mode, called twice,", atol=0, rtol=0)
+    return first
+
+
+def expect_train_stochastic(module: nn.Module, inputs: torch.Tensor, what: str, seed: int = 0) -> torch.Tensor:
+    """In train() with dropout > 0, two calls differ somewhere; returns the first output."""
+    module.train()
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        first, second = module(inputs), module(inputs)
+    expect(not torch.equal(first, second),
+           f"{what} in train() mode with dropout 0.5 gave the same output twice: is dropout applied (self.dropout)?")
+    return first

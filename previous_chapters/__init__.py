@@ -1,0 +1,48 @@
+"""Earlier chapters' code for the chapters that build on it: `from previous_chapters import MultiHeadAttention`.
+
+A name comes from the chapter whose exercise defines it (or, failing that, the
+first chapter whose setup cells do), loaded from the reference notebook in
+`solutions/` when the course has one, else from your own notebook in
+`chapters/`. With the reference, a mistake left in chapter 3 never breaks or
+costs points in chapter 4.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+from autograder import loader, manifest, paths
+
+
+@lru_cache(maxsize=None)
+def chapter(chapter_id: str) -> loader.Submission:
+    """Chapter `chapter_id`'s setup and exercise cells, loaded once per process."""
+    course = manifest.load()
+    path = paths.solution_notebook(chapter_id)
+    if not path.exists():
+        path = paths.student_notebook(chapter_id)
+    return loader.load_notebook(path, course.chapter(chapter_id))
+
+
+def _defining_exercise(name: str):
+    for exercise in manifest.load().exercises():
+        if name in exercise.names:
+            return exercise
+    return None
+
+
+def __getattr__(name: str):
+    if name.startswith("__"):
+        raise AttributeError(name)
+    exercise = _defining_exercise(name)
+    if exercise is not None:
+        submission = chapter(exercise.chapter_id)
+        try:
+            submission.require(exercise)
+        except loader.ExerciseUnavailable as exc:
+            raise ImportError(f"{name} ({exercise.id}) cannot be used from {submission.origin}: {exc}") from None
+        return submission.namespace[name]
+    for course_chapter in manifest.load().chapters:
+        namespace = chapter(course_chapter.id).namespace
+        if name in namespace and not name.startswith("_"):
+            return namespace[name]
+    raise AttributeError(f"no earlier chapter defines {name}")
