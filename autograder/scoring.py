@@ -116,8 +116,11 @@ def score_exercise(exercise: Exercise, checks: list[CheckResult], failing_uses: 
         result.status = "failed"  # partly written: some checks already pass
     first = next(c for c in counted if c.outcome != "passed")
     result.message = first.message
-    for name in failing_uses:
-        result.message += f"; your {name} also fails its checks — fix that first"
+    if len(failing_uses) == 1:
+        result.message += f"; your {failing_uses[0]} also fails its checks — fix that first"
+    elif failing_uses:
+        names = ", ".join(failing_uses[:-1]) + f" and {failing_uses[-1]}"
+        result.message += f"; your {names} also fail their checks — fix those first"
     if result.status not in ("missing", "not_implemented") and exercise.hint:
         result.message += f" Hint: {exercise.hint}"
     return result

@@ -6,12 +6,32 @@ mask, say) are the implementation's own business.
 """
 from __future__ import annotations
 
-from typing import Callable
+import contextlib
+from typing import Callable, Iterator
 
 import torch
 from torch import nn
 
 from autograder.compare import expect, expect_close, expect_tensor, fail
+
+
+# The initialisers nn.Linear, nn.Embedding and friends call in reset_parameters().
+_INITIALISERS = ("uniform_", "normal_", "trunc_normal_", "kaiming_uniform_", "kaiming_normal_",
+                 "xavier_uniform_", "xavier_normal_", "constant_", "zeros_", "ones_")
+
+
+@contextlib.contextmanager
+def skipped_init() -> Iterator[None]:
+    """Build modules without running torch.nn.init: parameters are allocated but never written,
+    so the operating system backs them with no memory and a 124M-parameter model takes milliseconds."""
+    saved = {name: getattr(nn.init, name) for name in _INITIALISERS}
+    try:
+        for name in _INITIALISERS:
+            setattr(nn.init, name, lambda tensor, *args, **kwargs: tensor)
+        yield
+    finally:
+        for name, function in saved.items():
+            setattr(nn.init, name, function)
 
 
 def parameter_state(module: nn.Module) -> dict[str, torch.Tensor]:
@@ -93,3 +113,24 @@ def expect_train_stochastic(module: nn.Module, inputs: torch.Tensor, what: str, 
     expect(not torch.equal(first, second),
            f"{what} in train() mode with dropout 0.5 gave the same output twice: is dropout applied (self.dropout)?")
     return first
+
+
+def expect_same_module(sub_cls, ref_cls, config: dict, inputs: torch.Tensor, what: str, atol: float = 1e-5) -> None:
+    """Built from `config` with the reference's parameters, the submission's module agrees with the
+    reference's on `inputs` (hidden, never shown): outputs in eval() and every parameter's gradient."""
+    reference = ref_cls(**config).eval()
+    mine = load_parameters(sub_cls(**config), parameter_state(reference), what).eval()
+    weighting = torch.randn(reference(inputs).shape)
+    outputs = []
+    for module in (mine, reference):
+        module.zero_grad(set_to_none=True)
+        out = module(inputs)
+        outputs.append(out)
+        if out.requires_grad:
+            (out * weighting).sum().backward()
+    expect_close(outputs[0], outputs[1].detach(), f"{what} output on a hidden input", atol=atol)
+    grads = dict(reference.named_parameters())
+    for name, param in mine.named_parameters():
+        if param.grad is None:
+            fail(f"no gradient reaches {what}.{name} on a hidden input")
+        expect_close(param.grad, grads[name].grad, f"the gradient of {what}.{name} on a hidden input", atol=10 * atol)

@@ -61,3 +61,14 @@ def test_forbid_blocks_a_call_and_restores_it():
         else:
             raise AssertionError("math.sqrt should be forbidden")
     assert math.sqrt is original
+
+
+def test_a_shortfall_names_the_failing_exercises_it_builds_on():
+    result = score_exercise(EXERCISE, checks("passed", "failed"), failing_uses=("LayerNorm",))
+    assert "your LayerNorm also fails its checks — fix that first" in result.message
+    result = score_exercise(EXERCISE, checks("passed", "failed"), failing_uses=("LayerNorm", "TransformerBlock"))
+    assert "your LayerNorm and TransformerBlock also fail their checks — fix those first" in result.message
+
+
+def test_full_marks_never_mention_the_exercises_built_on():
+    assert score_exercise(EXERCISE, checks("passed"), failing_uses=("LayerNorm",)).message == ""

@@ -7,7 +7,7 @@ import random
 import pytest
 import torch
 
-from autograder.checks.modules import load_parameters, parameter_state
+from autograder.checks.modules import expect_same_module
 from autograder.checks.test_ch03 import (
     attention_weights,
     causal_attention,
@@ -19,26 +19,6 @@ from autograder.checks.test_ch03 import (
 from autograder.compare import expect_close, expect_tensor, fail
 
 ATOL = 1e-5
-
-
-def _same_module(sub_cls, ref_cls, config: dict, inputs: torch.Tensor, what: str) -> None:
-    """Same parameters in both: outputs in eval() and every parameter's gradient agree."""
-    reference = ref_cls(**config).eval()
-    mine = load_parameters(sub_cls(**config), parameter_state(reference), what).eval()
-    weighting = torch.randn(reference(inputs).shape)
-    outputs = []
-    for module in (mine, reference):
-        module.zero_grad(set_to_none=True)
-        out = module(inputs)
-        outputs.append(out)
-        if out.requires_grad:
-            (out * weighting).sum().backward()
-    expect_close(outputs[0], outputs[1].detach(), f"{what} output on a hidden input", atol=ATOL)
-    grads = dict(reference.named_parameters())
-    for name, param in mine.named_parameters():
-        if param.grad is None:
-            fail(f"no gradient reaches {what}.{name} on a hidden input")
-        expect_close(param.grad, grads[name].grad, f"the gradient of {what}.{name} on a hidden input", atol=1e-4)
 
 
 def _expect_mask_moves(module, inputs: torch.Tensor, what: str) -> None:
@@ -67,7 +47,7 @@ def test_self_attention_v1_agrees_with_reference(sub, ref, seed):
     rng = random.Random(seed)
     torch.manual_seed(seed)
     config = {"d_in": rng.randint(2, 9), "d_out": rng.randint(2, 9)}
-    _same_module(sub.SelfAttention_v1, ref.SelfAttention_v1, config, torch.randn(rng.randint(2, 10), config["d_in"]), "SelfAttention_v1")
+    expect_same_module(sub.SelfAttention_v1, ref.SelfAttention_v1, config, torch.randn(rng.randint(2, 10), config["d_in"]), "SelfAttention_v1")
 
 
 @self_attention_v2
@@ -77,7 +57,7 @@ def test_self_attention_v2_agrees_with_reference(sub, ref, seed):
     torch.manual_seed(seed)
     for bias in (False, True):
         config = {"d_in": rng.randint(2, 9), "d_out": rng.randint(2, 9), "qkv_bias": bias}
-        _same_module(sub.SelfAttention_v2, ref.SelfAttention_v2, config, torch.randn(rng.randint(2, 10), config["d_in"]), "SelfAttention_v2")
+        expect_same_module(sub.SelfAttention_v2, ref.SelfAttention_v2, config, torch.randn(rng.randint(2, 10), config["d_in"]), "SelfAttention_v2")
 
 
 def _causal_config(rng: random.Random) -> dict:
@@ -92,7 +72,7 @@ def test_causal_attention_agrees_with_reference(sub, ref, seed):
     torch.manual_seed(seed)
     config = _causal_config(rng)
     inputs = torch.randn(rng.randint(1, 3), rng.randint(1, config["context_length"]), config["d_in"])
-    _same_module(sub.CausalAttention, ref.CausalAttention, config, inputs, "CausalAttention")
+    expect_same_module(sub.CausalAttention, ref.CausalAttention, config, inputs, "CausalAttention")
 
 
 @causal_attention
@@ -109,7 +89,7 @@ def test_wrapper_agrees_with_reference(sub, ref, seed):
     torch.manual_seed(seed)
     config = {**_causal_config(rng), "num_heads": rng.randint(1, 4)}
     inputs = torch.randn(rng.randint(1, 3), rng.randint(1, config["context_length"]), config["d_in"])
-    _same_module(sub.MultiHeadAttentionWrapper, ref.MultiHeadAttentionWrapper, config, inputs, "MultiHeadAttentionWrapper")
+    expect_same_module(sub.MultiHeadAttentionWrapper, ref.MultiHeadAttentionWrapper, config, inputs, "MultiHeadAttentionWrapper")
 
 
 def _multihead_config(rng: random.Random) -> dict:
@@ -125,7 +105,7 @@ def test_multihead_attention_agrees_with_reference(sub, ref, seed):
     for _ in range(2):
         config = _multihead_config(rng)
         inputs = torch.randn(rng.randint(1, 3), rng.randint(1, config["context_length"]), config["d_in"])
-        _same_module(sub.MultiHeadAttention, ref.MultiHeadAttention, config, inputs, "MultiHeadAttention")
+        expect_same_module(sub.MultiHeadAttention, ref.MultiHeadAttention, config, inputs, "MultiHeadAttention")
 
 
 @multihead_attention

@@ -1,0 +1,55 @@
+"""Chapter 4 fixtures: a small GPT configuration, parameters, inputs and the reference's outputs."""
+from __future__ import annotations
+
+import torch
+
+from autograder.checks.modules import parameter_state
+from autograder.checks.toy_models import WindowLanguageModel
+
+# Small enough to record, with every size distinct: vocabulary, context, width, heads, layers.
+SMALL = {"vocab_size": 29, "context_length": 8, "emb_dim": 12, "n_heads": 3, "n_layers": 2, "drop_rate": 0.5, "qkv_bias": False}
+
+GENERATE = {"vocab_size": 23, "context_size": 4, "max_new_tokens": 7}
+
+
+def _eval_outputs(module, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
+    module.eval()
+    with torch.no_grad():
+        return [module(x) for x in inputs]
+
+
+def _module_case(module, inputs: list[torch.Tensor]) -> dict:
+    return {"state": parameter_state(module), "inputs": inputs, "outputs": _eval_outputs(module, inputs)}
+
+
+def _randomise_norms(module) -> None:
+    """Scale and shift start as ones and zeros; random values show when they are mixed up."""
+    with torch.no_grad():
+        for name, param in module.named_parameters():
+            if name.endswith(("scale", "shift")):
+                param.normal_()
+
+
+def record(ref) -> dict:
+    torch.manual_seed(123)
+    tokens = [torch.randint(0, SMALL["vocab_size"], (2, 8)), torch.randint(0, SMALL["vocab_size"], (3, 5))]
+    vectors = [torch.randn(2, 8, SMALL["emb_dim"]), torch.randn(3, 5, SMALL["emb_dim"])]
+    block = ref.TransformerBlock(SMALL)
+    gpt = ref.GPTModel(SMALL)
+    _randomise_norms(block)
+    _randomise_norms(gpt)
+    model = WindowLanguageModel(GENERATE["vocab_size"], GENERATE["context_size"], seed=5)
+    prompts = torch.tensor([[3, 14, 15], [9, 2, 6]])
+    return {
+        "config": SMALL,
+        "feed_forward": _module_case(ref.FeedForward(SMALL), vectors),
+        "block": _module_case(block, vectors),
+        "gpt": _module_case(gpt, tokens),
+        "gpt_state_keys": list(gpt.state_dict()),
+        "generate": {
+            **GENERATE,
+            "seed": 5,
+            "prompts": prompts,
+            "generated": ref.generate_text_simple(model, prompts, GENERATE["max_new_tokens"], GENERATE["context_size"]),
+        },
+    }
