@@ -14,10 +14,10 @@ def course():
     return manifest.load()
 
 
-def hidden_results(course, cells, seed):
-    chapter = course.chapter("ch02")
+def hidden_results(course, cells, seed, chapter_id="ch02"):
+    chapter = course.chapter(chapter_id)
     submission = loader.load_cells(cells, chapter)
-    result = checking.check_submissions(course, {"ch02": submission}, list(chapter.exercises), hidden=True, seed=seed)
+    result = checking.check_submissions(course, {chapter_id: submission}, list(chapter.exercises), hidden=True, seed=seed)
     return result.chapters[0].exercises
 
 
@@ -25,6 +25,15 @@ def hidden_results(course, cells, seed):
 def test_reference_passes_hidden_checks_for_any_seed(course, seed, needs_gpt2_files):
     cells = loader.read_notebook(paths.solution_notebook("ch02"))["cells"]
     for ex in hidden_results(course, cells, seed):
+        assert ex.status == "passed", (ex.exercise.id, ex.message)
+        assert any(c.visibility == "hidden" for c in ex.checks)
+
+
+@pytest.mark.parametrize("chapter_id", ["ch03", "ch04"])
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_reference_model_chapters_pass_hidden_checks_for_any_seed(course, chapter_id, seed):
+    cells = loader.read_notebook(paths.solution_notebook(chapter_id))["cells"]
+    for ex in hidden_results(course, cells, seed, chapter_id):
         assert ex.status == "passed", (ex.exercise.id, ex.message)
         assert any(c.visibility == "hidden" for c in ex.checks)
 

@@ -71,3 +71,21 @@ def test_duplicate_exercise_ids_are_rejected(tmp_path):
     text = GOOD + GOOD[GOOD.index("[[chapters.exercises]]"):]
     with pytest.raises(manifest.ManifestError, match="appears twice"):
         manifest.parse(write(tmp_path, text))
+
+
+def test_uses_must_name_an_earlier_exercise_of_the_chapter(tmp_path):
+    later = GOOD + GOOD[GOOD.index("[[chapters.exercises]]"):].replace("ch02.thing", "ch02.other")
+    uses_earlier = later[: later.rindex('names = ["Thing"]')] + later[later.rindex('names = ["Thing"]'):].replace(
+        'names = ["Thing"]', 'names = ["Thing"]\nuses = ["ch02.thing"]', 1)
+    assert manifest.parse(write(tmp_path, uses_earlier)).exercise("ch02.other").uses == ("ch02.thing",)
+    uses_later = later.replace('names = ["Thing"]', 'names = ["Thing"]\nuses = ["ch02.other"]', 1)
+    with pytest.raises(manifest.ManifestError, match="not an earlier exercise"):
+        manifest.parse(write(tmp_path, uses_later))
+    uses_other_chapter = GOOD.replace('names = ["Thing"]', 'names = ["Thing"]\nuses = ["ch03.thing"]', 1)
+    with pytest.raises(manifest.ManifestError, match="'chapters\\[0\\].exercises\\[0\\].uses'"):
+        manifest.parse(write(tmp_path, uses_other_chapter))
+
+
+def test_the_course_names_what_later_exercises_build_on():
+    course = manifest.load()
+    assert course.exercise("ch04.gpt_model").uses == ("ch04.layer_norm", "ch04.transformer_block")
