@@ -80,9 +80,15 @@ def check_notebooks(
     hidden: bool = False,
     seed: int = 0,
 ) -> CourseResult:
-    """Check each targeted chapter's notebook (`notebook`, or `chapters/chNN/chNN.ipynb`)."""
+    """Check each targeted chapter's notebook: `notebook` (a file, or a folder holding
+    `chNN/chNN.ipynb`), by default `chapters/chNN/chNN.ipynb`."""
     submissions = {}
     for chapter_id in _by_chapter(course, exercises):
-        path = notebook or paths.student_notebook(chapter_id)
+        if notebook is None:
+            path = paths.student_notebook(chapter_id)
+        elif notebook.is_dir():
+            path = notebook / chapter_id / f"{chapter_id}.ipynb"
+        else:
+            path = notebook
         submissions[chapter_id] = loader.load_notebook(path, course.chapter(chapter_id))
     return check_submissions(course, submissions, exercises, hidden=hidden, seed=seed)

@@ -45,4 +45,5 @@ def __getattr__(name: str):
         namespace = chapter(course_chapter.id).namespace
         if name in namespace and not name.startswith("_"):
             return namespace[name]
-    raise AttributeError(f"no earlier chapter defines {name}")
+    # An ImportError of our own: `from previous_chapters import X` would turn an AttributeError into a vaguer one.
+    raise ImportError(f"no earlier chapter defines {name}", name=name)

@@ -33,6 +33,16 @@ def test_reference_gets_full_marks_as_one_json_object(needs_gpt2_files):
         assert ex["status"] == "passed" and ex["score"] == ex["max_score"]
 
 
+def test_a_folder_of_notebooks_checks_several_chapters_at_once():
+    done = course("check", "ch03", "ch04", "--notebook", str(ROOT / "solutions"), "--json")
+    obj = json.loads(done.stdout)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert [ch["id"] for ch in obj["chapters"]] == ["ch03", "ch04"]
+    assert obj["score"] == obj["max_score"] == 30
+    one_file = course("check", "ch03", "ch04", "--notebook", str(paths.solution_notebook("ch03")))
+    assert one_file.returncode == 2 and "single chapter" in one_file.stderr
+
+
 def test_stubs_get_zero_and_not_implemented():
     done = course("check", "ch02", "--json")
     obj = json.loads(done.stdout)
