@@ -38,12 +38,18 @@ def record(ref) -> dict:
     gpt = ref.GPTModel(SMALL)
     _randomise_norms(block)
     _randomise_norms(gpt)
+    torch.manual_seed(7)
+    with torch.no_grad():
+        block_train_output = block.train()(vectors[0])
+    block.eval()
     model = WindowLanguageModel(GENERATE["vocab_size"], GENERATE["context_size"], seed=5)
     prompts = torch.tensor([[3, 14, 15], [9, 2, 6]])
     return {
         "config": SMALL,
         "feed_forward": _module_case(ref.FeedForward(SMALL), vectors),
         "block": _module_case(block, vectors),
+        "block_train": {"seed": 7, "output": block_train_output},
+        "block_with_qkv_bias": parameter_state(ref.TransformerBlock({**SMALL, "qkv_bias": True})),
         "gpt": _module_case(gpt, tokens),
         "gpt_state_keys": list(gpt.state_dict()),
         "generate": {
