@@ -127,6 +127,17 @@ def test_attention_weight_rows_sum_to_one(sub):
 
 
 @attention_weights
+def test_attention_weights_survive_large_scores(sub):
+    """scores in the thousands give finite weights (a softmax that subtracts the row maximum)"""
+    inputs = torch.randn(5, 3, generator=torch.Generator().manual_seed(4)) * 30
+    weights = sub.attention_weights(inputs.clone())
+    expect_tensor(weights, "attention_weights(inputs)", shape=(5, 5))
+    expect(bool(torch.isfinite(weights).all()), "attention_weights gives nan or inf when the dot products are large "
+           "(exp overflows above ~88): use torch.softmax, or subtract each row's maximum before exp")
+    expect_close(weights, torch.softmax(inputs @ inputs.T, dim=-1), "attention_weights of an input with large dot products", atol=ATOL)
+
+
+@attention_weights
 def test_context_vectors_match_recorded(sub, recorded):
     """context_vectors: each token's attention-weighted sum of the inputs"""
     for inputs, expected in zip(recorded["simple_inputs"], recorded["simple_context"]):
@@ -193,13 +204,6 @@ CAUSAL = "CausalAttention(5, 4, context_length=7, dropout=0.5)"
 
 
 @causal_attention
-def test_causal_attention_matches_recorded(sub, recorded):
-    """same weights, same outputs in eval(), also for inputs shorter than context_length"""
-    case = recorded["causal"]
-    _expect_recorded_outputs(_build(sub.CausalAttention, case, CAUSAL), case, CAUSAL)
-
-
-@causal_attention
 def test_causal_attention_is_causal(sub, recorded):
     """outputs at positions <= t ignore the tokens after t"""
     case = recorded["causal"]
@@ -228,6 +232,13 @@ def test_causal_attention_dropout_only_in_training(sub, recorded):
 
 
 @causal_attention
+def test_causal_attention_matches_recorded(sub, recorded):
+    """same weights, same outputs in eval(), also for inputs shorter than context_length"""
+    case = recorded["causal"]
+    _expect_recorded_outputs(_build(sub.CausalAttention, case, CAUSAL), case, CAUSAL)
+
+
+@causal_attention
 def test_causal_attention_gradients_reach_every_weight(sub, recorded):
     """gradients reach every projection"""
     case = recorded["causal"]
@@ -251,6 +262,8 @@ def test_wrapper_holds_independent_heads(sub, recorded):
     expect_parameter_names(module, case["state"], WRAPPER)
     shared = len({id(p) for p in module.parameters()}) < len(case["state"])
     expect(not shared, f"the heads of {WRAPPER} share weights; create a new CausalAttention for each head")
+    with_bias = sub.MultiHeadAttentionWrapper(**case["config"], qkv_bias=True)
+    expect_parameter_names(with_bias, recorded["wrapper_with_qkv_bias"], WRAPPER.replace(")", ", qkv_bias=True)"))
 
 
 @multihead_wrapper
@@ -301,14 +314,6 @@ def test_multihead_attention_parameters(sub, recorded):
 
 
 @multihead_attention
-def test_multihead_attention_matches_recorded(sub, recorded):
-    """same weights, same outputs in eval(), also for inputs shorter than context_length"""
-    for case in recorded["multihead"]:
-        what = _multihead_name(case["config"])
-        _expect_recorded_outputs(_build(sub.MultiHeadAttention, case, what), case, what)
-
-
-@multihead_attention
 def test_multihead_attention_is_causal(sub, recorded):
     """outputs at positions <= t ignore the tokens after t"""
     case = recorded["multihead"][0]
@@ -341,6 +346,14 @@ def test_multihead_attention_dropout_only_in_training(sub, recorded):
     head_dim = case["config"]["d_out"] // case["config"]["num_heads"]
     for h in range(case["config"]["num_heads"]):
         _expect_dropout_on_weights(row_sums[..., h * head_dim: (h + 1) * head_dim], 0.5, f"{what}, head {h}")
+
+
+@multihead_attention
+def test_multihead_attention_matches_recorded(sub, recorded):
+    """same weights, same outputs in eval(), also for inputs shorter than context_length"""
+    for case in recorded["multihead"]:
+        what = _multihead_name(case["config"])
+        _expect_recorded_outputs(_build(sub.MultiHeadAttention, case, what), case, what)
 
 
 @multihead_attention

@@ -13,9 +13,8 @@ _LINEARS = (
     "self.W_key = nn.Linear(d_in, d_out, bias=qkv_bias)",
     "self.W_value = nn.Linear(d_in, d_out, bias=qkv_bias)",
 )
-_CAUSAL_MASK_FILL = "scores = scores.masked_fill(self.mask.bool()[:num_tokens, :num_tokens], -torch.inf)\n"
+_MASK_FILL = "scores = scores.masked_fill(self.mask.bool()[:num_tokens, :num_tokens], -torch.inf)\n"
 _CAUSAL_SOFTMAX = "weights = torch.softmax(scores / keys.shape[-1] ** 0.5, dim=-1)\n"
-_MHA_SOFTMAX = "weights = torch.softmax(scores / self.head_dim ** 0.5, dim=-1)\n"
 _MHA_SPLITS = tuple(
     f"self.{name}(x).view(batch, num_tokens, self.num_heads, self.head_dim).transpose(1, 2)"
     for name in ("W_query", "W_key", "W_value")
@@ -113,7 +112,10 @@ MUTANTS: list[Mutant] = [
     Mutant(
         "ch03.self_attention_v1",
         "weight matrices are plain tensors, not nn.Parameter: not in parameters() or the state dict",
-        tuple((line, line.replace("nn.Parameter(torch.rand(d_in, d_out))", "torch.rand(d_in, d_out)")) for line in _V1_PARAMS),
+        tuple(
+            (line, line.replace("nn.Parameter(torch.rand(d_in, d_out))", "torch.rand(d_in, d_out)"))
+            for line in _V1_PARAMS
+        ),
     ),
     Mutant(
         "ch03.self_attention_v1",
@@ -173,14 +175,14 @@ MUTANTS: list[Mutant] = [
     Mutant(
         "ch03.causal_attention",
         "mask not applied: the result of masked_fill (not in place) is thrown away",
-        ((_CAUSAL_MASK_FILL, _CAUSAL_MASK_FILL.replace("scores = scores.masked_fill", "scores.masked_fill")),),
+        ((_MASK_FILL, _MASK_FILL.replace("scores = scores.masked_fill", "scores.masked_fill")),),
     ),
     Mutant(
         "ch03.causal_attention",
         "mask applied after the softmax: future weights zeroed but the rows not renormalised",
         (
             (
-                _CAUSAL_MASK_FILL + "        " + _CAUSAL_SOFTMAX,
+                _MASK_FILL + "        " + _CAUSAL_SOFTMAX,
                 _CAUSAL_SOFTMAX
                 + "        weights = weights.masked_fill(self.mask.bool()[:num_tokens, :num_tokens], 0.0)\n",
             ),
@@ -188,11 +190,11 @@ MUTANTS: list[Mutant] = [
     ),
     Mutant(
         "ch03.causal_attention",
-        "mask applied after the softmax and the dropout, then renormalised: the renormalisation undoes "
-        "dropout's 1/(1-p) scaling, so in train() every row of weights sums to 1",
+        "mask applied after the softmax and the dropout, then renormalised: in train() the renormalisation "
+        "undoes dropout's 1/(1-p) scaling, and a row whose kept weights were all dropped becomes 0/0 = nan",
         (
             (
-                _CAUSAL_MASK_FILL + "        " + _CAUSAL_SOFTMAX + "        weights = self.dropout(weights)\n",
+                _MASK_FILL + "        " + _CAUSAL_SOFTMAX + "        weights = self.dropout(weights)\n",
                 _CAUSAL_SOFTMAX
                 + "        weights = self.dropout(weights)\n"
                 + "        weights = weights.masked_fill(self.mask.bool()[:num_tokens, :num_tokens], 0.0)\n"
@@ -306,7 +308,8 @@ MUTANTS: list[Mutant] = [
     ),
     Mutant(
         "ch03.multihead_wrapper",
-        "each head given d_out // num_heads outputs (as in MultiHeadAttention): output width d_out, not d_out * num_heads",
+        "each head given d_out // num_heads outputs (as in MultiHeadAttention): "
+        "output width d_out, not d_out * num_heads",
         (
             (
                 "CausalAttention(d_in, d_out, context_length",
@@ -350,15 +353,21 @@ MUTANTS: list[Mutant] = [
         "ch03.multihead_attention",
         "projections viewed as (batch, num_heads, num_tokens, head_dim) directly, without the transpose",
         tuple(
-            (split, split.replace("view(batch, num_tokens, self.num_heads, self.head_dim).transpose(1, 2)",
-                                  "view(batch, self.num_heads, num_tokens, self.head_dim)"))
+            (
+                split,
+                split.replace(
+                    "view(batch, num_tokens, self.num_heads, self.head_dim).transpose(1, 2)",
+                    "view(batch, self.num_heads, num_tokens, self.head_dim)",
+                ),
+            )
             for split in _MHA_SPLITS
         ),
     ),
     Mutant(
         "ch03.multihead_attention",
-        "heads merged without transposing back: (batch, num_heads, num_tokens, head_dim) viewed as (batch, num_tokens, d_out)",
-        ((_MHA_MERGE, _MHA_MERGE.replace("(weights @ values).transpose(1, 2).contiguous()", "(weights @ values).contiguous()")),),
+        "heads merged without transposing back: (batch, num_heads, num_tokens, head_dim) "
+        "viewed as (batch, num_tokens, d_out)",
+        ((_MHA_MERGE, _MHA_MERGE.replace(".transpose(1, 2).contiguous()", ".contiguous()")),),
     ),
     Mutant(
         "ch03.multihead_attention",
@@ -408,7 +417,7 @@ MUTANTS: list[Mutant] = [
     Mutant(
         "ch03.multihead_attention",
         "mask not applied: the result of masked_fill (not in place) is thrown away",
-        ((_CAUSAL_MASK_FILL, _CAUSAL_MASK_FILL.replace("scores = scores.masked_fill", "scores.masked_fill")),),
+        ((_MASK_FILL, _MASK_FILL.replace("scores = scores.masked_fill", "scores.masked_fill")),),
     ),
     Mutant(
         "ch03.multihead_attention",
@@ -557,10 +566,12 @@ class SelfAttention_v1(nn.Module):
     # ch03.self_attention_v2
     Alternative(
         "ch03.self_attention_v2",
-        "F.scaled_dot_product_attention on the three projections",
+        "projections as x @ weight.T (+ bias), scores with torch.mm, softmax via logsumexp",
         r'''
+import math
+
+import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 
 class SelfAttention_v2(nn.Module):
@@ -570,8 +581,18 @@ class SelfAttention_v2(nn.Module):
         self.W_key = nn.Linear(d_in, d_out, bias=qkv_bias)
         self.W_value = nn.Linear(d_in, d_out, bias=qkv_bias)
 
+    @staticmethod
+    def _project(layer, x):
+        out = x @ layer.weight.T
+        return out if layer.bias is None else out + layer.bias
+
     def forward(self, x):
-        return F.scaled_dot_product_attention(self.W_query(x), self.W_key(x), self.W_value(x))
+        q = self._project(self.W_query, x)
+        k = self._project(self.W_key, x)
+        v = self._project(self.W_value, x)
+        scores = torch.mm(q, k.T) / math.sqrt(k.shape[1])
+        weights = torch.exp(scores - torch.logsumexp(scores, dim=1, keepdim=True))
+        return torch.mm(weights, v)
 ''',
     ),
     Alternative(
@@ -694,6 +715,33 @@ class CausalAttention(nn.Module):
             weights = self.dropout(F.softmax(scores, dim=1))
             out.append(torch.mm(weights, v))
         return torch.stack(out)
+''',
+    ),
+    Alternative(
+        "ch03.causal_attention",
+        "the book's equivalent of section 3.5.1: softmax over all tokens, zero the future, renormalise "
+        "the rows, then dropout",
+        r'''
+import torch
+import torch.nn as nn
+
+
+class CausalAttention(nn.Module):
+    def __init__(self, d_in, d_out, context_length, dropout, qkv_bias=False):
+        super().__init__()
+        self.W_query = nn.Linear(d_in, d_out, bias=qkv_bias)
+        self.W_key = nn.Linear(d_in, d_out, bias=qkv_bias)
+        self.W_value = nn.Linear(d_in, d_out, bias=qkv_bias)
+        self.dropout = nn.Dropout(dropout)
+        self.register_buffer("mask", torch.triu(torch.ones(context_length, context_length), diagonal=1))
+
+    def forward(self, x):
+        n = x.shape[1]
+        queries, keys, values = self.W_query(x), self.W_key(x), self.W_value(x)
+        weights = torch.softmax(queries @ keys.transpose(1, 2) / keys.shape[-1] ** 0.5, dim=-1)
+        weights = weights * (1 - self.mask[:n, :n])
+        weights = weights / weights.sum(dim=-1, keepdim=True)
+        return self.dropout(weights) @ values
 ''',
     ),
     # ch03.multihead_wrapper

@@ -52,6 +52,7 @@ def record(ref) -> dict:
         ],
         "causal": _module_case(ref.CausalAttention, CAUSAL, [batch, short]),
         "wrapper": _module_case(ref.MultiHeadAttentionWrapper, WRAPPER, [batch, short]),
+        "wrapper_with_qkv_bias": parameter_state(ref.MultiHeadAttentionWrapper(**WRAPPER, qkv_bias=True)),
         "multihead": [
             _module_case(ref.MultiHeadAttention, config, [torch.randn(2, 7, config["d_in"]), torch.randn(3, 4, config["d_in"])])
             for config in MULTIHEAD

@@ -18,6 +18,16 @@ def test_ch02_selftest_holds(needs_gpt2_files, ch02_report):
     assert ch02_report.killed == ch02_report.mutants >= 18
 
 
+@pytest.mark.parametrize("chapter_id", ["ch03", "ch04"])
+def test_model_chapter_selftest_holds(chapter_id):
+    if not paths.solution_notebook(chapter_id).exists():
+        pytest.skip("needs solutions/")
+    course = manifest.load()
+    report = selftest.selftest_chapter(course, chapter_id)
+    assert report.ok, "\n".join(report.problems)
+    assert report.killed == report.mutants >= 3 * len(course.chapter(chapter_id).exercises)
+
+
 def test_mutant_that_no_longer_applies_is_reported():
     mutant = selftest.Mutant("ch02.x", "gone", (("not in the source", "anything"),))
     with pytest.raises(selftest.MutantError, match="occurs 0 times"):

@@ -24,13 +24,8 @@ def released_chapters() -> list[str]:
     return [ch.id for ch in manifest.load().chapters if paths.solution_notebook(ch.id).exists()]
 
 
-def solution_lines(chapter_id: str) -> set[str]:
-    """The distinctive lines between `### BEGIN SOLUTION` and `### END SOLUTION` in the chapter's exercise cells.
-
-    Lines the reference notebook also shows outside those regions (an exercise's
-    statement quoting `self.tok_emb = nn.Embedding(vocab_size, emb_dim)`, given
-    code) are public by design and left out.
-    """
+def solution_regions(chapter_id: str) -> tuple[set[str], str]:
+    """The lines between `### BEGIN SOLUTION` and `### END SOLUTION` in the chapter's exercise cells, and the rest."""
     chapter = manifest.load().chapter(chapter_id)
     hidden, shown = set(), []
     for cell in loader.read_notebook(paths.solution_notebook(chapter_id))["cells"]:
@@ -44,7 +39,20 @@ def solution_lines(chapter_id: str) -> set[str]:
                 hidden.add(marker)
             else:
                 shown.append(line)
-    public = "\n".join(shown)
+    return hidden, "\n".join(shown)
+
+
+def solution_lines(chapter_ids: list[str]) -> set[str]:
+    """The distinctive reference lines of these chapters that no reference notebook shows in the open.
+
+    Lines a notebook also shows outside the solution regions (an exercise's
+    statement quoting `self.tok_emb = nn.Embedding(vocab_size, emb_dim)`, given
+    code, a later chapter's set-up reusing an earlier chapter's one-liner) are
+    public by design and left out.
+    """
+    regions = [solution_regions(chapter_id) for chapter_id in chapter_ids]
+    public = "\n".join(shown for _, shown in regions)
+    hidden = set().union(*(lines for lines, _ in regions))
     return {line for line in hidden if len(line) >= MIN_LINE_CHARS and line not in public}
 
 
@@ -74,7 +82,7 @@ def test_release_contains_no_solution_code(student_release):
     assert not [n for n in names if any(part in n for part in INSTRUCTOR_ONLY_PARTS)]
 
     texts = {p.relative_to(student_release).as_posix(): readable_text(p) for p in files}
-    reference = set().union(*(solution_lines(ch) for ch in released_chapters())) - INTERFACE_LINES
+    reference = solution_lines(released_chapters()) - INTERFACE_LINES
     assert reference, "found no solution lines to look for"
     leaks = sorted(f"{name}: {line}" for line in reference for name, text in texts.items() if line in text)
     assert not leaks, "reference code in the student release:\n" + "\n".join(leaks[:20])
