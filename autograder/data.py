@@ -1,13 +1,15 @@
 """The course's data files: the manifest, verified downloads and GPT-2's tokenizer offline.
 
-`data/manifest.toml` lists every file the course downloads (URL, size, sha256) and
-groups of them. `fetch` downloads what is missing into the data folder; `data_path`
-is the notebook entry point that fetches a file on first use; `gpt2_encoding` builds
-tiktoken's `gpt2` encoding from the data folder without touching the internet.
+`data/manifest.toml` lists every file the course downloads (URL, sha256, and the size
+where it is published) and groups of them. `fetch` downloads what is missing into the
+data folder; `data_path` is the notebook entry point that fetches a file on first use;
+`gpt2_encoding` builds tiktoken's `gpt2` encoding from the data folder without touching
+the internet.
 
 Invariant: a file only appears under its own name in the data folder after its size
 and sha256 were checked (it is written to `NAME.part` and renamed), so a present file
-of the right size is trusted; only `fetch` hashes present files again.
+of the right size (any size, for a file whose size the manifest omits) is trusted;
+only `fetch` hashes present files again.
 
 Environment:
     COURSE_DATA_DIR       the data folder (default: <course root>/data/downloads)
@@ -84,7 +86,7 @@ class DataFile:
 
     name: str
     url: str
-    size: int  # bytes
+    size: int | None  # bytes; None where the source does not publish it (sha256 alone pins the file)
     sha256: str  # lowercase hex
     description: str
 
@@ -119,7 +121,9 @@ def _field(source: Path, table: dict, where: str, key: str, ok: Callable[[Any], 
 def _data_file(source: Path, name: str, table: Any) -> DataFile:
     key = f'files."{name}"'
     if not isinstance(table, dict):
-        raise DataManifestError(f"{source}: '{key}' should be a table with url, size, sha256 and description")
+        raise DataManifestError(
+            f"{source}: '{key}' should be a table with url, sha256, description and (where known) size"
+        )
     if "/" in name or "\\" in name or name in (".", "..") or name.endswith(".part"):
         raise DataManifestError(f"{source}: '{key}' should be named by a plain file name (no folders, no .part)")
     where = key + "."
@@ -128,7 +132,7 @@ def _data_file(source: Path, name: str, table: Any) -> DataFile:
         url=_field(source, table, where, "url", lambda v: isinstance(v, str) and v.startswith(("https://", "http://")),
                    "an http:// or https:// URL"),
         size=_field(source, table, where, "size", lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0,
-                    "the file's size in bytes (a positive integer)"),
+                    "the file's size in bytes (a positive integer), or left out") if "size" in table else None,
         sha256=_field(source, table, where, "sha256", lambda v: isinstance(v, str) and bool(_SHA256.match(v)),
                       "the file's sha256 as 64 lowercase hex digits"),
         description=_field(source, table, where, "description", lambda v: isinstance(v, str) and bool(v),
@@ -208,17 +212,18 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _has_size(path: Path, file: DataFile) -> bool:
-    return path.is_file() and path.stat().st_size == file.size
+def _is_present(path: Path, file: DataFile) -> bool:
+    """A file at `path` with the manifest's size, or any size when the manifest gives none."""
+    return path.is_file() and (file.size is None or path.stat().st_size == file.size)
 
 
 def _is_verified(path: Path, file: DataFile) -> bool:
-    return _has_size(path, file) and _sha256(path) == file.sha256
+    return _is_present(path, file) and _sha256(path) == file.sha256
 
 
 def is_available(name: str) -> bool:
     """Whether a file (or every file of a group) is in the data folder; never uses the network."""
-    return all(_has_size(data_dir() / file.name, file) for file in resolve([name]))
+    return all(_is_present(data_dir() / file.name, file) for file in resolve([name]))
 
 
 def _mirror_base(mirror: str | None) -> str | None:
@@ -236,10 +241,10 @@ def _source_url(file: DataFile, mirror_base: str | None) -> str:
     return f"{mirror_base}/{urllib.parse.quote(file.name)}" if mirror_base else file.url
 
 
-def _progress_bar(file: DataFile, initial: int, enabled: bool) -> tqdm:
+def _progress_bar(file: DataFile, total: int | None, initial: int, enabled: bool) -> tqdm:
     from tqdm import tqdm
 
-    return tqdm(total=file.size, initial=initial, desc=file.name, unit="B", unit_scale=True,
+    return tqdm(total=total, initial=initial, desc=file.name, unit="B", unit_scale=True,
                 unit_divisor=1024, disable=not enabled)
 
 
@@ -255,8 +260,9 @@ def _receive(response: Any, part: Path, file: DataFile, offset: int, progress: b
         offset = 0
     length = response.headers.get("Content-Length")
     expected_end = offset + int(length) if length is not None else None
+    total = file.size if file.size is not None else expected_end
     received = offset
-    with part.open("ab" if resumed else "wb") as out, _progress_bar(file, offset, progress) as bar:
+    with part.open("ab" if resumed else "wb") as out, _progress_bar(file, total, offset, progress) as bar:
         while block := response.read(_CHUNK):
             out.write(block)
             bar.update(len(block))
@@ -297,11 +303,14 @@ def _download(file: DataFile, url: str, target: Path, progress: bool) -> None:
     """Download `url` to `target` through `target.part`, retrying transient failures, then verify."""
     target.parent.mkdir(parents=True, exist_ok=True)
     part = target.with_name(target.name + ".part")
-    if part.exists() and part.stat().st_size >= file.size and not _is_verified(part, file):
+    # Without a size in the manifest only the hash tells a complete part from one to resume;
+    # a complete part resumed anyway gets HTTP 416 from the server and starts again.
+    complete = _is_verified(part, file)
+    if not complete and file.size is not None and part.exists() and part.stat().st_size >= file.size:
         part.unlink()  # complete or overlong but wrong: nothing in it to resume
     attempts = len(RETRY_DELAYS_S) + 1
     for attempt in range(attempts):
-        if _has_size(part, file):
+        if complete:
             break
         try:
             _transfer(url, part, file, progress)
@@ -314,11 +323,12 @@ def _download(file: DataFile, url: str, target: Path, progress: bool) -> None:
                 ) from None
             time.sleep(RETRY_DELAYS_S[attempt])
     size, actual = part.stat().st_size, _sha256(part)
-    if size != file.size or actual != file.sha256:
+    if (file.size is not None and size != file.size) or actual != file.sha256:
         part.unlink()
+        expected_size = f" ({file.size} bytes)" if file.size is not None else ""
         raise DataFetchError(
             f"{file.name}: the file from {url} has sha256 {actual} ({size} bytes) but the manifest "
-            f"expects {file.sha256} ({file.size} bytes); it was deleted. Try again, or if the source "
+            f"expects {file.sha256}{expected_size}; it was deleted. Try again, or if the source "
             f"changed, {MIRROR_HINT}"
         )
     os.replace(part, target)
@@ -355,7 +365,7 @@ def data_path(name: str) -> Path:
     """The local path of data file `name`, fetched first if it is not in the data folder yet."""
     file = _data_file_named(name)
     path = data_dir() / file.name
-    if _has_size(path, file):
+    if _is_present(path, file):
         return path
     try:
         return fetch([file.name])[0]
@@ -415,7 +425,9 @@ def gpt2_encoding() -> tiktoken.Encoding:
     return tiktoken.get_encoding("gpt2")
 
 
-def _human_size(size: int) -> str:
+def _human_size(size: int | None) -> str:
+    if size is None:
+        return "size unknown"
     value = float(size)
     for unit in ("B", "KiB", "MiB"):
         if value < 1024:
@@ -429,7 +441,7 @@ def format_listing() -> str:
     manifest = load_manifest()
     folder = data_dir()
     rows = [("name", "size", "status", "description")] + [
-        (f.name, _human_size(f.size), "present" if _has_size(folder / f.name, f) else "missing", f.description)
+        (f.name, _human_size(f.size), "present" if _is_present(folder / f.name, f) else "missing", f.description)
         for f in manifest.files.values()
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
