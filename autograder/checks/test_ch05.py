@@ -596,6 +596,7 @@ def test_loading_keeps_the_parameters_trainable(sub, recorded):
 def test_loading_a_mismatched_checkpoint_raises(sub, recorded):
     """a checkpoint with a longer context than the model raises an error instead of loading silently"""
     case = recorded["gpt2"]
+    _loaded(sub, case)  # a matching checkpoint loads
     gpt = _small_gpt(sub, {**case["config"], "n_positions": case["config"]["n_positions"] // 2})
     try:
         sub.load_weights_into_gpt(gpt, {name: t.clone() for name, t in case["params"].items()})
