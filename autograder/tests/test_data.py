@@ -324,6 +324,8 @@ def test_course_manifest_matches_the_shared_data_files():
     if not SHARED_DATA.is_dir():
         pytest.skip(f"no shared data folder at {SHARED_DATA}")
     for file in manifest.files.values():
+        if file.name.endswith(".safetensors") and not (SHARED_DATA / file.name).exists():
+            continue  # pretrained weights (gigabytes) are not kept in the shared folder
         content = (SHARED_DATA / file.name).read_bytes()
         assert (len(content), hashlib.sha256(content).hexdigest()) == (file.size, file.sha256), file.name
 
@@ -364,3 +366,68 @@ def test_gpt2_encoding_without_the_files_says_how_to_fetch_them(tmp_path, monkey
     monkeypatch.setenv("COURSE_DATA_MIRROR", empty.as_uri())
     with pytest.raises(data.DataFetchError, match=r"course data fetch gpt2-"):
         data.gpt2_encoding()
+
+
+def _without_sizes(manifest: Path) -> Path:
+    """The manifest with every `size` line removed, as for files whose size is not published."""
+    lines = manifest.read_text(encoding="utf-8").splitlines(keepends=True)
+    manifest.write_text("".join(line for line in lines if not line.startswith("size = ")), encoding="utf-8")
+    return manifest
+
+
+@pytest.fixture
+def unsized(manifest: Path) -> Path:
+    """The `manifest` fixture's files, listed without their sizes."""
+    return _without_sizes(manifest)
+
+
+def test_manifest_without_a_size_validates_and_lists_the_size_as_unknown(unsized):
+    files = data.load_manifest(unsized).files
+    assert files["alpha.txt"].size is None
+    assert re.search(r"^alpha\.txt\s+size unknown\s+missing\s+test file alpha\.txt$", data.format_listing(), re.M)
+
+
+def test_fetch_without_a_size_verifies_by_sha256(unsized, server, isolated):
+    (path,) = data.fetch(["alpha.txt"], progress=False)
+    assert path.read_bytes() == ALPHA
+    assert not (isolated / "alpha.txt.part").exists()
+    assert data.is_available("alpha.txt")
+    assert data.data_path("alpha.txt") == path
+    assert server.requests == [("/alpha.txt", None)]
+
+
+def test_fetch_without_a_size_rejects_a_wrong_sha256(unsized, server, isolated):
+    server.files["alpha.txt"] = ALPHA[:-1] + b"?"
+    with pytest.raises(data.DataFetchError, match=r"alpha\.txt: .* expects " + hashlib.sha256(ALPHA).hexdigest()):
+        data.fetch(["alpha.txt"], progress=False)
+    assert list(isolated.iterdir()) == []
+    assert not data.is_available("alpha.txt")
+
+
+def test_partial_download_without_a_size_is_resumed(unsized, server, isolated):
+    isolated.mkdir()
+    (isolated / "alpha.txt.part").write_bytes(ALPHA[:1000])
+    (path,) = data.fetch(["alpha.txt"], progress=False)
+    assert path.read_bytes() == ALPHA
+    assert server.requests == [("/alpha.txt", "bytes=1000-")]
+
+
+def test_complete_part_without_a_size_is_kept_without_a_request(unsized, server, isolated):
+    isolated.mkdir()
+    (isolated / "alpha.txt.part").write_bytes(ALPHA)
+    (path,) = data.fetch(["alpha.txt"], progress=False)
+    assert path.read_bytes() == ALPHA
+    assert server.requests == []
+
+
+def test_progress_bar_without_a_size_counts_to_the_content_length(unsized, server, monkeypatch):
+    totals = []
+    make_bar = data._progress_bar
+
+    def recording(file, total, initial, enabled):
+        totals.append(total)
+        return make_bar(file, total, initial, enabled)
+
+    monkeypatch.setattr(data, "_progress_bar", recording)
+    data.fetch(["alpha.txt"], progress=False)
+    assert totals == [len(ALPHA)]
