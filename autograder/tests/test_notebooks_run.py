@@ -15,6 +15,8 @@ from nbclient import NotebookClient
 from autograder import manifest, paths
 
 CHAPTERS = [ch.id for ch in manifest.load().chapters if paths.solution_notebook(ch.id).exists()]
+# Reference notebooks that train a model for minutes; they run with the slow tests.
+TRAINING_CHAPTERS = {"ch05"}
 
 
 def execute(path, allow_errors: bool):
@@ -37,7 +39,9 @@ def errors(notebook):
     ]
 
 
-@pytest.mark.parametrize("chapter", CHAPTERS)
+@pytest.mark.parametrize(
+    "chapter", [pytest.param(ch, marks=pytest.mark.slow) if ch in TRAINING_CHAPTERS else ch for ch in CHAPTERS]
+)
 def test_reference_notebook_runs_top_to_bottom(chapter, needs_gpt2_files):
     notebook = execute(paths.solution_notebook(chapter), allow_errors=False)
     images = sum(1 for c in notebook.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {}))
@@ -50,7 +54,7 @@ def _left_undefined_by_an_earlier_failure(notebook, error) -> bool:
     match = re.match(r"name '(\w+)' is not defined", evalue)
     if ename != "NameError" or not match:
         return False
-    assigns = re.compile(rf"^\s*(?:{match.group(1)}\b[^=\n]*=|.*\bfor {match.group(1)}\b|def {match.group(1)}\b)", re.M)
+    assigns = re.compile(rf"^\s*(?:[\w, ]*\b{match.group(1)}\b[^=\n]*=|.*\bfor {match.group(1)}\b|def {match.group(1)}\b)", re.M)
     return any(i < index and assigns.search(notebook.cells[i].source) for i, _, _ in errors(notebook))
 
 
