@@ -163,6 +163,8 @@ def run_checks(
         "--rootdir", str(CHECKS_DIR.parent),
         "-p", "no:terminal",
         "-p", "no:cacheprovider",
+        # Its gc.collect() passes at the end of every session cost seconds and report nothing checks use.
+        "-p", "no:unraisableexception",
         "--capture=sys",
         "--assert=plain",
         "-W", "ignore",

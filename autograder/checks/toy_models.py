@@ -90,12 +90,17 @@ class FixedLogitsModel(nn.Module):
 
 
 class CountingModel(nn.Module):
-    """Strongly prefers the token after the current one: (token + 1) % vocab_size, so greedy output counts up."""
+    """Strongly prefers the token after the current one: (token + 1) % vocab_size, so greedy output counts up.
+
+    Every forward call is logged in `grad_enabled` as torch.is_grad_enabled().
+    """
 
     def __init__(self, vocab_size: int):
         super().__init__()
         self.vocab_size = vocab_size
+        self.grad_enabled: list[bool] = []
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         """idx: (batch, num_tokens) -> (batch, num_tokens, vocab_size) logits, 20 for the next count, 0 elsewhere."""
+        self.grad_enabled.append(torch.is_grad_enabled())
         return 20.0 * nn.functional.one_hot((idx + 1) % self.vocab_size, self.vocab_size).float()

@@ -2,7 +2,9 @@
 
 A run trains a `TinyLanguageModel` on a handful of fixed batches, so the whole
 run takes milliseconds and its losses, learning rates and final weights can be
-recorded from the reference and compared with a submission's.
+recorded from the reference and compared with a submission's. Its AdamW has two
+parameter groups, the embeddings without weight decay as in nanoGPT, so a
+schedule that sets only the first group's learning rate shows.
 """
 from __future__ import annotations
 
@@ -43,22 +45,29 @@ def training_run(seed: int = 0, optimizer: str = "adamw", lr: float = 0.01, drop
     model = TinyLanguageModel(len(ALPHABET), CONTEXT, drop_rate=drop_rate, seed=seed, weight_scale=weight_scale)
     train_loader, val_loader = _loader(train_batches, 2, generator), _loader(2, 2, generator)
     if optimizer == "adamw":
-        opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.1)
+        embeddings = [model.tok_emb.weight, model.pos_emb.weight]
+        groups = [{"params": [model.out_head.weight]}, {"params": embeddings, "weight_decay": 0.0}]
+        opt = torch.optim.AdamW(groups, lr=lr, weight_decay=0.1)
     else:
         opt = torch.optim.SGD(model.parameters(), lr=lr)
     return TrainingRun(model, train_loader, val_loader, opt, CharTokenizer(ALPHABET))
 
 
 class StepLog:
-    """Records, at every optimizer step, the learning rate and the gradient's total norm just before the update."""
+    """Records, at every optimizer step, the learning rates and the gradient's total norm just before the update.
+
+    `lrs` holds the first parameter group's rate per step, `group_lrs` every group's.
+    """
 
     def __init__(self, run: TrainingRun):
         self.lrs: list[float] = []
+        self.group_lrs: list[tuple[float, ...]] = []
         self.grad_norms: list[float] = []
         self.model = run.model
         run.optimizer.register_step_pre_hook(self._before_step)
 
     def _before_step(self, optimizer, args, kwargs) -> None:
-        self.lrs.append(optimizer.param_groups[0]["lr"])
+        self.group_lrs.append(tuple(group["lr"] for group in optimizer.param_groups))
+        self.lrs.append(self.group_lrs[-1][0])
         grads = [p.grad.detach().flatten() for p in self.model.parameters() if p.grad is not None]
         self.grad_norms.append(float(torch.cat(grads).norm()) if grads else 0.0)

@@ -345,7 +345,7 @@ MUTANTS: list[Mutant] = [
         (
             ('{"model_state_dict": model.state_dict(),', '{"model_state_dict": model,'),
             ('    model.load_state_dict(checkpoint["model_state_dict"])', '    model.load_state_dict(checkpoint["model_state_dict"].state_dict())'),
-            ("weights_only=True", "weights_only=False"),
+            ("map_location=device, weights_only=True)", "map_location=device, weights_only=False)"),
         ),
     ),
     Mutant(
@@ -681,14 +681,14 @@ def calc_loss_loader(data_loader, model, device, num_batches=None):
     ),
     Alternative(
         "ch05.loss",
-        "log-probabilities of the targets gathered by hand; the loader stacks the losses",
+        "log-probabilities of the targets picked with a one-hot einsum; the loader stacks the losses",
         r'''
 def calc_loss_batch(input_batch, target_batch, model, device):
     """-log p(target), averaged over every position of every sequence."""
     logits = model(input_batch.to(device))
     log_probs = torch.log_softmax(logits, dim=-1)
-    picked = log_probs.gather(-1, target_batch.to(device).unsqueeze(-1)).squeeze(-1)
-    return -picked.mean()
+    one_hot = nn.functional.one_hot(target_batch.to(device), logits.shape[-1]).to(log_probs.dtype)
+    return -torch.einsum("btv,btv->bt", log_probs, one_hot).mean()
 
 
 def calc_loss_loader(data_loader, model, device, num_batches=None):
