@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from torch import nn
+from autograder.data import data_path
+
+if TYPE_CHECKING:  # importing torch takes seconds; `course --help` imports this module
+    import torch
+    from torch import nn
 
 # The sizes OpenAI released, by their names in the data manifest (file NAME.safetensors, group NAME).
 GPT2_SIZES: dict[str, dict[str, int]] = {
@@ -21,9 +25,9 @@ GPT2_SIZES: dict[str, dict[str, int]] = {
     "gpt2-1558m": {"emb_dim": 1600, "n_layers": 48, "n_heads": 25},
 }
 _GPT2_COMMON = {"vocab_size": 50257, "context_length": 1024, "drop_rate": 0.0, "qkv_bias": True}
-# Tensors of Hugging Face's files that are no parameters of ours: the causal-mask buffers older
+_PREFIX = "transformer."  # what GPT2LMHeadModel.save_pretrained puts before the names of OpenAI's files
+# Tensors of Hugging Face's files that are not parameters of ours: the causal-mask buffers older
 # checkpoints store, and the output head that GPT-2 ties to `wte.weight`.
-_PREFIX = "transformer."
 _SKIPPED_SUFFIXES = (".attn.bias", ".attn.masked_bias")
 _SKIPPED = {"lm_head.weight"}
 
@@ -99,8 +103,6 @@ def load_gpt2(model: str | Path, progress: bool = True) -> tuple[nn.Module, dict
     and `model.safetensors` that `GPT2LMHeadModel.save_pretrained` writes. The model maps token
     ids (batch, num_tokens) to logits (batch, num_tokens, vocab_size).
     """
-    from autograder.data import data_path
-
     if str(model) in GPT2_SIZES:
         cfg = gpt2_config(str(model))
         weights = data_path(f"{model}.safetensors")
@@ -113,6 +115,7 @@ def load_gpt2(model: str | Path, progress: bool = True) -> tuple[nn.Module, dict
         weights = folder / "model.safetensors"
         if not weights.is_file():
             raise UnknownModelError(f"{folder} has config.json but no model.safetensors")
+
     from autograder.checks.modules import skipped_init
     from previous_chapters import GPTModel, load_weights_into_gpt
 

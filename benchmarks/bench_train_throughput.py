@@ -7,13 +7,16 @@ cross-entropy (the reference calc_loss_batch for the course's model), backward, 
 context 256, batch 2, dropout 0.1. Hugging Face's model is built untied (its own output
 head, as GPTModel has), once with its default attention (scaled_dot_product_attention) and
 once with "eager" attention, which computes softmax(QK^T / sqrt(d)) V step by step as the
-course's MultiHeadAttention does. Prints, per model, the median seconds of the forward pass
-(with the loss), the backward pass and the optimizer step after the warm-up, the tokens per
-second of whole steps, and the ratio course / Hugging Face.
+course's MultiHeadAttention does. The models take their steps in turn, so that a machine
+slowed by other work slows them alike. Prints, per model, the median seconds of the forward
+pass (with the loss), the backward pass and the optimizer step after the warm-up; the tokens
+per second of the median step and of the fastest one (the steadier figure on a shared
+machine); and the ratios course / Hugging Face.
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import time
@@ -57,44 +60,53 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def bench(name: str, build: Callable, steps: int, warmup: int, device: torch.device) -> float:
-    """Median tokens per second of `steps` training steps after `warmup` ones; prints the phases."""
-    torch.manual_seed(123)
-    model, loss_fn = build()
-    model.to(device).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=4e-4, weight_decay=0.1)
-    generator = torch.Generator().manual_seed(0)
-    tokens = torch.randint(0, CONFIG["vocab_size"], (BATCH, CONFIG["context_length"] + 1), generator=generator)
-    x, y = tokens[:, :-1], tokens[:, 1:]
-    phases: dict[str, list[float]] = {"forward+loss": [], "backward": [], "optimizer": [], "step": []}
-    for i in range(warmup + steps):
-        _sync(device)
+class Trainer:
+    """One model, its AdamW and a fixed batch; `step()` times one training step by phase."""
+
+    PHASES = ("forward+loss", "backward", "AdamW", "step")
+
+    def __init__(self, name: str, build: Callable, device: torch.device):
+        torch.manual_seed(123)
+        self.name, self.device = name, device
+        self.model, self.loss_fn = build()
+        self.model.to(device).train()
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=4e-4, weight_decay=0.1)
+        tokens = torch.randint(0, CONFIG["vocab_size"], (BATCH, CONFIG["context_length"] + 1),
+                               generator=torch.Generator().manual_seed(0))
+        self.x, self.y = tokens[:, :-1], tokens[:, 1:]  # (BATCH, context_length) each
+        self.times: dict[str, list[float]] = {phase: [] for phase in self.PHASES}
+
+    def step(self, record: bool) -> None:
         start = time.perf_counter()
-        optimizer.zero_grad()
-        loss = loss_fn(x, y, device)
-        _sync(device)
+        self.optimizer.zero_grad()
+        loss = self.loss_fn(self.x, self.y, self.device)
+        _sync(self.device)
         forward = time.perf_counter()
         loss.backward()
-        _sync(device)
+        _sync(self.device)
         backward = time.perf_counter()
-        optimizer.step()
-        _sync(device)
+        self.optimizer.step()
+        _sync(self.device)
         end = time.perf_counter()
-        if i >= warmup:
-            for key, seconds in zip(phases, (forward - start, backward - forward, end - backward, end - start)):
-                phases[key].append(seconds)
-    medians = {key: statistics.median(values) for key, values in phases.items()}
-    tokens_per_s = BATCH * CONFIG["context_length"] / medians["step"]
-    parameters = sum(p.numel() for p in model.parameters())
-    print(f"{name:<28} {tokens_per_s:8.1f} tokens/s   step {medians['step']:.3f} s = forward+loss "
-          f"{medians['forward+loss']:.3f} + backward {medians['backward']:.3f} + AdamW {medians['optimizer']:.3f} "
-          f"({parameters / 1e6:.1f}M parameters, final loss {loss.item():.2f})", flush=True)
-    return tokens_per_s
+        if record:
+            for phase, seconds in zip(self.PHASES, (forward - start, backward - forward, end - backward, end - start)):
+                self.times[phase].append(seconds)
+
+    def report(self) -> tuple[float, float]:
+        """Prints the median phases; returns tokens per second of the median and of the fastest step."""
+        medians = {phase: statistics.median(values) for phase, values in self.times.items()}
+        tokens = BATCH * CONFIG["context_length"]
+        median, fastest = tokens / medians["step"], tokens / min(self.times["step"])
+        parameters = sum(p.numel() for p in self.model.parameters())
+        print(f"{self.name:<28} {median:6.1f} tokens/s (fastest step {fastest:6.1f})  median step "
+              f"{medians['step']:.2f} s = forward+loss {medians['forward+loss']:.2f} + backward "
+              f"{medians['backward']:.2f} + AdamW {medians['AdamW']:.2f}  ({parameters / 1e6:.1f}M parameters)")
+        return median, fastest
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=5, help="timed steps per model (default: 5)")
+    parser.add_argument("--steps", type=int, default=8, help="timed steps per model (default: 8)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first (default: 2)")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads (default: every core)")
     parser.add_argument("--device", default="cpu")
@@ -104,11 +116,16 @@ def main() -> None:
     print(f"GPT-2 124M shape, context {CONFIG['context_length']}, batch {BATCH}, dropout {CONFIG['drop_rate']}; "
           f"device {device}, {torch.get_num_threads()} threads, torch {torch.__version__}; "
           f"median of {args.steps} steps after {args.warmup} warm-up steps")
-    course = bench("course GPTModel", course_model, args.steps, args.warmup, device)
-    for attention in ("sdpa", "eager"):
-        hf = bench(f"HF GPT2LMHeadModel ({attention})", lambda: hugging_face_model(attention), args.steps,
-                   args.warmup, device)
-        print(f"ratio course / HF ({attention}): {course / hf:.2f}", flush=True)
+    trainers = [Trainer("course GPTModel", course_model, device)] + [
+        Trainer(f"HF GPT2LMHeadModel ({attention})", functools.partial(hugging_face_model, attention), device)
+        for attention in ("sdpa", "eager")
+    ]
+    for round_number in range(args.warmup + args.steps):
+        for trainer in trainers:
+            trainer.step(record=round_number >= args.warmup)
+    (course, course_fastest), *others = [trainer.report() for trainer in trainers]
+    for trainer, (median, fastest) in zip(trainers[1:], others):
+        print(f"ratio course / {trainer.name}: {course / median:.2f} (fastest steps: {course_fastest / fastest:.2f})")
 
 
 if __name__ == "__main__":

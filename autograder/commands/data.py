@@ -5,12 +5,14 @@ import argparse
 import sys
 
 from . import add_command
-from .. import data
+from .. import data, manifest
 
 EPILOG = """\
 examples:
   course data list                      what the course uses, and what is here
-  course data fetch                     download every missing file
+  course data fetch                     download the missing files the chapters use
+  course data fetch gpt2-124m           GPT-2 124M's weights and tokenizer
+  course data fetch --all               everything, all GPT-2 sizes included (about 11 GB)
   course data fetch the-verdict.txt gpt2-bpe
                                         one file and one group
   course data fetch --mirror http://127.0.0.1:8000/
@@ -48,9 +50,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fetching = add_command(
         commands,
         "fetch",
-        "download missing data files (all of them, or the named files and groups)",
-        "Download the named data files and groups (default: all) that are missing or damaged. "
-        "Files already present with the right sha256 are not downloaded again.",
+        "download missing data files (those the chapters use, or the named files and groups)",
+        "Download the named data files and groups that are missing or damaged; without names, the "
+        "files the chapters use (course.toml), and with --all every file of the manifest, pretrained "
+        "weights included (gigabytes). Files already present with the right sha256 are not downloaded again.",
         EPILOG,
     )
     fetching.add_argument("names", nargs="*", metavar="NAME", help="a file or group name from `course data list`")
@@ -60,6 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="fetch NAME from URL/NAME instead of the manifest's address (http://, https:// or file://); "
         "overrides COURSE_DATA_MIRROR",
     )
+    fetching.add_argument("--all", action="store_true", help="every file of the manifest, pretrained weights included")
     fetching.add_argument("--quiet", action="store_true", help="no progress bars and no summary")
     fetching.set_defaults(func=run_fetch)
 
@@ -74,10 +78,17 @@ def run_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _requested(args: argparse.Namespace) -> list[str] | None:
+    """The names to fetch: those given, every file (None) with --all, else the chapters' data."""
+    if args.names or args.all:
+        return args.names or None
+    return sorted({name for chapter in manifest.load().chapters for name in chapter.data})
+
+
 def run_fetch(args: argparse.Namespace) -> int:
     """Download what is missing; 2 for an unknown name, 1 when a download or verification fails."""
     try:
-        paths = data.fetch(args.names or None, mirror=args.mirror, progress=not args.quiet)
+        paths = data.fetch(_requested(args), mirror=args.mirror, progress=not args.quiet)
     except data.UnknownDataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -77,9 +77,8 @@ def run(args: argparse.Namespace) -> int:
     if problem:
         print(f"course generate: {problem}", file=sys.stderr)
         return 2
-    named = args.model in pretrained.GPT2_SIZES
     # A size's group brings its weights and the tokenizer, so one fetch is enough whatever is missing.
-    group = args.model if named else "gpt2-bpe"
+    group = args.model if args.model in pretrained.GPT2_SIZES else "gpt2-bpe"
     try:
         tokenizer = data.gpt2_encoding()
     except data.DataFetchError as exc:

@@ -162,7 +162,9 @@ def test_missing_file_names_the_url_and_suggests_a_mirror(manifest, server):
     assert len(server.requests) == 1  # a 404 is not retried
 
 
-def test_partial_download_is_resumed_with_a_range_request(manifest, server, isolated):
+@pytest.mark.parametrize("listing", ["manifest", "unsized"])
+def test_partial_download_is_resumed_with_a_range_request(listing, server, isolated, request):
+    request.getfixturevalue(listing)  # with the files' sizes, and without them
     isolated.mkdir()
     (isolated / "alpha.txt.part").write_bytes(ALPHA[:1000])
     (path,) = data.fetch(["alpha.txt"], progress=False)
@@ -404,14 +406,6 @@ def test_fetch_without_a_size_rejects_a_wrong_sha256(unsized, server, isolated):
     assert not data.is_available("alpha.txt")
 
 
-def test_partial_download_without_a_size_is_resumed(unsized, server, isolated):
-    isolated.mkdir()
-    (isolated / "alpha.txt.part").write_bytes(ALPHA[:1000])
-    (path,) = data.fetch(["alpha.txt"], progress=False)
-    assert path.read_bytes() == ALPHA
-    assert server.requests == [("/alpha.txt", "bytes=1000-")]
-
-
 def test_complete_part_without_a_size_is_kept_without_a_request(unsized, server, isolated):
     isolated.mkdir()
     (isolated / "alpha.txt.part").write_bytes(ALPHA)
@@ -431,3 +425,13 @@ def test_progress_bar_without_a_size_counts_to_the_content_length(unsized, serve
     monkeypatch.setattr(data, "_progress_bar", recording)
     data.fetch(["alpha.txt"], progress=False)
     assert totals == [len(ALPHA)]
+
+
+def test_cli_fetch_without_names_gets_what_the_chapters_use_not_every_weight_file():
+    from autograder.cli import build_parser
+
+    args = build_parser().parse_args(["data", "fetch"])
+    names = data_command._requested(args)
+    assert "the-verdict.txt" in names and "gpt2-bpe" in names
+    assert not [name for name in names if "safetensors" in name or name.startswith("gpt2-1")]
+    assert data_command._requested(build_parser().parse_args(["data", "fetch", "--all"])) is None
