@@ -8,7 +8,7 @@ from .checking import UsageError
 from .data import DataManifestError
 from .manifest import ManifestError
 
-COMMANDS = ("check", "progress", "release", "fixtures", "selftest", "data", "generate")
+COMMANDS = ("check", "progress", "release", "fixtures", "selftest", "data", "generate", "grade")
 
 DESCRIPTION = """\
 Build a large language model from scratch: check your chapter notebooks,
@@ -19,6 +19,7 @@ examples:
   course check ch02.gpt_dataset          check one exercise
   course progress                        all chapters at a glance
   course data fetch                      download the data files the chapters use
+  course grade submitted --out results   grade a class (instructors)
   course generate --model gpt2-124m "Every effort moves you"
                                          continue a prompt with OpenAI's GPT-2
 """

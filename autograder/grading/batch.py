@@ -1,0 +1,201 @@
+"""Grade a class: every submission in its own sandboxed process, several at once, resumable.
+
+Each submission's record is written to RESULTS/submissions/<safe id>.json the moment
+it is graded (atomically); `resume` keeps the records already there. The class's
+outputs are rebuilt from those records at the end, so a run killed at any moment
+and resumed ends with the same files as an uninterrupted one. The seed of the hidden
+checks' random inputs is recorded in RESULTS/grading.json; a resumed run reuses it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+import tempfile
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from .. import data, paths
+from ..checking import UsageError
+from ..manifest import Course
+from . import outputs, results, sandbox
+from .atomic import remove_leftovers, write_atomic
+from .submissions import StudentSubmission, find_submissions
+
+STATE_FILE = "grading.json"
+RECORDS = "submissions"
+
+
+@dataclass
+class Options:
+    submissions: Path
+    out: Path
+    workers: int
+    chapters: list[str] = field(default_factory=list)
+    resume: bool = False
+    seed: int | None = None
+    exercise_timeout_s: float | None = None
+    progress: bool = True
+
+
+@dataclass
+class Outcome:
+    graded: int  # submissions graded by this run
+    kept: int  # submissions whose earlier records a resumed run kept
+    errors: list[dict]  # records of submissions whose grading could not finish
+    seed: int
+    chapters: list[str]
+    sandbox: str
+    seconds: float
+
+
+def _previous_state(out: Path) -> dict:
+    try:
+        state = json.loads((out / STATE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+def _check_folders(options: Options) -> None:
+    if not options.submissions.is_dir():
+        raise UsageError(f"no submissions folder at {options.submissions}")
+    if options.out.exists() and not options.out.is_dir():
+        raise UsageError(f"--out {options.out} is a file; name a folder for the results")
+    if options.out == options.submissions or options.submissions.is_relative_to(options.out):
+        raise UsageError("--out must be a folder of its own, not the submissions folder or one holding it")
+    if options.workers < 1:
+        raise UsageError("--workers must be at least 1")
+    if any((options.out / RECORDS).glob("*.json")) and not options.resume:
+        raise UsageError(
+            f"{options.out} already holds graded submissions; add --resume to finish that run, or choose an empty folder"
+        )
+
+
+def _chapters(options: Options, previous: dict, subs: list[StudentSubmission], course: Course) -> list[str]:
+    known = [ch.id for ch in course.chapters]
+    for chapter_id in options.chapters:
+        if chapter_id not in known:
+            raise UsageError(f"unknown chapter '{chapter_id}'; the course has: {', '.join(known)}")
+    handed_in = set().union(*(s.chapters() for s in subs))
+    chosen = [c for c in known if c in (options.chapters or previous.get("chapters") or handed_in)]
+    if previous.get("chapters") and chosen != previous["chapters"]:
+        raise UsageError(f"{options.out} was graded on {', '.join(previous['chapters'])}; resume with the same chapters")
+    if not chosen:
+        raise UsageError(f"no chapter notebooks in {options.submissions} (expected <student>/chNN/chNN.ipynb, <student>/chNN.ipynb or <student>.ipynb)")
+    return chosen
+
+
+def _seed(options: Options, previous: dict) -> int:
+    if "seed" in previous and options.seed is not None and options.seed != previous["seed"]:
+        raise UsageError(f"{options.out} was graded with --seed {previous['seed']}; resume with that seed or leave --seed out")
+    if options.seed is not None:
+        return options.seed
+    return previous.get("seed", secrets.randbelow(2**31))
+
+
+def _grade_one(sub: StudentSubmission, course: Course, chapter_ids: list[str], seed: int, timeout: float, hide: list[Path], namespaces: bool) -> dict:
+    notebooks = {c: sub.notebooks[c] for c in chapter_ids if c in sub.notebooks and c not in sub.problems}
+    if not notebooks:
+        return results.build_record(sub, course, chapter_ids, checks=[], error="", seed=seed, seconds=0.0, output="")
+    run = sandbox.run_submission(
+        notebooks,
+        seed=seed,
+        exercises=sum(len(course.chapter(c).exercises) for c in notebooks),
+        exercise_timeout_s=timeout,
+        memory_mb=course.limits.memory_mb,
+        hide=hide,
+        namespaces=namespaces,
+    )
+    checks, error = [], run.problem
+    if not error:
+        try:
+            checks = results.parse_report(run.report, course, list(notebooks))
+        except results.ReportError as exc:
+            error = f"the submission's process did not report its checks: {exc}"
+    return results.build_record(sub, course, chapter_ids, checks=checks, error=error, seed=seed, seconds=run.seconds, output=run.output)
+
+
+def _record_of(future, sub: StudentSubmission, course: Course, chapter_ids: list[str], seed: int) -> dict:
+    """The future's record; a failure of the grader itself becomes the submission's error, not the batch's end."""
+    try:
+        return future.result()
+    except Exception as exc:  # noqa: BLE001 - one submission's trouble never stops the batch
+        error = (f"the grader failed on this submission ({type(exc).__name__}: {exc}); "
+                 f"delete {RECORDS}/{sub.safe_id}.json and rerun with --resume once it is fixed")
+        return results.build_record(sub, course, chapter_ids, checks=[], error=error, seed=seed, seconds=0.0,
+                                    output=traceback.format_exc())
+
+
+def grade_class(course: Course, options: Options) -> Outcome:
+    started = time.monotonic()
+    options.submissions, options.out = options.submissions.resolve(), options.out.resolve()
+    _check_folders(options)
+    previous = _previous_state(options.out) if options.resume else {}
+    subs = find_submissions(options.submissions, course, exclude=(options.out,))
+    if not subs:
+        raise UsageError(f"no submissions in {options.submissions}: expected a folder or a notebook per student")
+    chapter_ids = _chapters(options, previous, subs, course)
+    seed = _seed(options, previous)
+    timeout = options.exercise_timeout_s or course.limits.exercise_timeout_s
+    print(f"grading {len(subs)} submissions on {', '.join(chapter_ids)} with seed {seed} (a regrade with --seed {seed} draws the same hidden inputs)", flush=True)
+
+    records_dir = options.out / RECORDS
+    records_dir.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(options.out)
+    sandbox.remove_stale_scratch()
+    kept = {s.safe_id for s in subs if options.resume and results.is_current(results.read_record(records_dir / f"{s.safe_id}.json"), s, chapter_ids, seed)}
+    pending = [s for s in subs if s.safe_id not in kept]
+    namespaces, why_not = sandbox.namespaces_available()
+    mode = "namespaces" if namespaces else "rlimits+guard"
+    if not namespaces:
+        print(
+            f"note: submissions run without namespaces ({why_not}): resource limits and a network guard only, "
+            "and student code can write wherever you can",
+            file=sys.stderr,
+        )
+    state = {"seed": seed, "chapters": chapter_ids, "course_version": course.version, "exercise_timeout_s": timeout,
+             "memory_mb": course.limits.memory_mb, "sandbox": mode, "submissions": len(subs), "finished": False}
+    write_atomic(options.out / STATE_FILE, json.dumps(state, indent=2) + "\n")
+
+    # The child sees neither the other students' notebooks nor the results (unless the course lives inside them).
+    needed = (paths.course_root(), sandbox.PACKAGE_ROOT, Path(sys.prefix), Path(tempfile.gettempdir()), data.data_dir())
+    needed = tuple(p.resolve() for p in needed)
+    hide = [p for p in (options.submissions, options.out) if not any(n.is_relative_to(p) for n in needed)]
+    errors = 0
+    with ThreadPoolExecutor(max_workers=options.workers) as pool, tqdm(
+        total=len(subs), initial=len(kept), desc="grading", unit="submission", file=sys.stderr, disable=not options.progress
+    ) as bar:
+        futures = {pool.submit(_grade_one, s, course, chapter_ids, seed, timeout, hide, namespaces): s for s in pending}
+        try:
+            for future in as_completed(futures):
+                record = _record_of(future, futures[future], course, chapter_ids, seed)
+                write_atomic(records_dir / f"{record['safe_id']}.json", json.dumps(record, indent=1, ensure_ascii=False) + "\n")
+                errors += record["status"] == "error"
+                bar.set_postfix(errors=errors, refresh=False)
+                bar.update()
+        except BaseException:
+            sandbox.stop_all()
+            pool.shutdown(cancel_futures=True)
+            raise
+
+    records = [results.read_record(records_dir / f"{s.safe_id}.json") for s in subs]
+    if None in records:
+        lost = [s.student for s, r in zip(subs, records) if r is None]
+        raise RuntimeError(f"the records of {', '.join(lost)} in {records_dir} disappeared during the run; run again with --resume")
+    outputs.write_all(options.out, records, course, chapter_ids, seed)
+    write_atomic(options.out / STATE_FILE, json.dumps({**state, "finished": True}, indent=2) + "\n")
+    return Outcome(
+        graded=len(pending), kept=len(kept), errors=[r for r in records if r["status"] == "error"],
+        seed=seed, chapters=chapter_ids, sandbox=mode, seconds=time.monotonic() - started,
+    )
+
+
+def default_workers() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

@@ -1,0 +1,94 @@
+"""The submission's side of the sandbox: limits a grading process puts on itself before student code runs.
+
+Always: resource limits (address space, file size, processes, no core files) and
+death with the grader. Inside the namespaces `sandbox` starts it in (user, network,
+mount, pid), also: a process cap for the whole pid namespace, every mount read-only
+except the scratch folder, a private /dev/shm, and the submissions and results
+folders hidden behind empty mounts.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import re
+import resource
+import signal
+from pathlib import Path
+
+PR_SET_PDEATHSIG = 1
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC = 1, 2, 4, 8, 32, 4096, 16384
+# Flags a remount inside a user namespace must keep (the kernel locks them), by their mountinfo names.
+_KEPT_FLAGS = {"nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexec": MS_NOEXEC, "noatime": 1024, "nodiratime": 2048, "relatime": 1 << 21}
+SHM_MB = 256
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+class ConfineError(Exception):
+    """The sandbox could not be set up as asked."""
+
+
+def limit_resources(*, memory_mb: int, file_size_mb: int, processes: int) -> None:
+    """Cap this process (and what it starts): address space, file size, processes; no core dumps."""
+    for limit, value in (
+        (resource.RLIMIT_AS, memory_mb * 2**20),
+        (resource.RLIMIT_FSIZE, file_size_mb * 2**20),
+        (resource.RLIMIT_NPROC, processes),
+        (resource.RLIMIT_CORE, 0),
+    ):
+        resource.setrlimit(limit, (value, value))
+
+
+def die_with_parent() -> None:
+    """Be killed when the process that started this one dies (a grader killed with -9 leaves no orphans)."""
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def _mount(source: str | None, target: str, fstype: str | None, flags: int, options: str | None = None) -> None:
+    encode = lambda text: text.encode() if text is not None else None  # noqa: E731
+    if _libc.mount(encode(source), encode(target), encode(fstype), flags, encode(options)) != 0:
+        errno = ctypes.get_errno()
+        raise ConfineError(f"mount {target}: {os.strerror(errno)}")
+
+
+def _mounts() -> list[tuple[str, set[str]]]:
+    """(mount point, options) of every mount this process sees."""
+    unescape = lambda text: re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), text)  # noqa: E731
+    mounts = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split()
+        mounts.append((unescape(fields[4]), set(fields[5].split(","))))
+    return mounts
+
+
+def cap_processes(count: int) -> None:
+    """Cap the pid namespace at about `count` processes and threads (a kernel limit, unlike
+    RLIMIT_NPROC it holds for root too); needs Linux 6.14 or later, skipped before that."""
+    try:
+        Path("/proc/sys/kernel/pid_max").write_text(str(count))
+    except OSError:
+        pass
+
+
+def lock_filesystem(scratch: Path, hide: list[Path]) -> None:
+    """Make every mount read-only except `scratch`; give /dev/shm a private tmpfs; hide `hide`.
+
+    Only inside a fresh user and mount namespace (see `sandbox.namespace_command`).
+    """
+    scratch_point = str(scratch)
+    _mount(scratch_point, scratch_point, None, MS_BIND | MS_REC)
+    for point, options in _mounts():
+        if point == scratch_point or point.startswith(scratch_point + "/"):
+            continue
+        flags = MS_REMOUNT | MS_BIND | MS_RDONLY
+        for name in options & _KEPT_FLAGS.keys():
+            flags |= _KEPT_FLAGS[name]
+        try:
+            _mount(None, point, None, flags)
+        except ConfineError:
+            if "ro" not in options and Path(point).exists():
+                raise
+    if Path("/dev/shm").is_dir():
+        _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"size={SHM_MB}m")
+    for folder in hide:
+        _mount("tmpfs", str(folder), "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k")

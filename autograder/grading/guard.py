@@ -1,0 +1,100 @@
+"""Guards a grading process installs in itself before any student code runs.
+
+- No network: internet sockets refuse to connect or send, with a message that says
+  why. (Inside the sandbox's network namespace there is no network anyway; the guard
+  is what remains where namespaces are unavailable, and it gives the clear message.)
+- Few forks from notebook code: `os.fork` called directly from a notebook cell
+  fails after FORKS forks in a line of descent, so a fork bomb makes at most
+  2**FORKS processes and ends with an error in its own exercise. (Forks made by
+  libraries, a DataLoader's workers, do not count; whatever gets around this is
+  still held by the sandbox's process cap and time limit.)
+- Forked copies stay out of the grader: a process forked by student code that
+  returns into grader code (a fork bomb's copies, once forking fails) exits there
+  instead of grading the submission a second time. Workers forked by libraries
+  never return there and are not affected.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import posix
+import socket
+import sys
+from pathlib import Path
+
+GRADER_DIR = str(Path(__file__).resolve().parent.parent)
+_INTERNET = (socket.AF_INET, socket.AF_INET6)
+
+
+def _refuse(address) -> PermissionError:
+    return PermissionError(
+        errno.EACCES, f"network access is not allowed while a submission is graded (tried to reach {address!r})"
+    )
+
+
+def block_network() -> None:
+    """Make internet sockets (not Unix sockets, which multiprocessing uses) refuse to connect or send."""
+    original = {name: getattr(socket.socket, name) for name in ("connect", "connect_ex", "sendto", "sendmsg")}
+
+    def guarded(name):
+        def method(self, *args, **kwargs):
+            if self.family in _INTERNET:
+                address = args[-1] if name in ("connect", "connect_ex", "sendto") and args else None
+                raise _refuse(address)
+            return original[name](self, *args, **kwargs)
+
+        method.__name__ = name
+        return method
+
+    for name in original:
+        setattr(socket.socket, name, guarded(name))
+
+
+FORKS = 6
+_forks_left = FORKS
+
+
+def _from_notebook(frame) -> bool:
+    """Whether `frame` runs notebook code (the loader names it "<chNN.ipynb cell N: ...>")."""
+    return frame.f_code.co_filename.startswith("<") and " cell " in frame.f_code.co_filename
+
+
+def limit_forks() -> None:
+    """Let notebook code call os.fork at most FORKS times in a line of descent (the count is inherited)."""
+    fork = posix.fork
+
+    def limited():
+        global _forks_left
+        if _from_notebook(sys._getframe(1)):
+            if _forks_left <= 0:
+                raise BlockingIOError(errno.EAGAIN, f"os.fork: a submission may fork at most {FORKS} times while it is graded")
+            _forks_left -= 1
+        return fork()
+
+    os.fork = posix.fork = limited
+
+
+def _stop_in_grader_code(frame, event, arg):
+    os._exit(0)
+
+
+def _after_fork_in_child() -> None:
+    frame = sys._getframe(1)
+    while frame is not None and (not frame.f_code.co_filename.startswith(GRADER_DIR) or frame.f_code.co_filename == __file__):
+        frame = frame.f_back
+    if frame is None:
+        return
+    # The innermost grader frame is the one that called student code: a copy that gets back to it exits.
+    frame.f_trace = _stop_in_grader_code
+    frame.f_trace_opcodes = True  # at its very next instruction, not at the end of the line
+    sys.settrace(lambda frame, event, arg: None)
+
+
+def keep_forks_out_of_the_grader() -> None:
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def install() -> None:
+    block_network()
+    limit_forks()
+    keep_forks_out_of_the_grader()
