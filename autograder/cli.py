@@ -8,7 +8,7 @@ from .checking import UsageError
 from .data import DataManifestError
 from .manifest import ManifestError
 
-COMMANDS = ("check", "progress", "release", "fixtures", "selftest", "data", "generate", "grade")
+COMMANDS = ("check", "progress", "release", "fixtures", "selftest", "data", "generate", "grade", "gradescope")
 
 DESCRIPTION = """\
 Build a large language model from scratch: check your chapter notebooks,
@@ -20,6 +20,7 @@ examples:
   course progress                        all chapters at a glance
   course data fetch                      download the data files the chapters use
   course grade submitted --out results   grade a class (instructors)
+  course gradescope --out autograder.zip a Gradescope autograder bundle (instructors)
   course generate --model gpt2-124m "Every effort moves you"
                                          continue a prompt with OpenAI's GPT-2
 """
