@@ -325,9 +325,10 @@ def test_course_manifest_matches_the_shared_data_files():
     assert set(data.GPT2_TIKTOKEN_BLOBS) <= set(manifest.files)
     if not SHARED_DATA.is_dir():
         pytest.skip(f"no shared data folder at {SHARED_DATA}")
-    for file in manifest.files.values():
-        if file.name.endswith(".safetensors") and not (SHARED_DATA / file.name).exists():
-            continue  # pretrained weights (gigabytes) are not kept in the shared folder
+    shared = [file for file in manifest.files.values() if (SHARED_DATA / file.name).exists()]
+    # Pretrained weights and packages (megabytes to gigabytes) are not kept in the shared folder; the texts are.
+    assert {"the-verdict.txt", "tinyshakespeare.txt", "instruction-data.json"} <= {file.name for file in shared}
+    for file in shared:
         content = (SHARED_DATA / file.name).read_bytes()
         assert (len(content), hashlib.sha256(content).hexdigest()) == (file.size, file.sha256), file.name
 
