@@ -96,11 +96,11 @@ class ByteLevelBPETokenizer:
         special_ids = set(special.values())
         ordinary = {token: i for i, token in enumerate(tokens) if token and i not in special_ids}
         _check_merge_order(ordinary, merges)
-        ranks = {token_bytes(token): i for token, i in ordinary.items()}
-        self._unknown_bytes = frozenset(set(range(256)) - {piece[0] for piece in ranks if len(piece) == 1})
+        byte_ranks = {token_bytes(token): i for token, i in ordinary.items()}
+        self._unknown_bytes = frozenset(set(range(256)) - {piece[0] for piece in byte_ranks if len(piece) == 1})
         self.special_tokens = dict(special)
         self.encoding: tiktoken.Encoding = tiktoken.Encoding(
-            name=name, pat_str=pattern, mergeable_ranks=ranks, special_tokens=self.special_tokens)
+            name=name, pat_str=pattern, mergeable_ranks=byte_ranks, special_tokens=self.special_tokens)
 
     def _known_parts(self, text: str) -> list[str]:
         """`text` cut around the characters that have a byte without a token (tiktoken cannot encode them)."""

@@ -86,6 +86,11 @@ class SubmissionPlugin:
         self._spent: dict[str, float] = {}
         self._markers = {ex.marker: ex for ex in course.exercises()}
 
+    def pytest_configure(self, config: pytest.Config) -> None:
+        # Messages come from the exception itself; pytest's long failure reports, which print
+        # every argument of every frame (fixture tensors included), would only cost time.
+        config.option.tbstyle = "native"
+
     def exercise_of(self, item: pytest.Item) -> Exercise | None:
         for mark in item.iter_markers():
             if mark.name in self._markers:

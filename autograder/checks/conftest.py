@@ -60,6 +60,18 @@ def _chapter_id(request) -> str:
     return match.group(1)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """Checks run on tensors of a few hundred numbers: a second thread only adds waiting, which
+    on a busy machine makes each tiny step up to a hundred times slower."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def sub(request) -> loader.Submission:
     """The submission under test (a namespace: `sub.GPTDatasetV1`)."""

@@ -14,9 +14,10 @@ SMALL_LLAMA = {"vocab_size": 37, "context_length": 24, "emb_dim": 24, "n_heads":
 # three regimes (kept, interpolated, slowed down).
 LLAMA31_SCALING = {"factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_context_length": 8192}
 
-# Merges after the 256 single bytes, each the concatenation of two earlier tokens.
+# Merges after the 256 single bytes, each the concatenation of two earlier tokens. "34" ranks between
+# "12" and "123", so that digits split in threes (Llama 3) and in one run (GPT-2) merge differently.
 _MERGES = ["th", "he", "the", " t", " the", "in", "ing", "er", " a", "an", "and", " and", "re", "is", " is", "it",
-           "'s", "ll", "'ll", "12", "123", "ok", "es", "en", "on", " o", " on", "wo", "or", "ld", "wor", "world",
+           "'s", "ll", "'ll", "12", "34", "123", "ok", "es", "en", "on", " o", " on", "wo", "or", "ld", "wor", "world",
            "He", "Hel", "Hell", "Hello", "  ", "\n\n", "TH", "THE", "em", "them", "en"]
 
 

@@ -35,16 +35,6 @@ load_gpt2_weights = pytest.mark.ch05_load_gpt2_weights
 LOSS_TOL = 1e-4
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """The toy models' tensors hold a few hundred numbers: a second thread only adds waiting,
-    which on a busy machine makes each tiny training step up to a hundred times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _number(value, what: str) -> float:
     if isinstance(value, torch.Tensor):
         expect(value.numel() == 1, f"{what} should be a single number; got a tensor of shape {tuple(value.shape)}")

@@ -4,7 +4,9 @@ RMSNorm, SiLU and attention are compared with PyTorch's own (called by the check
 never by the exercises); the modules get recorded parameters by name and must
 reproduce the reference's recorded outputs; the loader must reproduce the logits
 Hugging Face's LlamaForCausalLM computed; cached generation must agree with the
-submission's own model run without a cache.
+submission's own model run without a cache. Blocks and models are also compared with
+their own parts put together, and an output that matches a known mistake (LayerNorm
+for RMSNorm, a post-norm block, tiled key/value heads, ...) gets a message naming it.
 """
 from __future__ import annotations
 
@@ -60,6 +62,18 @@ def _causal_mask(num_tokens: int) -> torch.Tensor:
     return torch.triu(torch.ones(num_tokens, num_tokens, dtype=torch.bool), diagonal=1)
 
 
+def _expect_close_or_name_the_mistake(actual: torch.Tensor, expected: torch.Tensor, what: str, who: str, mistakes,
+                                      atol: float = ATOL, mistake_atol: float | None = None) -> None:
+    """expect_close(actual, expected, what), except that an `actual` matching one of `mistakes`
+    ((description, output it gives) pairs, made only once the output is wrong) fails with a
+    message naming it: `who` and the description."""
+    if not torch.allclose(actual, expected, atol=atol):
+        for mistake, wrong in mistakes:
+            if torch.allclose(actual, wrong, atol=mistake_atol or atol):
+                fail(f"{who} {mistake}")
+    expect_close(actual, expected, what, atol=atol)
+
+
 # ---------------------------------------------------------------- ch08.rms_norm
 
 
@@ -88,12 +102,25 @@ def test_rms_norm_matches_pytorch(sub):
             norm.weight.copy_(weight)
         actual = _no_grad(norm, x)
         expect_tensor(actual, f"RMSNorm(10, eps={eps}) output", shape=tuple(x.shape))
-        if torch.allclose(actual, torch_layer_norm(x, (10,), weight, eps=eps), atol=1e-4):
-            fail(f"RMSNorm(10, eps={eps}) subtracts the mean (that is LayerNorm): divide x itself by its root mean square")
-        eps_outside = x / (x.pow(2).mean(dim=-1, keepdim=True).sqrt() + eps) * weight
-        if torch.allclose(actual, eps_outside, atol=1e-5) and not torch.allclose(actual, torch_rms_norm(x, (10,), weight, eps), atol=1e-5):
-            fail(f"RMSNorm(10, eps={eps}) adds eps after the square root: it belongs inside, sqrt(mean(x**2) + eps)")
-        expect_close(actual, torch_rms_norm(x, (10,), weight, eps), f"RMSNorm(10, eps={eps}) output", atol=1e-5)
+        # Subtracting the mean from rows far from zero loses digits: the mistakes are matched loosely.
+        _expect_close_or_name_the_mistake(actual, torch_rms_norm(x, (10,), weight, eps), f"RMSNorm(10, eps={eps}) output",
+                                          f"RMSNorm(10, eps={eps})", _rms_norm_mistakes(x, weight, eps), atol=1e-5,
+                                          mistake_atol=1e-3)
+
+
+def _rms_norm_mistakes(x: torch.Tensor, weight: torch.Tensor, eps: float):
+    """(what went wrong, the output it gives) for normalisations that are easy to get wrong."""
+    width, mean_square = x.shape[-1:], x.pow(2).mean(dim=-1, keepdim=True)
+    yield ("subtracts the mean (that is LayerNorm): divide x itself by its root mean square",
+           torch_layer_norm(x, width, weight, eps=eps))
+    yield ("divides by the standard deviation (the mean taken out of x**2): RMSNorm uses the root mean square, "
+           "sqrt(mean(x**2) + eps)", x / torch.sqrt(x.var(dim=-1, keepdim=True, unbiased=False) + eps) * weight)
+    yield ("adds eps after the square root: it belongs inside, sqrt(mean(x**2) + eps)",
+           x / (mean_square.sqrt() + eps) * weight)
+    for other in (0.0, 1e-6, 1e-5, 1e-8):
+        if other != eps:
+            yield (f"uses eps = {other:g}: use the eps given to __init__", torch_rms_norm(x, width, weight, other))
+    yield "never multiplies by its weight", torch_rms_norm(x, width, None, eps)
 
 
 @rms_norm
@@ -171,8 +198,8 @@ def test_feed_forward_gradients_reach_every_layer(sub):
 @rope
 def test_rope_tables_shape_and_position_zero(sub):
     cos, sin = sub.compute_rope_params(16, theta_base=10_000, context_length=12)
-    expect_tensor(cos, "cos of compute_rope_params(16, context_length=12)", shape=(12, 16))
-    expect_tensor(sin, "sin of compute_rope_params(16, context_length=12)", shape=(12, 16))
+    expect_tensor(cos, "cos of compute_rope_params(16, context_length=12)", shape=(12, 16), dtype=torch.float32)
+    expect_tensor(sin, "sin of compute_rope_params(16, context_length=12)", shape=(12, 16), dtype=torch.float32)
     expect_close(cos[0], torch.ones(16), "cos at position 0 (no rotation)", atol=1e-6)
     expect_close(sin[0], torch.zeros(16), "sin at position 0 (no rotation)", atol=1e-6)
 
@@ -218,7 +245,30 @@ def test_apply_rope_matches_recorded(sub, recorded):
     except RuntimeError as exc:
         fail(f"apply_rope on 7 tokens with cos/sin tables of 12 rows raised: {exc} (use the tables' first num_tokens rows)")
     expect_tensor(actual, "apply_rope output", shape=(2, 3, 7, 16), dtype=torch.float32)
-    expect_close(actual, case["rotated"], "apply_rope output (rotate-half layout: dimension i pairs with i + 8)", atol=1e-5)
+    _expect_close_or_name_the_mistake(actual, case["rotated"], "apply_rope output (rotate-half layout: dimension i pairs "
+                                      "with i + 8)", "apply_rope", _rope_mistakes(case["x"], cos[:7], sin[:7]), atol=1e-5)
+
+
+def _rope_mistakes(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor):
+    """(what went wrong, the output it gives) for rotations that are easy to get wrong."""
+    half = x.shape[-1] // 2
+    first, second = x[..., :half], x[..., half:]
+    even, odd = x[..., 0::2], x[..., 1::2]
+    yield ("turns the vectors the wrong way: rotate_half(x) is cat(-x2, x1), not cat(x2, -x1)",
+           x * cos + torch.cat([second, -first], dim=-1) * sin)
+    yield "has cos and sin swapped: x * cos + rotate_half(x) * sin", x * sin + torch.cat([-second, first], dim=-1) * cos
+    yield ("pairs neighbouring dimensions (2i, 2i + 1), the interleaved layout; in the rotate-half layout dimension i "
+           "pairs with i + head_dim // 2", x * cos + torch.stack([-odd, even], dim=-1).flatten(-2) * sin)
+    yield ("splits x into its even and odd dimensions; in the rotate-half layout x1 and x2 are the first and the second "
+           "half", x * cos + torch.cat([-odd, even], dim=-1) * sin)
+
+
+@rope
+def test_apply_rope_keeps_the_input_dtype(sub):
+    x = torch.randn(1, 2, 5, 8).to(torch.bfloat16)
+    cos, sin = sub.compute_rope_params(8, context_length=9)
+    expect_tensor(sub.apply_rope(x, cos, sin), "apply_rope on bfloat16 queries with float32 tables", shape=(1, 2, 5, 8),
+                  dtype=torch.bfloat16)
 
 
 @rope
@@ -250,15 +300,41 @@ def _gqa(sub, case: dict):
     return load_parameters(module, case["state"], f"GroupedQueryAttention{case['shape']}").eval()
 
 
-def _pytorch_gqa(sub, module, x: torch.Tensor, cos, sin) -> torch.Tensor:
-    """The same attention through PyTorch's scaled_dot_product_attention, with the submission's RoPE."""
+def _pytorch_gqa(sub, module, x: torch.Tensor, cos, sin, rotate: str = "qk", scale: float | None = None,
+                 causal: bool = True, tiled: bool = False) -> torch.Tensor:
+    """The same attention through PyTorch's scaled_dot_product_attention, with the submission's RoPE.
+
+    The keywords make the usual mistakes: `rotate` names the projections RoPE turns, `scale`
+    replaces 1 / sqrt(head_dim), `causal=False` drops the mask and `tiled` gives query head h
+    the key/value head h % num_kv_groups.
+    """
     b, n, _ = x.shape
     heads, groups, head_dim = module.num_heads, module.num_kv_groups, module.head_dim
-    q = (x @ module.W_query.weight.T).view(b, n, heads, head_dim).transpose(1, 2)
-    k = (x @ module.W_key.weight.T).view(b, n, groups, head_dim).transpose(1, 2)
-    v = (x @ module.W_value.weight.T).view(b, n, groups, head_dim).transpose(1, 2)
-    context = torch_attention(sub.apply_rope(q, cos, sin), sub.apply_rope(k, cos, sin), v, is_causal=True, enable_gqa=True)
+    projected = {"q": (module.W_query, heads), "k": (module.W_key, groups), "v": (module.W_value, groups)}
+    q, k, v = ((x @ layer.weight.T).view(b, n, count, head_dim).transpose(1, 2) for layer, count in projected.values())
+    q, k, v = (sub.apply_rope(t, cos, sin) if name in rotate else t for name, t in zip("qkv", (q, k, v)))
+    if tiled:
+        k, v = k.repeat(1, heads // groups, 1, 1), v.repeat(1, heads // groups, 1, 1)
+    context = torch_attention(q, k, v, is_causal=causal, scale=scale, enable_gqa=True)
     return context.transpose(1, 2).reshape(b, n, heads * head_dim) @ module.out_proj.weight.T
+
+
+def _gqa_mistakes(sub, module, x: torch.Tensor, cos, sin):
+    """(what went wrong, the output it gives) for attentions that are easy to get wrong."""
+    heads, groups, head_dim = module.num_heads, module.num_kv_groups, module.head_dim
+    if groups not in (1, heads):
+        yield (f"gives query head h the key/value head h % {groups} (tiled, as .repeat does); with {heads} heads in "
+               f"{groups} groups, query heads 0..{heads // groups - 1} share key/value head 0, the next ones head 1, "
+               "and so on (repeat_interleave)"), _pytorch_gqa(sub, module, x, cos, sin, tiled=True)
+    yield "rotates the values too: RoPE turns the queries and the keys only", _pytorch_gqa(sub, module, x, cos, sin, rotate="qkv")
+    yield "rotates the queries but not the keys", _pytorch_gqa(sub, module, x, cos, sin, rotate="q")
+    yield "rotates the keys but not the queries", _pytorch_gqa(sub, module, x, cos, sin, rotate="k")
+    yield "rotates neither queries nor keys (apply_rope is never called)", _pytorch_gqa(sub, module, x, cos, sin, rotate="")
+    yield (f"scales the scores by 1 / sqrt(d_out); the scale is 1 / sqrt(head_dim) = 1 / sqrt({head_dim})",
+           _pytorch_gqa(sub, module, x, cos, sin, scale=(heads * head_dim) ** -0.5))
+    yield "does not scale the scores by 1 / sqrt(head_dim)", _pytorch_gqa(sub, module, x, cos, sin, scale=1.0)
+    yield ("ignores the mask: each token attends to the tokens after it too (the mask is True where a key is hidden)",
+           _pytorch_gqa(sub, module, x, cos, sin, causal=False))
 
 
 @grouped_query_attention
@@ -291,11 +367,14 @@ def test_gqa_matches_pytorch_attention(sub, recorded):
         actual = _no_grad(module, case["x"], _causal_mask(6), cos, sin)
         expect_tensor(actual, f"GroupedQueryAttention{case['shape']} output", shape=(2, 6, d_out))
         expected = _no_grad(_pytorch_gqa, sub, module, case["x"], cos, sin)
-        if num_kv_groups not in (1, num_heads) and not torch.allclose(actual, expected, atol=ATOL):
-            fail(f"GroupedQueryAttention with {num_heads} heads in {num_kv_groups} groups differs from PyTorch's grouped "
-                 f"attention by {(actual - expected).abs().max():.3g}: query heads 0..{num_heads // num_kv_groups - 1} "
-                 "share key/value head 0, the next ones head 1, and so on")
-        expect_close(actual, expected, f"GroupedQueryAttention{case['shape']} output next to PyTorch's attention", atol=ATOL)
+        what = f"GroupedQueryAttention{case['shape']}"
+        if actual.isnan().any():
+            row = int(actual.isnan().nonzero()[0][1])
+            fail(f"{what} gives nan at position {row}: every key of that query is masked (hide the keys where the mask "
+                 "is True, the later positions, and keep the others)")
+        with torch.no_grad():
+            _expect_close_or_name_the_mistake(actual, expected, f"{what} output next to PyTorch's attention", what,
+                                              _gqa_mistakes(sub, module, case["x"], cos, sin))
 
 
 @grouped_query_attention
@@ -348,6 +427,88 @@ def test_llama_keeps_cfg_and_rope_tables_out_of_the_state_dict(sub):
 
 
 @llama_model
+def test_llama_rope_tables_follow_the_configuration(sub):
+    for scaling in (None, dict(LLAMA31_SCALING)):
+        model = sub.Llama3Model({**SMALL_LLAMA, "rope_freq": scaling})
+        base, length = SMALL_LLAMA["rope_base"], SMALL_LLAMA["context_length"]
+        expected_cos, expected_sin = sub.compute_rope_params(4, base, length, scaling)
+        if torch.allclose(model.cos, expected_cos) and torch.allclose(model.sin, expected_sin):
+            continue
+        which = "with cfg['rope_freq']" if scaling else "without scaling"
+        if torch.allclose(model.cos, sub.compute_rope_params(4, context_length=length, freq_config=scaling)[0]):
+            fail(f"Llama3Model.cos ({which}) uses compute_rope_params' default base: pass cfg['rope_base']")
+        if torch.allclose(model.cos, sub.compute_rope_params(4, base, length)[0]):
+            fail("Llama3Model.cos ignores cfg['rope_freq']: pass it to compute_rope_params as freq_config")
+        expect_close(model.cos, expected_cos, f"Llama3Model.cos ({which}) next to compute_rope_params(head_dim=4, "
+                     "cfg['rope_base'], cfg['context_length'], cfg['rope_freq'])", atol=1e-6)
+        expect_close(model.sin, expected_sin, f"Llama3Model.sin ({which})", atol=1e-6)
+
+
+@llama_model
+def test_transformer_block_is_pre_norm_residual(sub):
+    block = _random_weights(sub.TransformerBlock(dict(SMALL_LLAMA)), seed=6).eval()
+    x = torch.randn(2, 5, 24, generator=torch.Generator().manual_seed(10))
+    mask, (cos, sin) = _causal_mask(5), sub.compute_rope_params(4, context_length=8)
+    actual = _no_grad(block, x, mask, cos, sin)
+    expect_tensor(actual, "TransformerBlock output", shape=(2, 5, 24))
+
+    def att(h):
+        return block.att(h, mask, cos, sin)
+
+    def mistakes():
+        after_att, post_norm, normed = att(block.norm1(x)), block.norm1(x + att(x)), block.norm1(x)
+        yield ("normalises after the residual sums (post-norm); Llama normalises each sublayer's input: "
+               "x + att(norm1(x)), then x + ff(norm2(x))", block.norm2(post_norm + block.ff(post_norm)))
+        swapped = x + att(block.norm2(x))
+        yield "uses norm2 before the attention and norm1 before the feed-forward", swapped + block.ff(block.norm1(swapped))
+        yield "has no residual connection around the attention", after_att + block.ff(block.norm2(after_att))
+        yield "has no residual connection around the feed-forward", block.ff(block.norm2(x + after_att))
+        yield ("adds the normalised input to the attention's output: the residual is x itself",
+               (normed + att(normed)) + block.ff(block.norm2(normed + att(normed))))
+        yield ("runs the attention and the feed-forward side by side on x; the feed-forward takes the attention's result",
+               x + after_att + block.ff(block.norm2(x)))
+        yield ("adds the feed-forward's output to x from before the attention: the second residual starts from "
+               "x + att(norm1(x))", x + block.ff(block.norm2(x + after_att)))
+
+    with torch.no_grad():
+        h = x + att(block.norm1(x))
+        _expect_close_or_name_the_mistake(actual, h + block.ff(block.norm2(h)), "TransformerBlock output next to "
+                                          "x + att(norm1(x)), then + ff(norm2(...)) of its own att, ff, norm1 and norm2",
+                                          "TransformerBlock", mistakes())
+
+
+@llama_model
+def test_llama_forward_runs_its_parts_in_order(sub, recorded):
+    model = _llama(sub, recorded["llama"]["state"])
+    tokens = recorded["llama"]["tokens"][0]
+    actual = _no_grad(model, tokens)
+    expect_tensor(actual, "Llama3Model logits on a 2x9 input", shape=(2, 9, 37))
+    if actual.isnan().any():
+        row = int(actual.isnan().nonzero()[0][1])
+        fail(f"Llama3Model gives nan logits (first at position {row}): a token whose keys are all masked gets nan, which "
+             "spreads; the mask is True only above the diagonal, so each token sees itself and the tokens before it")
+
+    def blocks(x, mask, each_from_embeddings=False):
+        out = x
+        for block in model.trf_blocks:
+            out = block(x if each_from_embeddings else out, mask, model.cos, model.sin)
+        return out
+
+    def mistakes():
+        yield "skips final_norm before out_head", model.out_head(blocks(x, causal))
+        yield ("lets each token see the tokens after it: the mask is True above the diagonal, where a key is hidden",
+               model.out_head(model.final_norm(blocks(x, torch.zeros(9, 9, dtype=torch.bool)))))
+        yield ("gives every block the embeddings instead of the previous block's output",
+               model.out_head(model.final_norm(blocks(x, causal, each_from_embeddings=True))))
+
+    with torch.no_grad():
+        x, causal = model.tok_emb(tokens), _causal_mask(9)
+        _expect_close_or_name_the_mistake(actual, model.out_head(model.final_norm(blocks(x, causal))),
+                                          "Llama3Model logits next to out_head(final_norm(the blocks on tok_emb(tokens), "
+                                          "with a causal mask and model.cos, model.sin))", "Llama3Model", mistakes())
+
+
+@llama_model
 def test_llama_matches_recorded(sub, recorded):
     case = recorded["llama"]
     model = _llama(sub, case["state"])
@@ -383,8 +544,9 @@ def test_llama32_1b_configuration_parameter_count(sub):
     count = sum(p.numel() for p in model.parameters())
     expect(count == LLAMA32_1B_PARAMETERS, f"Llama3Model with Llama 3.2 1B's configuration has {count:,} parameters; "
            f"expected {LLAMA32_1B_PARAMETERS:,} (with its own out_head)")
-    dtypes = {p.dtype for p in model.parameters() if p.dim() == 2}
-    expect(dtypes == {torch.bfloat16}, f"with cfg['dtype'] bfloat16 the weight matrices should be bfloat16; got {dtypes}")
+    for name, param in model.named_parameters():
+        expect(param.dim() < 2 or param.dtype == torch.bfloat16,
+               f"with cfg['dtype'] bfloat16 the weight matrices should be bfloat16; {name} is {param.dtype}")
 
 
 # ---------------------------------------------------------------- ch08.kv_cache
@@ -401,6 +563,8 @@ def test_cached_forward_in_chunks_matches_the_full_forward(sub, recorded):
     for size in (5, 1, 1, 4, 1, 4):
         end = start + size
         logits = _no_grad(sub.forward_with_cache, model, tokens[:, start:end], cache)
+        expect(cache.tokens_seen() == end, f"KVCache.tokens_seen() is {cache.tokens_seen()} after forward_with_cache on "
+               f"tokens 0..{end - 1}; it should be {end}, the position of the next token")
         expect_tensor(logits, f"forward_with_cache logits for tokens {start}..{end - 1}", shape=(1, size, 37))
         where = "the prompt" if start == 0 else f"tokens {start}..{end - 1}, fed after {start} cached tokens"
         expect_close(logits, full[:, start:end], f"forward_with_cache logits for {where}", atol=ATOL)
@@ -429,6 +593,44 @@ def test_each_generation_starts_with_an_empty_cache(sub, recorded):
 
 
 @kv_cache
+def test_uncached_generation_sees_the_last_context_size_tokens(sub, recorded):
+    case = recorded["llama"]
+    model = _llama(sub, case["state"])
+    ids = case["prompts"]
+    with torch.no_grad():
+        for _ in range(6):
+            ids = torch.cat([ids, model(ids[:, -3:])[:, -1].argmax(dim=-1, keepdim=True)], dim=1)
+    actual = sub.generate_text_simple_cached(model, case["prompts"], 6, context_size=3, use_cache=False)
+    expect_tensor(actual, "generate_text_simple_cached(context_size=3, use_cache=False)")
+    expect(actual.dim() == 2 and actual.shape[1] >= 6, "generate_text_simple_cached(..., 6, context_size=3, "
+           f"use_cache=False) returned shape {tuple(actual.shape)}: expected (batch, at least the 6 new tokens)")
+    expect_equal_tensor(actual[:, -6:], ids[:, -6:], "the 6 tokens generated with context_size=3 and use_cache=False "
+                        "(each from the model run on the last 3 tokens only)")
+
+
+@kv_cache
+def test_generation_runs_in_eval_mode_without_gradients(sub, recorded):
+    model = _llama(sub, recorded["llama"]["state"]).train()
+    seen = []  # (training, gradients on) at every call of any of the model's modules
+
+    def record(module, args):
+        seen.append((module.training, torch.is_grad_enabled()))
+
+    hooks = [module.register_forward_pre_hook(record) for module in model.modules()]
+    try:
+        for use_cache in (True, False):
+            seen.clear()
+            sub.generate_text_simple_cached(model, recorded["llama"]["prompts"], 2, use_cache=use_cache)
+            expect(not any(training for training, _ in seen), f"generate_text_simple_cached(use_cache={use_cache}) "
+                   "ran the model in training mode: call model.eval() first")
+            expect(not any(grad for _, grad in seen), f"generate_text_simple_cached(use_cache={use_cache}) builds "
+                   "gradient graphs: generate under torch.no_grad()")
+    finally:
+        for hook in hooks:
+            hook.remove()
+
+
+@kv_cache
 def test_cached_generation_stops_before_eos(sub, recorded):
     case = recorded["llama"]
     model = _llama(sub, case["state"])
@@ -451,7 +653,9 @@ def test_hugging_face_names_go_to_the_right_parameters(sub, recorded):
     for name, param in model.named_parameters():
         expect(any(t.shape == param.shape and torch.equal(t, param) for t in params.values()),
                f"Llama3Model.{name} holds none of the Hugging Face tensors after loading")
-    for hf_name, ours in (("model.layers.1.mlp.gate_proj.weight", "trf_blocks.1.ff.fc1.weight"),
+    for hf_name, ours in (("model.layers.1.self_attn.q_proj.weight", "trf_blocks.1.att.W_query.weight"),
+                          ("model.layers.1.self_attn.o_proj.weight", "trf_blocks.1.att.out_proj.weight"),
+                          ("model.layers.1.mlp.gate_proj.weight", "trf_blocks.1.ff.fc1.weight"),
                           ("model.layers.1.mlp.up_proj.weight", "trf_blocks.1.ff.fc2.weight"),
                           ("model.layers.0.input_layernorm.weight", "trf_blocks.0.norm1.weight"),
                           ("model.layers.0.post_attention_layernorm.weight", "trf_blocks.0.norm2.weight"),
@@ -534,7 +738,11 @@ def test_special_tokens_only_where_allowed(tokenizer):
     allowed = tokenizer.encode("is<|eot_id|>it", allowed_special={"<|eot_id|>"})
     expect_sequence_equal(allowed, [*tokenizer.encode("is"), eot, *tokenizer.encode("it")],
                           "encode('is<|eot_id|>it', allowed_special={'<|eot_id|>'})")
-    plain = tokenizer.encode("is<|eot_id|>it")
+    try:
+        plain = tokenizer.encode("is<|eot_id|>it")
+    except ValueError:
+        fail("encode('is<|eot_id|>it') raised a ValueError: without allowed_special, a special token written in a text "
+             "is encoded as ordinary text (tiktoken's disallowed_special=())")
     expect(eot not in plain, "without allowed_special, '<|eot_id|>' written in a text should be encoded as ordinary text")
 
 

@@ -18,8 +18,6 @@ from autograder.checks.test_ch05 import (
     train_loop,
     training_extras,
 )
-# Imported for its autouse effect: one thread for the toy models' tiny tensors.
-from autograder.checks.test_ch05 import _one_thread  # noqa: F401
 from autograder.checks.toy_models import FixedLogitsModel, TinyLanguageModel, WindowLanguageModel
 from autograder.checks.training_setups import ALPHABET, CONTEXT, training_run
 from autograder.compare import expect, expect_close, expect_equal_tensor, fail
