@@ -1,0 +1,117 @@
+"""The chapter 8 reference Llama agrees with PyTorch's RMSNorm, SiLU and grouped attention, with
+transformers' Llama 3.1 RoPE frequencies and LlamaForCausalLM, and with tiktoken's own encoding.
+
+(Hugging Face and Meta checkpoints, GGUF files and SmolLM2 are compared with transformers in
+test_pretrained_llama.py.)
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from autograder import paths
+from autograder.checks.llama_setups import LLAMA31_SCALING
+
+
+@pytest.fixture(scope="module")
+def ch08():
+    if not paths.solution_notebook("ch08").exists():
+        pytest.skip("needs solutions/ch08")
+    import previous_chapters
+
+    return previous_chapters.chapter("ch08")
+
+
+def test_rms_norm_equals_torch_rms_norm(ch08):
+    norm = ch08.RMSNorm(16, eps=1e-6)
+    with torch.no_grad():
+        norm.weight.normal_()
+    x = torch.randn(3, 5, 16) * 3 + 2
+    torch.testing.assert_close(norm(x), F.rms_norm(x, (16,), norm.weight, eps=1e-6))
+
+
+def test_silu_equals_torch_silu(ch08):
+    x = torch.linspace(-10, 10, 1001)
+    torch.testing.assert_close(ch08.SiLU()(x), F.silu(x))
+
+
+@pytest.mark.parametrize("scaling", [None, LLAMA31_SCALING, {**LLAMA31_SCALING, "factor": 32.0}])
+def test_rope_frequencies_equal_transformers(ch08, scaling):
+    from transformers import LlamaConfig
+    from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
+
+    rope = {"rope_type": "default", "rope_theta": 500_000.0}
+    if scaling:
+        rope = {**rope, "rope_type": "llama3", "factor": scaling["factor"], "low_freq_factor": scaling["low_freq_factor"],
+                "high_freq_factor": scaling["high_freq_factor"],
+                "original_max_position_embeddings": scaling["original_context_length"]}
+    config = LlamaConfig(hidden_size=2048, num_attention_heads=32, max_position_embeddings=131_072, rope_parameters=rope)
+    if scaling:
+        expected, _ = ROPE_INIT_FUNCTIONS["llama3"](config)
+    else:
+        expected = 1.0 / 500_000.0 ** (torch.arange(0, 64, 2).float() / 64)
+    cos, sin = ch08.compute_rope_params(64, theta_base=500_000.0, context_length=300, freq_config=scaling)
+    angles = torch.arange(300.0)[:, None] * expected.float()[None, :]
+    torch.testing.assert_close(cos, torch.cos(angles).repeat(1, 2), atol=1e-4, rtol=0)
+    torch.testing.assert_close(sin, torch.sin(angles).repeat(1, 2), atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("num_kv_groups", [1, 2, 6])
+def test_grouped_query_attention_equals_torch_attention(ch08, num_kv_groups):
+    torch.manual_seed(0)
+    attention = ch08.GroupedQueryAttention(12, 24, 6, num_kv_groups).eval()
+    x = torch.randn(2, 7, 12)
+    cos, sin = ch08.compute_rope_params(4, context_length=7)
+    mask = torch.triu(torch.ones(7, 7, dtype=torch.bool), diagonal=1)
+
+    def heads(t, n):
+        return t.view(2, 7, n, 4).transpose(1, 2)
+
+    q = ch08.apply_rope(heads(attention.W_query(x), 6), cos, sin)
+    k = ch08.apply_rope(heads(attention.W_key(x), num_kv_groups), cos, sin)
+    v = heads(attention.W_value(x), num_kv_groups)
+    context = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
+    expected = attention.out_proj(context.transpose(1, 2).reshape(2, 7, 24))
+    torch.testing.assert_close(attention(x, mask, cos, sin), expected)
+
+
+def test_llama_logits_and_cached_generation_equal_transformers(ch08):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    rope = {"rope_type": "llama3", "rope_theta": 500_000.0, "factor": 8.0, "low_freq_factor": 1.0,
+            "high_freq_factor": 4.0, "original_max_position_embeddings": 16}
+    hf = LlamaForCausalLM(LlamaConfig(vocab_size=97, hidden_size=48, intermediate_size=80, num_hidden_layers=2,
+                                      num_attention_heads=6, num_key_value_heads=2, max_position_embeddings=64,
+                                      rms_norm_eps=1e-5, rope_parameters=rope, tie_word_embeddings=False)).eval()
+    cfg = {"vocab_size": 97, "context_length": 64, "emb_dim": 48, "n_heads": 6, "n_layers": 2, "hidden_dim": 80,
+           "n_kv_groups": 2, "rope_base": 500_000.0, "rope_freq": {**LLAMA31_SCALING, "original_context_length": 16},
+           "dtype": torch.float32}
+    model = ch08.Llama3Model(cfg)
+    ch08.load_weights_into_llama(model, cfg, hf.state_dict())
+    tokens = torch.randint(0, 97, (2, 40))
+    with torch.no_grad():
+        torch.testing.assert_close(model.eval()(tokens), hf(tokens).logits, atol=1e-4, rtol=1e-4)
+        expected = tokens[:1, :10]
+        for _ in range(30):  # greedy decoding step by step: generate() would hold back its end-of-text id
+            expected = torch.cat([expected, hf(expected).logits[:, -1].argmax(-1, keepdim=True)], dim=1)
+    assert torch.equal(ch08.generate_text_simple_cached(model, tokens[:1, :10], 30), expected)
+
+
+def test_tokenizer_equals_tiktoken_on_the_same_ranks(ch08, tmp_path):
+    import base64
+
+    import tiktoken
+    from tiktoken.load import load_tiktoken_bpe
+
+    from autograder.checks.llama_setups import ranks
+
+    path = tmp_path / "tokenizer.model"
+    path.write_text("".join(f"{base64.b64encode(token).decode()} {rank}\n" for token, rank in ranks().items()))
+    assert load_tiktoken_bpe(str(path)) == ranks()
+    tokenizer = ch08.Tokenizer(path)
+    plain = tiktoken.Encoding("plain", pat_str=ch08.LLAMA3_PATTERN, mergeable_ranks=ranks(), special_tokens={})
+    text = "Hello world, 1234567 themes and THE theme's end.\n\n  ok"
+    assert tokenizer.encode(text) == plain.encode(text)
+    assert tokenizer.decode(tokenizer.encode(text, bos=True))[len("<|begin_of_text|>"):] == text
