@@ -13,6 +13,8 @@ examples:
   course release ch02            one chapter
   course release --check         exit 1 and name the files when chapters/ is out of date
   course release --out ../class  write a student copy of the course (no solutions, no hidden checks) to ../class
+  course release --out ../class --chapters ch02 ch03
+                                 a student copy with chapters 2 and 3 only (no reference code of later chapters)
 """
 
 
@@ -25,6 +27,8 @@ def register(subparsers) -> None:
         EPILOG,
     )
     parser.add_argument("chapters", nargs="*", metavar="CHAPTER", help="chapter ids (default: every chapter with a solution)")
+    parser.add_argument("--chapters", nargs="+", dest="listed_chapters", default=[], metavar="CHAPTER",
+                        help="the same as the CHAPTER arguments, as `course grade` spells it")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--check", action="store_true", help="only compare; exit 1 naming the files that differ")
     mode.add_argument(
@@ -37,7 +41,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     require_solutions()
     course = manifest.load()
-    chapters = chapters_with_solutions(course, args.chapters)
+    chapters = chapters_with_solutions(course, args.chapters + args.listed_chapters)
     try:
         if args.out is not None:
             print(f"wrote a student release of {', '.join(chapters)} to {release.write_student_release(args.out, chapters)}")

@@ -2,6 +2,7 @@
 
     gradebook.csv                    student, one column per exercise, per chapter total, total
     feedback/<safe id>.md            per chapter and exercise: status, points, message; each check
+    feedback/<safe id>/<chapter>.md  the same for one chapter, to hand back with its notebook
     gradescope/<safe id>/results.json  Gradescope's format, a test per check
     summary.md                       per exercise: mean, how many below full marks, common failures
     totals.png                       a histogram of the totals
@@ -70,28 +71,44 @@ def _check_line(check: dict) -> str:
     return f"- {MARKS[check['outcome']]} {name} ({check['outcome']}){detail}"
 
 
+def _chapter_section(chapter: dict, course: Course, level: str) -> list[str]:
+    """A chapter's table of exercises, then the checks of those whose checks tell more."""
+    title = course.chapter(chapter["id"]).title
+    lines = [
+        f"{level} {chapter['id']} · {title}: {_points(chapter['score'])} / {_points(chapter['max_score'])} points",
+        "",
+        "| exercise | status | points | message |",
+        "| --- | --- | --- | --- |",
+    ]
+    for ex in chapter["exercises"]:
+        lines.append(
+            f"| {ex['id']} {_cell(ex['title'])} | {MARKS[ex['status']]} {ex['status']} "
+            f"| {_points(ex['score'])}/{_points(ex['max_score'])} | {_cell(ex['message'])} |"
+        )
+    lines.append("")
+    for ex in chapter["exercises"]:
+        if _worth_listing(ex):
+            lines += [f"{level}# {ex['id']}", ""] + [_check_line(check) for check in ex["checks"]] + [""]
+    return lines
+
+
+def _grading_problem(record: dict) -> list[str]:
+    return [f"> Grading could not finish: {_cell(record['message'])}", ""] if record["status"] == "error" else []
+
+
 def feedback_md(record: dict, course: Course) -> str:
+    """One student's feedback on every graded chapter."""
     lines = [f"# Feedback for {record['student']}", "", f"**{_points(record['score'])} / {_points(record['max_score'])} points**", ""]
-    if record["status"] == "error":
-        lines += [f"> Grading could not finish: {_cell(record['message'])}", ""]
+    lines += _grading_problem(record)
     for chapter in record["chapters"]:
-        title = course.chapter(chapter["id"]).title
-        lines += [
-            f"## {chapter['id']} · {title}: {_points(chapter['score'])} / {_points(chapter['max_score'])} points",
-            "",
-            "| exercise | status | points | message |",
-            "| --- | --- | --- | --- |",
-        ]
-        for ex in chapter["exercises"]:
-            lines.append(
-                f"| {ex['id']} {_cell(ex['title'])} | {MARKS[ex['status']]} {ex['status']} "
-                f"| {_points(ex['score'])}/{_points(ex['max_score'])} | {_cell(ex['message'])} |"
-            )
-        lines.append("")
-        for ex in chapter["exercises"]:
-            if _worth_listing(ex):
-                lines += [f"### {ex['id']}", ""] + [_check_line(check) for check in ex["checks"]] + [""]
+        lines += _chapter_section(chapter, course, "##")
     return "\n".join(lines)
+
+
+def chapter_feedback_md(record: dict, chapter: dict, course: Course) -> str:
+    """One student's feedback on one chapter: what goes back with that chapter's notebook."""
+    lines = [f"# Feedback for {record['student']}", ""] + _grading_problem(record)
+    return "\n".join(lines + _chapter_section(chapter, course, "##"))
 
 
 def gradescope_json(record: dict, course: Course) -> dict:
@@ -202,9 +219,13 @@ def write_all(out: Path, records: list[dict], course: Course, chapter_ids: list[
     """Every output of the class, rebuilt from `records` (sorted by student)."""
     for record in records:
         write_atomic(out / "feedback" / f"{record['safe_id']}.md", feedback_md(record, course))
+        for chapter in record["chapters"]:
+            write_atomic(out / "feedback" / record["safe_id"] / f"{chapter['id']}.md",
+                         chapter_feedback_md(record, chapter, course))
+        _remove_others(out / "feedback" / record["safe_id"], {f"{chapter['id']}.md" for chapter in record["chapters"]})
         results = json.dumps(gradescope_json(record, course), indent=2, ensure_ascii=False)
         write_atomic(out / "gradescope" / record["safe_id"] / "results.json", results + "\n")
-    _remove_others(out / "feedback", {f"{r['safe_id']}.md" for r in records})
+    _remove_others(out / "feedback", {name for r in records for name in (f"{r['safe_id']}.md", r["safe_id"])})
     _remove_others(out / "gradescope", {r["safe_id"] for r in records})
     write_atomic(out / "summary.md", summary_md(records, course, chapter_ids, seed))
     write_atomic(out / "totals.png", totals_png(records))
