@@ -5,7 +5,10 @@ kernel defines; on the command line, `course check ch02`.
 """
 from __future__ import annotations
 
+import contextlib
 import inspect
+import os
+import sys
 
 from .data import DataError, configure_tiktoken_cache
 
@@ -17,13 +20,16 @@ except DataError:
     pass  # no usable data manifest here; `course data` reports it when the data is asked for
 
 
-def check(target: str, namespace: dict | None = None) -> None:
+def check(target: str, namespace: dict | None = None) -> float | None:
     """Check an exercise (`ch02.gpt_dataset`) or a whole chapter (`ch02`) in this kernel.
 
     Prints one line per check and raises AssertionError when anything falls short
-    of full marks, so that an nbgrader test cell scores it.
+    of full marks. Under `nbgrader autograde` (which sets NBGRADER_EXECUTION) it grades
+    as `course grade` does instead: the hidden checks run too where the reference
+    solutions are (seed COURSE_GRADE_SEED, default 0), nothing goes to stderr, and it
+    returns the points earned, which nbgrader takes as the test cell's partial credit.
     """
-    from . import checking, loader, manifest, report
+    from . import checking, loader, manifest, paths, report
 
     if namespace is None:
         namespace = inspect.currentframe().f_back.f_globals
@@ -31,6 +37,14 @@ def check(target: str, namespace: dict | None = None) -> None:
     exercises = checking.resolve_targets(course, [target])
     chapter = course.chapter(exercises[0].chapter_id)
     submission = loader.from_namespace(namespace, chapter)
+    if os.environ.get("NBGRADER_EXECUTION") == "autograde":
+        hidden = paths.solution_notebook(chapter.id).exists()
+        seed = int(os.environ.get("COURSE_GRADE_SEED", "0"))
+        with contextlib.redirect_stderr(sys.stdout):  # nbgrader gives no points to a cell that wrote to stderr
+            result = checking.check_submissions(course, {chapter.id: submission}, exercises, hidden=hidden, seed=seed)
+            for ex in result.chapters[0].exercises:
+                print("\n".join(report.check_lines(ex)))
+        return round(sum(ex.score for ex in result.chapters[0].exercises), 6)  # above the cell's points nbgrader fails
     result = checking.check_submissions(course, {chapter.id: submission}, exercises)
     failed = []
     for ex in result.chapters[0].exercises:
@@ -39,3 +53,4 @@ def check(target: str, namespace: dict | None = None) -> None:
             failed.append(f"{ex.exercise.id}: {ex.message}")
     if failed:
         raise AssertionError("\n".join(failed))
+    return None

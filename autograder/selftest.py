@@ -71,6 +71,15 @@ def _reference_cell(course: Course, cells: list, exercise: Exercise) -> str:
     return loader.cell_source(cells[index])
 
 
+def mutated_notebook(course: Course, mutant: Mutant) -> dict:
+    """The reference notebook of the mutant's chapter (nbformat JSON) with the mutant applied to its exercise cell."""
+    exercise = course.exercise(mutant.exercise_id)
+    notebook = loader.read_notebook(paths.solution_notebook(exercise.chapter_id))
+    source = mutant_source(_reference_cell(course, notebook["cells"], exercise), mutant)
+    notebook["cells"] = loader.with_cell_source(notebook["cells"], course.chapter(exercise.chapter_id), exercise.id, source)
+    return notebook
+
+
 def _check_one(
     course: Course, exercise: Exercise, reference: list, source: str, origin: str, *, hidden: bool = False
 ) -> ExerciseResult:
