@@ -115,6 +115,24 @@ def expect_train_stochastic(module: nn.Module, inputs: torch.Tensor, what: str, 
     return first
 
 
+def randomised(module: nn.Module) -> nn.Module:
+    """Random values in every parameter, so that norm weights at their ones (or shifts at zero) hide nothing."""
+    with torch.no_grad():
+        for param in module.parameters():
+            param.normal_(0, 0.5)
+    return module
+
+
+class Randomised:
+    """A reference class whose instances get random parameters, for `expect_same_module`."""
+
+    def __init__(self, cls):
+        self.cls = cls
+
+    def __call__(self, *args, **kwargs):
+        return randomised(self.cls(*args, **kwargs))
+
+
 def expect_same_module(sub_cls, ref_cls, config: dict, inputs: torch.Tensor, what: str, atol: float = 1e-5) -> None:
     """Built from `config` with the reference's parameters, the submission's module agrees with the
     reference's on `inputs` (hidden, never shown): outputs in eval() and every parameter's gradient."""

@@ -6,7 +6,7 @@ import random
 
 import torch
 
-from autograder.checks.modules import expect_same_module
+from autograder.checks.modules import Randomised, expect_same_module
 from autograder.checks.test_ch04 import (
     feed_forward,
     gelu,
@@ -25,24 +25,6 @@ def _config(rng: random.Random) -> dict:
             "n_heads": n_heads, "n_layers": rng.randint(1, 3), "drop_rate": rng.choice([0.0, 0.1]), "qkv_bias": rng.random() < 0.5}
 
 
-def _randomised(module):
-    """Random values everywhere, so that scale/shift at their ones/zeros start hide nothing."""
-    with torch.no_grad():
-        for param in module.parameters():
-            param.normal_(0, 0.5)
-    return module
-
-
-class _Randomised:
-    """Wraps a reference class so that `_same_module` loads random parameters."""
-
-    def __init__(self, cls):
-        self.cls = cls
-
-    def __call__(self, *args, **kwargs):
-        return _randomised(self.cls(*args, **kwargs))
-
-
 @layer_norm
 def test_layer_norm_agrees_with_reference(sub, ref, seed):
     """hidden: outputs and gradients for a random width and random scale and shift"""
@@ -50,7 +32,7 @@ def test_layer_norm_agrees_with_reference(sub, ref, seed):
     torch.manual_seed(seed)
     width = rng.randint(2, 40)
     inputs = torch.randn(rng.randint(1, 3), rng.randint(1, 5), width) * rng.choice([0.1, 1.0, 10.0])
-    expect_same_module(sub.LayerNorm, _Randomised(ref.LayerNorm), {"emb_dim": width}, inputs, "LayerNorm")
+    expect_same_module(sub.LayerNorm, Randomised(ref.LayerNorm), {"emb_dim": width}, inputs, "LayerNorm")
 
 
 @gelu
@@ -81,7 +63,7 @@ def test_transformer_block_agrees_with_reference(sub, ref, seed):
     torch.manual_seed(seed)
     cfg = _config(rng)
     inputs = torch.randn(rng.randint(1, 3), rng.randint(1, cfg["context_length"]), cfg["emb_dim"])
-    expect_same_module(sub.TransformerBlock, _Randomised(ref.TransformerBlock), {"cfg": cfg}, inputs, "TransformerBlock")
+    expect_same_module(sub.TransformerBlock, Randomised(ref.TransformerBlock), {"cfg": cfg}, inputs, "TransformerBlock")
 
 
 @gpt_model
@@ -91,7 +73,7 @@ def test_gpt_model_agrees_with_reference(sub, ref, seed):
     torch.manual_seed(seed)
     cfg = _config(rng)
     inputs = torch.randint(0, cfg["vocab_size"], (rng.randint(1, 3), rng.randint(1, cfg["context_length"])))
-    expect_same_module(sub.GPTModel, _Randomised(ref.GPTModel), {"cfg": cfg}, inputs, "GPTModel")
+    expect_same_module(sub.GPTModel, Randomised(ref.GPTModel), {"cfg": cfg}, inputs, "GPTModel")
 
 
 @generate_text_simple

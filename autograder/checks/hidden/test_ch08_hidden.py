@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from autograder.checks.llama_setups import write_ranks
-from autograder.checks.modules import expect_same_module, parameter_state
+from autograder.checks.modules import Randomised, expect_same_module, parameter_state, randomised
 from autograder.checks.test_ch08 import (
     grouped_query_attention,
     kv_cache,
@@ -32,24 +32,6 @@ def _config(rng: random.Random) -> dict:
             "rope_base": rng.choice([10_000.0, 500_000.0]), "rope_freq": scaling, "dtype": torch.float32}
 
 
-def _randomised(module: nn.Module) -> nn.Module:
-    """Random values everywhere, so that norm weights at their ones hide nothing."""
-    with torch.no_grad():
-        for param in module.parameters():
-            param.normal_(0, 0.5)
-    return module
-
-
-class _Randomised:
-    """Wraps a reference class so that `expect_same_module` loads random parameters."""
-
-    def __init__(self, cls):
-        self.cls = cls
-
-    def __call__(self, *args, **kwargs):
-        return _randomised(self.cls(*args, **kwargs))
-
-
 class _WithRope(nn.Module):
     """A GroupedQueryAttention called like a one-input module: causal mask and RoPE tables built here."""
 
@@ -65,16 +47,16 @@ class _WithRope(nn.Module):
         return self.attention(x, mask, cos, sin)
 
 
-def _attention_factory(namespace, randomised: bool):
+def _attention_factory(namespace, random_weights: bool):
     def build(d_in, d_out, num_heads, num_kv_groups):
         attention = namespace.GroupedQueryAttention(d_in, d_out, num_heads, num_kv_groups)
-        return _WithRope(_randomised(attention) if randomised else attention, namespace.compute_rope_params)
+        return _WithRope(randomised(attention) if random_weights else attention, namespace.compute_rope_params)
 
     return build
 
 
 def _same_llama(sub, ref, cfg: dict):
-    reference = _randomised(ref.Llama3Model(cfg)).eval()
+    reference = randomised(ref.Llama3Model(cfg)).eval()
     mine = sub.Llama3Model(dict(cfg))
     mine.load_state_dict(parameter_state(reference), strict=False)
     return mine.eval(), reference
@@ -88,7 +70,7 @@ def test_rms_norm_agrees_with_reference(sub, ref, seed):
     width = rng.randint(2, 40)
     inputs = torch.randn(rng.randint(1, 3), rng.randint(1, 5), width) * rng.choice([0.01, 1.0, 10.0]) + rng.random()
     config = {"emb_dim": width, "eps": rng.choice([1e-5, 1e-6, 1e-3])}
-    expect_same_module(sub.RMSNorm, _Randomised(ref.RMSNorm), config, inputs, "RMSNorm")
+    expect_same_module(sub.RMSNorm, Randomised(ref.RMSNorm), config, inputs, "RMSNorm")
 
 
 @swiglu
@@ -127,7 +109,7 @@ def test_gqa_agrees_with_reference(sub, ref, seed):
     config = {"d_in": rng.randint(2, 12), "d_out": num_heads * 2 * rng.randint(1, 3), "num_heads": num_heads,
               "num_kv_groups": num_kv_groups}
     inputs = torch.randn(rng.randint(1, 3), rng.randint(1, 8), config["d_in"])
-    expect_same_module(_attention_factory(sub, randomised=False), _attention_factory(ref, randomised=True), config, inputs,
+    expect_same_module(_attention_factory(sub, random_weights=False), _attention_factory(ref, random_weights=True), config, inputs,
                        "GroupedQueryAttention")
 
 
@@ -138,7 +120,7 @@ def test_llama_agrees_with_reference(sub, ref, seed):
     torch.manual_seed(seed)
     cfg = _config(rng)
     inputs = torch.randint(0, cfg["vocab_size"], (rng.randint(1, 3), rng.randint(1, cfg["context_length"])))
-    expect_same_module(sub.Llama3Model, _Randomised(ref.Llama3Model), {"cfg": cfg}, inputs, "Llama3Model")
+    expect_same_module(sub.Llama3Model, Randomised(ref.Llama3Model), {"cfg": cfg}, inputs, "Llama3Model")
 
 
 @kv_cache
@@ -170,7 +152,7 @@ def test_loading_agrees_with_reference(sub, ref, seed):
     rng = random.Random(seed)
     torch.manual_seed(seed)
     cfg = _config(rng)
-    source = _randomised(ref.Llama3Model(cfg))
+    source = randomised(ref.Llama3Model(cfg))
     params = {"model.embed_tokens.weight": source.tok_emb.weight, "model.norm.weight": source.final_norm.weight}
     if rng.random() < 0.5:
         params["lm_head.weight"] = source.out_head.weight
