@@ -86,11 +86,26 @@ def _environment(home: Path) -> dict[str, str]:
         "TRANSFORMERS_OFFLINE": "1",
         "COURSE_ROOT": str(paths.course_root()),
         "COURSE_DATA_DIR": str(data.data_dir().resolve()),
+        "TIKTOKEN_CACHE_DIR": str(home / "tiktoken"),
     }
-    for name in ("COURSE_DATA_MANIFEST", "TIKTOKEN_CACHE_DIR"):
-        if os.environ.get(name):
-            env[name] = os.environ[name]
+    if os.environ.get("COURSE_DATA_MANIFEST"):
+        env["COURSE_DATA_MANIFEST"] = os.environ["COURSE_DATA_MANIFEST"]
     return env
+
+
+def _seed_tiktoken_cache(home: Path) -> None:
+    """A writable tiktoken cache in the scratch folder, holding links to the grader's cached files.
+
+    tiktoken caches every file it reads, local ranks files included, and raises when its
+    cache folder is read-only, as the grader's is inside the sandbox.
+    """
+    cache = home / "tiktoken"
+    cache.mkdir()
+    source = Path(os.environ.get("TIKTOKEN_CACHE_DIR") or data.data_dir() / "tiktoken")
+    if source.is_dir():
+        for file in source.iterdir():
+            if file.is_file():
+                (cache / file.name).symlink_to(file.resolve())
 
 
 def _new_scratch() -> Path:
@@ -303,6 +318,7 @@ def run_submission(
     try:
         home = scratch / "home"
         (home / "tmp").mkdir(parents=True)
+        _seed_tiktoken_cache(home)
         job = _write_job(
             scratch, notebooks, seed=seed, exercise_timeout_s=exercise_timeout_s, memory_mb=memory_mb,
             nproc=_user_tasks() + MAX_PROCESSES, max_processes=MAX_PROCESSES, namespaces=namespaces,

@@ -151,6 +151,20 @@ def test_every_student_gets_feedback_and_gradescope_results(graded):
     assert json.loads((graded / "grading.json").read_text())["seed"] == SEED
 
 
+def test_every_chapters_reference_gets_full_marks_in_the_sandbox(tmp_path):
+    """The sandbox leaves every chapter what its checks need (tiktoken's cache, the data folder, a scratch folder)."""
+    course = manifest.load()
+    chapters = [ch for ch in course.chapters if paths.solution_notebook(ch.id).exists()]
+    for chapter in chapters:
+        folder = tmp_path / "class" / "reference" / chapter.id
+        folder.mkdir(parents=True)
+        shutil.copy(paths.solution_notebook(chapter.id), folder / f"{chapter.id}.ipynb")
+    done = course_grade(tmp_path / "class", "--out", tmp_path / "out", "--seed", SEED, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    row = gradebook(tmp_path / "out")["reference"]
+    assert {ch.id: float(row[ch.id]) for ch in chapters} == {ch.id: ch.max_score for ch in chapters}
+
+
 def test_a_second_run_into_the_same_folder_needs_resume(graded, small_class):
     done = course_grade(small_class, "--out", graded, "--seed", SEED)
     assert done.returncode == 2 and "--resume" in done.stderr
