@@ -37,20 +37,18 @@ def check(target: str, namespace: dict | None = None) -> float | None:
     exercises = checking.resolve_targets(course, [target])
     chapter = course.chapter(exercises[0].chapter_id)
     submission = loader.from_namespace(namespace, chapter)
-    if os.environ.get("NBGRADER_EXECUTION") == "autograde":
-        hidden = paths.solution_notebook(chapter.id).exists()
-        seed = int(os.environ.get("COURSE_GRADE_SEED", "0"))
-        with contextlib.redirect_stderr(sys.stdout):  # nbgrader gives no points to a cell that wrote to stderr
-            result = checking.check_submissions(course, {chapter.id: submission}, exercises, hidden=hidden, seed=seed)
-            for ex in result.chapters[0].exercises:
-                print("\n".join(report.check_lines(ex)))
-        return round(sum(ex.score for ex in result.chapters[0].exercises), 6)  # above the cell's points nbgrader fails
-    result = checking.check_submissions(course, {chapter.id: submission}, exercises)
-    failed = []
-    for ex in result.chapters[0].exercises:
-        print("\n".join(report.check_lines(ex)))
-        if ex.status != "passed":
-            failed.append(f"{ex.exercise.id}: {ex.message}")
+    autograding = os.environ.get("NBGRADER_EXECUTION") == "autograde"
+    hidden = autograding and paths.solution_notebook(chapter.id).exists()
+    seed = int(os.environ.get("COURSE_GRADE_SEED", "0")) if autograding else 0
+    # nbgrader gives no points to a cell that wrote to stderr.
+    with contextlib.redirect_stderr(sys.stdout) if autograding else contextlib.nullcontext():
+        result = checking.check_submissions(course, {chapter.id: submission}, exercises, hidden=hidden, seed=seed)
+        exercise_results = result.chapters[0].exercises
+        for ex in exercise_results:
+            print("\n".join(report.check_lines(ex)))
+    if autograding:
+        return round(sum(ex.score for ex in exercise_results), 6)  # above the cell's points nbgrader fails
+    failed = [f"{ex.exercise.id}: {ex.message}" for ex in exercise_results if ex.status != "passed"]
     if failed:
         raise AssertionError("\n".join(failed))
     return None

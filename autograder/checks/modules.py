@@ -115,11 +115,19 @@ def expect_train_stochastic(module: nn.Module, inputs: torch.Tensor, what: str, 
     return first
 
 
-def randomised(module: nn.Module) -> nn.Module:
-    """Random values in every parameter, so that norm weights at their ones (or shifts at zero) hide nothing."""
+def randomised(module: nn.Module, *, seed: int | None = None, std: float = 0.5) -> nn.Module:
+    """Random values in every parameter, so that norm weights at their ones (or shifts at zero) hide nothing.
+
+    Drawn from torch's global generator, or from a generator of its own when `seed` is given
+    (the same values whatever ran before: what recorded fixtures need).
+    """
+    generator = torch.Generator().manual_seed(seed) if seed is not None else None
     with torch.no_grad():
         for param in module.parameters():
-            param.normal_(0, 0.5)
+            if generator is None:
+                param.normal_(0, std)
+            else:
+                param.copy_(torch.randn(param.shape, generator=generator) * std)
     return module
 
 

@@ -23,6 +23,7 @@ from autograder.checks.modules import (
     expect_gradients_reach,
     expect_parameter_names,
     load_parameters,
+    randomised,
     skipped_init,
 )
 from autograder.compare import (
@@ -144,14 +145,6 @@ def _feed_forward_cfg(**changes) -> dict:
     return {"emb_dim": 6, "hidden_dim": 10, "dtype": None, **changes}
 
 
-def _random_weights(module: torch.nn.Module, seed: int) -> torch.nn.Module:
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for param in module.parameters():
-            param.copy_(torch.randn(param.shape, generator=generator) * 0.5)
-    return module
-
-
 @swiglu
 @pytest.mark.forbid("torch.nn.SiLU", "torch.nn.functional.silu")
 def test_silu_matches_pytorch(sub):
@@ -168,7 +161,7 @@ def test_feed_forward_layers(sub):
 
 @swiglu
 def test_feed_forward_is_swiglu(sub):
-    module = _random_weights(sub.FeedForward(_feed_forward_cfg()), seed=2).eval()
+    module = randomised(sub.FeedForward(_feed_forward_cfg()), seed=2).eval()
     x = torch.randn(2, 5, 6, generator=torch.Generator().manual_seed(3))
     fc1, fc2, fc3 = (getattr(module, name).weight.detach() for name in ("fc1", "fc2", "fc3"))
     actual = _no_grad(module, x)
@@ -188,7 +181,7 @@ def test_feed_forward_uses_the_configured_dtype(sub):
 
 @swiglu
 def test_feed_forward_gradients_reach_every_layer(sub):
-    module = _random_weights(sub.FeedForward(_feed_forward_cfg()), seed=4)
+    module = randomised(sub.FeedForward(_feed_forward_cfg()), seed=4)
     expect_gradients_reach(module, module(torch.randn(2, 3, 6)), "FeedForward")
 
 
@@ -446,7 +439,7 @@ def test_llama_rope_tables_follow_the_configuration(sub):
 
 @llama_model
 def test_transformer_block_is_pre_norm_residual(sub):
-    block = _random_weights(sub.TransformerBlock(dict(SMALL_LLAMA)), seed=6).eval()
+    block = randomised(sub.TransformerBlock(dict(SMALL_LLAMA)), seed=6).eval()
     x = torch.randn(2, 5, 24, generator=torch.Generator().manual_seed(10))
     mask, (cos, sin) = _causal_mask(5), sub.compute_rope_params(4, context_length=8)
     actual = _no_grad(block, x, mask, cos, sin)

@@ -101,8 +101,9 @@ def _seed_tiktoken_cache(home: Path) -> None:
     """
     cache = home / "tiktoken"
     cache.mkdir()
-    source = Path(os.environ.get("TIKTOKEN_CACHE_DIR") or data.data_dir() / "tiktoken")
-    if source.is_dir():
+    # `import autograder` pointed it at the data folder's cache (data.configure_tiktoken_cache).
+    source = Path(os.environ.get("TIKTOKEN_CACHE_DIR", ""))
+    if source.name and source.is_dir():
         for file in source.iterdir():
             if file.is_file():
                 (cache / file.name).symlink_to(file.resolve())

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 
 from autograder.checks.llama_setups import LLAMA31_SCALING, SMALL_LLAMA, write_ranks
-from autograder.checks.modules import parameter_state
+from autograder.checks.modules import parameter_state, randomised
 
 GQA_SHAPES = [  # (d_in, d_out, num_heads, num_kv_groups): multi-head, grouped, multi-query
     (10, 12, 3, 3),
@@ -25,15 +25,6 @@ DIALOG = [
     {"role": "system", "content": "You are a helpful assistant."},
     {"role": "user", "content": "  What is the capital of France?\n"},
 ]
-
-
-def _randomised(module: torch.nn.Module, seed: int, std: float = 0.3) -> torch.nn.Module:
-    """Random values everywhere: norm weights at their ones would hide a missing scale."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for param in module.parameters():
-            param.copy_(torch.randn(param.shape, generator=generator) * std)
-    return module.eval()
 
 
 def _outputs(module, *inputs) -> torch.Tensor:
@@ -56,7 +47,7 @@ def _rope(ref) -> dict:
 def _gqa(ref) -> list[dict]:
     cases = []
     for i, (d_in, d_out, num_heads, num_kv_groups) in enumerate(GQA_SHAPES):
-        module = _randomised(ref.GroupedQueryAttention(d_in, d_out, num_heads, num_kv_groups), seed=i)
+        module = randomised(ref.GroupedQueryAttention(d_in, d_out, num_heads, num_kv_groups), seed=i, std=0.3).eval()
         x = torch.randn(2, 6, d_in)
         cos, sin = ref.compute_rope_params(d_out // num_heads, context_length=10)
         mask = torch.triu(torch.ones(6, 6, dtype=torch.bool), diagonal=1)
@@ -66,9 +57,9 @@ def _gqa(ref) -> list[dict]:
 
 
 def _llama(ref) -> dict:
-    model = _randomised(ref.Llama3Model(SMALL_LLAMA), seed=3)
+    model = randomised(ref.Llama3Model(SMALL_LLAMA), seed=3, std=0.3).eval()
     scaled_cfg = {**SMALL_LLAMA, "rope_freq": LLAMA31_SCALING}
-    scaled = _randomised(ref.Llama3Model(scaled_cfg), seed=4)
+    scaled = randomised(ref.Llama3Model(scaled_cfg), seed=4, std=0.3).eval()
     tokens = [torch.randint(0, SMALL_LLAMA["vocab_size"], (2, 9)), torch.randint(0, SMALL_LLAMA["vocab_size"], (1, 16))]
     prompts = torch.randint(0, SMALL_LLAMA["vocab_size"], (2, 5))
     return {

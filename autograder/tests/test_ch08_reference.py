@@ -100,15 +100,12 @@ def test_llama_logits_and_cached_generation_equal_transformers(ch08):
 
 
 def test_tokenizer_equals_tiktoken_on_the_same_ranks(ch08, tmp_path):
-    import base64
-
     import tiktoken
     from tiktoken.load import load_tiktoken_bpe
 
-    from autograder.checks.llama_setups import ranks
+    from autograder.checks.llama_setups import ranks, write_ranks
 
-    path = tmp_path / "tokenizer.model"
-    path.write_text("".join(f"{base64.b64encode(token).decode()} {rank}\n" for token, rank in ranks().items()))
+    path = write_ranks(tmp_path / "tokenizer.model")
     assert load_tiktoken_bpe(str(path)) == ranks()
     tokenizer = ch08.Tokenizer(path)
     plain = tiktoken.Encoding("plain", pat_str=ch08.LLAMA3_PATTERN, mergeable_ranks=ranks(), special_tokens={})
