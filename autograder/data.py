@@ -1,7 +1,8 @@
 """The course's data files: the manifest, verified downloads and GPT-2's tokenizer offline.
 
 `data/manifest.toml` lists every file the course downloads (URL, sha256, and the size
-where it is published) and groups of them. `fetch` downloads what is missing into the
+where it is published; for a file inside a zip archive, the archive's URL and sha256 and
+the file's path in it) and groups of them. `fetch` downloads what is missing into the
 data folder; `data_path` is the notebook entry point that fetches a file on first use;
 `gpt2_encoding` builds tiktoken's `gpt2` encoding from the data folder without touching
 the internet.
@@ -29,6 +30,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable
@@ -89,6 +91,14 @@ class DataFile:
     size: int | None  # bytes; None where the source does not publish it (sha256 alone pins the file)
     sha256: str  # lowercase hex
     description: str
+    member: str | None = None  # the file's path inside the zip archive at `url`; None: `url` is the file itself
+    archive_sha256: str | None = None  # the archive's sha256, when `member` is set
+
+
+def _archive_of(file: DataFile) -> DataFile:
+    """The zip archive that holds `file`, as a file of its own (`NAME.zip`, pinned by archive_sha256)."""
+    return DataFile(name=f"{file.name}.zip", url=file.url, size=None, sha256=file.archive_sha256,
+                    description=f"the archive holding {file.name}")
 
 
 @dataclass(frozen=True)
@@ -137,6 +147,12 @@ def _data_file(source: Path, name: str, table: Any) -> DataFile:
                       "the file's sha256 as 64 lowercase hex digits"),
         description=_field(source, table, where, "description", lambda v: isinstance(v, str) and bool(v),
                            "a one-line description"),
+        member=_field(source, table, where, "member", lambda v: isinstance(v, str) and bool(v),
+                      "the file's path inside the zip archive at url") if "member" in table else None,
+        archive_sha256=_field(source, table, where, "archive_sha256",
+                              lambda v: isinstance(v, str) and bool(_SHA256.match(v)),
+                              "the zip archive's sha256 as 64 lowercase hex digits (with member)")
+        if "member" in table else None,
     )
 
 
@@ -322,6 +338,11 @@ def _download(file: DataFile, url: str, target: Path, progress: bool) -> None:
                     f"run the fetch again to resume, or {MIRROR_HINT}"
                 ) from None
             time.sleep(RETRY_DELAYS_S[attempt])
+    _verify_and_place(part, target, file, url)
+
+
+def _verify_and_place(part: Path, target: Path, file: DataFile, url: str) -> None:
+    """Rename `part` to `target` if its size and sha256 are the manifest's, else delete it and raise."""
     size, actual = part.stat().st_size, _sha256(part)
     if (file.size is not None and size != file.size) or actual != file.sha256:
         part.unlink()
@@ -332,6 +353,22 @@ def _download(file: DataFile, url: str, target: Path, progress: bool) -> None:
             f"changed, {MIRROR_HINT}"
         )
     os.replace(part, target)
+
+
+def _download_from_archive(file: DataFile, target: Path, progress: bool) -> None:
+    """Download the zip archive at `file.url` (verified by its own sha256), take `file.member` out of it
+    into `target` (verified by the file's size and sha256), and delete the archive."""
+    archive = target.with_name(_archive_of(file).name)
+    _download(_archive_of(file), file.url, archive, progress)
+    part = target.with_name(target.name + ".part")
+    try:
+        with zipfile.ZipFile(archive) as zipped, zipped.open(file.member) as member, part.open("wb") as out:
+            shutil.copyfileobj(member, out)
+    except KeyError:
+        raise DataFetchError(f"{file.name}: the archive from {file.url} holds no {file.member}; {MIRROR_HINT}") from None
+    finally:
+        archive.unlink(missing_ok=True)
+    _verify_and_place(part, target, file, f"{file.url} ({file.member})")
 
 
 def fetch(
@@ -345,7 +382,7 @@ def fetch(
 
     A present file whose sha256 matches is kept without using the network. Files come
     from `mirror` + "/" + name when a mirror is given or COURSE_DATA_MIRROR is set, else
-    from the manifest's URL. Returns the local paths, in the order of `resolve(names)`.
+    from the manifest's URL (out of the zip archive there, for a file with a `member`). Returns the local paths, in the order of `resolve(names)`.
     """
     files = resolve(names)
     base = _mirror_base(mirror if mirror is not None else os.environ.get("COURSE_DATA_MIRROR"))
@@ -353,7 +390,11 @@ def fetch(
     paths = []
     for file in files:
         target = folder / file.name
-        if not _is_verified(target, file):
+        if _is_verified(target, file):
+            pass
+        elif file.member is not None and base is None:  # a mirror serves the file itself
+            _download_from_archive(file, target, progress)
+        else:
             _download(file, _source_url(file, base), target, progress)
         paths.append(target)
     if any(file.name in GPT2_TIKTOKEN_BLOBS for file in files):

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import random
 import re
 import threading
+import zipfile
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -327,7 +329,8 @@ def test_course_manifest_matches_the_shared_data_files():
         pytest.skip(f"no shared data folder at {SHARED_DATA}")
     shared = [file for file in manifest.files.values() if (SHARED_DATA / file.name).exists()]
     # Pretrained weights and packages (megabytes to gigabytes) are not kept in the shared folder; the texts are.
-    assert {"the-verdict.txt", "tinyshakespeare.txt", "instruction-data.json"} <= {file.name for file in shared}
+    assert {"the-verdict.txt", "tinyshakespeare.txt", "instruction-data.json", "SMSSpamCollection.tsv"} <= {
+        file.name for file in shared}
     for file in shared:
         content = (SHARED_DATA / file.name).read_bytes()
         assert (len(content), hashlib.sha256(content).hexdigest()) == (file.size, file.sha256), file.name
@@ -436,3 +439,59 @@ def test_cli_fetch_without_names_gets_what_the_chapters_use_not_every_weight_fil
     assert "the-verdict.txt" in names and "gpt2-bpe" in names
     assert not [name for name in names if "safetensors" in name or name.startswith("gpt2-1")]
     assert data_command._requested(build_parser().parse_args(["data", "fetch", "--all"])) is None
+
+
+def _zipped(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+ARCHIVE = _zipped({"readme.txt": BETA, "collection/data": ALPHA})
+
+
+@pytest.fixture
+def archived(server: FakeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """data.tsv, the member collection/data of the zip archive archive.zip on the local server."""
+    server.files = {"archive.zip": ARCHIVE}
+    path = tmp_path / "manifest.toml"
+    path.write_text(
+        f'[files."data.tsv"]\nurl = "{server.base}/archive.zip"\n'
+        f'archive_sha256 = "{hashlib.sha256(ARCHIVE).hexdigest()}"\nmember = "collection/data"\n'
+        f'size = {len(ALPHA)}\nsha256 = "{hashlib.sha256(ALPHA).hexdigest()}"\ndescription = "a zipped file"\n',
+        encoding="utf-8")
+    monkeypatch.setenv("COURSE_DATA_MANIFEST", str(path))
+    return path
+
+
+def test_file_inside_an_archive_is_extracted_and_the_archive_deleted(archived, server, isolated):
+    (path,) = data.fetch(["data.tsv"], progress=False)
+    assert path.read_bytes() == ALPHA
+    assert sorted(p.name for p in isolated.iterdir()) == ["data.tsv"]
+    assert server.requests == [("/archive.zip", None)]
+
+
+def test_archive_with_a_wrong_checksum_is_refused_before_extraction(archived, server, isolated):
+    server.files["archive.zip"] = _zipped({"collection/data": ALPHA, "extra": BETA})
+    with pytest.raises(data.DataFetchError, match="archive.zip.*sha256"):
+        data.fetch(["data.tsv"], progress=False)
+    assert not isolated.exists() or not any(isolated.iterdir())
+
+
+def test_archive_without_the_member_names_it(archived, server, isolated, monkeypatch):
+    server.files["archive.zip"] = other = _zipped({"readme.txt": BETA})
+    archived.write_text(archived.read_text().replace(hashlib.sha256(ARCHIVE).hexdigest(),
+                                                     hashlib.sha256(other).hexdigest()))
+    with pytest.raises(data.DataFetchError, match="holds no collection/data"):
+        data.fetch(["data.tsv"], progress=False)
+    assert not any(isolated.iterdir())
+
+
+def test_mirror_serves_the_extracted_file_by_its_name(archived, tmp_path, isolated):
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "data.tsv").write_bytes(ALPHA)
+    (path,) = data.fetch(["data.tsv"], mirror=mirror.as_uri(), progress=False)
+    assert path.read_bytes() == ALPHA
