@@ -90,5 +90,21 @@ def lock_filesystem(scratch: Path, hide: list[Path]) -> None:
                 raise
     if Path("/dev/shm").is_dir():
         _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"size={SHM_MB}m")
-    for folder in hide:
-        _mount("tmpfs", str(folder), "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k")
+    hide_folders(hide)
+
+
+def hide_folders(folders: list[Path]) -> None:
+    """Put an empty read-only tmpfs over each existing folder of `folders` (inside the mount namespace)."""
+    for folder in folders:
+        if folder.is_dir():
+            _mount("tmpfs", str(folder), "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k")
+
+
+def empty_files(folder: Path) -> None:
+    """Cover `folder` with a read-only tmpfs holding an empty file for each of its files: the names
+    stay (pytest collects modules that were imported before by their paths), the contents go."""
+    names = [entry.name for entry in folder.iterdir() if entry.is_file()]
+    _mount("tmpfs", str(folder), "tmpfs", MS_NOSUID | MS_NODEV, "size=64k")
+    for name in names:
+        (folder / name).touch()
+    _mount(None, str(folder), None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)

@@ -8,6 +8,10 @@
   2**FORKS processes and ends with an error in its own exercise. (Forks made by
   libraries, a DataLoader's workers, do not count; whatever gets around this is
   still held by the sandbox's process cap and time limit.)
+- Tampering shows: `Integrity` remembers the functions and classes that grading relies on
+  (PyTorch's comparisons and tensor methods, builtins, pytest, the grader's own modules)
+  before any student code runs, and names every one that was replaced since. A submission
+  that patched `torch.allclose`, `Tensor.__eq__` or a check helper gets zero.
 - Forked copies stay out of the grader: a process forked by student code that
   returns into grader code (a fork bomb's copies, once forking fails) exits there
   instead of grading the submission a second time. Workers forked by libraries
@@ -21,6 +25,7 @@ import posix
 import socket
 import sys
 from pathlib import Path
+from types import ModuleType
 
 GRADER_DIR = str(Path(__file__).resolve().parent.parent)
 _INTERNET = (socket.AF_INET, socket.AF_INET6)
@@ -98,3 +103,55 @@ def install() -> None:
     block_network()
     limit_forks()
     keep_forks_out_of_the_grader()
+
+
+# Modules whose functions and classes grading relies on: these by name, and every loaded module
+# of these packages.
+WATCHED_MODULES = (
+    "builtins", "math", "operator", "functools", "json", "os", "posix", "random", "numpy",
+    "torch", "torch.testing", "torch.testing._comparison", "torch._tensor", "torch.functional",
+    "torch.nn.functional", "torch.nn.modules.module", "torch.nn.parameter", "torch.autograd",
+    "torch.optim.optimizer", "torch.utils.data.dataloader",
+)
+WATCHED_PACKAGES = ("autograder", "previous_chapters", "_pytest", "pytest", "pluggy", "tiktoken")
+# Replaced by PyTorch itself: importing torch._dynamo (torch.compile does) wraps torch.manual_seed.
+UNWATCHED = frozenset({"torch.manual_seed"})
+
+
+def _is_code(value: object) -> bool:
+    """Functions, methods, classes and modules: what a patch replaces (counters and caches change legitimately)."""
+    return callable(value) or isinstance(value, (ModuleType, staticmethod, classmethod, property))
+
+
+def _watched() -> dict[str, ModuleType]:
+    return {
+        name: module for name, module in list(sys.modules.items())
+        if isinstance(module, ModuleType) and (name in WATCHED_MODULES or name.split(".")[0] in WATCHED_PACKAGES)
+    }
+
+
+class Integrity:
+    """What grading relies on, remembered now; `changed()` names what was replaced, removed or
+    shadowed since. Modules and classes may gain new names (lazy imports, caches) but not
+    override an inherited method: `Tensor.__eq__` set on the class would shadow TensorBase's."""
+
+    def __init__(self):
+        self._modules = _watched()
+        self._entries: list[tuple[str, object, dict[str, object]]] = []
+        for name, module in self._modules.items():
+            namespace = vars(module)
+            self._entries.append((name, module, {k: v for k, v in namespace.items() if _is_code(v)}))
+            for key, value in list(namespace.items()):
+                if isinstance(value, type) and getattr(value, "__module__", None) == name:
+                    self._entries.append((f"{name}.{key}", value, {k: v for k, v in vars(value).items() if _is_code(v)}))
+
+    def changed(self) -> list[str]:
+        """Dotted names of everything replaced, removed or shadowed since the snapshot, sorted."""
+        found = [name for name, module in self._modules.items() if sys.modules.get(name) is not module]
+        for owner_name, owner, remembered in self._entries:
+            current = vars(owner)
+            found += [f"{owner_name}.{key}" for key, value in remembered.items() if current.get(key) is not value]
+            if isinstance(owner, type):
+                found += [f"{owner_name}.{key}" for key in current.keys() - remembered.keys()
+                          if _is_code(current[key]) and any(hasattr(base, key) for base in owner.__mro__[1:])]
+        return sorted(set(found) - UNWATCHED)

@@ -7,13 +7,16 @@ namespaces work (`namespaces_available`), it also runs in its own user, network,
 mount and pid namespaces (`unshare`): no network at all, a read-only file system
 outside the scratch folder, and every process it started dies with it. Its output
 is captured and truncated, never parsed; the one thing read back is the result
-file it writes into the scratch folder.
+file it writes into the scratch folder, which must carry the one-time token the
+process got on stdin. The reference solutions and the hidden checks are hidden
+from it once it has loaded them.
 """
 from __future__ import annotations
 
 import collections
 import json
 import os
+import secrets
 import shutil
 import signal
 import stat
@@ -27,6 +30,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from .. import data, paths
+from ..runner import HIDDEN_DIR
 from .worker import PROBE_OK
 
 # Seconds a submission gets on top of its exercises' budgets: starting Python, importing
@@ -274,17 +278,22 @@ def _write_job(scratch: Path, notebooks: dict[str, Path], **settings) -> Path:
     return job
 
 
-def _run(command: list[str], home: Path, budget: float) -> tuple[int, bool, str]:
-    """Run `command` in its own process group for at most `budget` seconds, then kill the group.
-    Returns (exit status, whether it ran out of time, its output clipped)."""
+def _run(command: list[str], home: Path, budget: float, token: str) -> tuple[int, bool, str]:
+    """Run `command` in its own process group for at most `budget` seconds, then kill the group;
+    `token` is its stdin's one line. Returns (exit status, whether it ran out of time, its output clipped)."""
     with _running_lock:
         if _stopping.is_set():
             raise KeyboardInterrupt
         process = subprocess.Popen(
-            command, cwd=home, env=_environment(home), stdin=subprocess.DEVNULL,
+            command, cwd=home, env=_environment(home), stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
         )
         _running.add(process)
+    try:
+        process.stdin.write(f"{token}\n".encode())
+        process.stdin.close()
+    except OSError:  # it died at once; its exit status tells why
+        pass
     output = _OutputTail(process.stdout)
     timed_out = False
     try:
@@ -323,11 +332,12 @@ def run_submission(
         job = _write_job(
             scratch, notebooks, seed=seed, exercise_timeout_s=exercise_timeout_s, memory_mb=memory_mb,
             nproc=_user_tasks() + MAX_PROCESSES, max_processes=MAX_PROCESSES, namespaces=namespaces,
-            hide=[str(p) for p in hide],
+            hide=[str(p) for p in hide], solutions=str(paths.solutions_dir()), hidden_checks=str(HIDDEN_DIR),
         )
         command = _worker_command(str(job))
         budget = exercise_timeout_s * (exercises + len(notebooks)) + STARTUP_S
-        returncode, timed_out, log = _run(_confined(command) if namespaces else command, home, budget)
+        token = secrets.token_hex(16)
+        returncode, timed_out, log = _run(_confined(command) if namespaces else command, home, budget, token)
         seconds = time.monotonic() - started
         result = scratch / "result.json"
         if timed_out or not result.is_file():
@@ -336,6 +346,8 @@ def run_submission(
             report = json.loads(_read_regular(result, MAX_REPORT_BYTES))
         except (OSError, ValueError, RecursionError) as exc:
             return RunOutcome(None, f"the submission's process left an unreadable report ({type(exc).__name__})", log, seconds)
+        if not isinstance(report, dict) or not secrets.compare_digest(str(report.pop("token", "")), token):
+            return RunOutcome(None, "the report in the submission's folder was not written by the grader", log, seconds)
         return RunOutcome(report, "", log, seconds)
     finally:
         remove_tree(scratch)

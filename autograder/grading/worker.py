@@ -1,10 +1,13 @@
 """One grading process: `python -m autograder.grading.worker JOB` grades one student's notebooks.
 
-`sandbox.run_submission` starts it in a scratch folder with a scrubbed environment.
-Before any student code runs it confines itself (`confine`, `guard`); then it loads
-each notebook and runs the same public and hidden checks as `course check --hidden`,
-and writes every check's outcome to the job's result file. That file is all the
-grader reads from this process; everything else it prints is kept only as a log.
+`sandbox.run_submission` starts it in a scratch folder with a scrubbed environment and
+sends it a one-time token on stdin. Before any student code runs it confines itself
+(`confine`, `guard`), imports the checks and loads the reference notebooks, then hides
+solutions/ and the hidden checks' files, and remembers the functions grading relies on
+(`guard.Integrity`). Then it loads each notebook, runs the same public and hidden checks
+as `course check --hidden`, and writes every check's outcome with the token to the job's
+result file, or an error when the submission replaced any of those functions. That file
+is all the grader reads from this process; everything else it prints is only a log.
 
 `python -m autograder.grading.worker --probe SCRATCH` tries the namespace confinement
 and prints "sandbox ok" when it holds.
@@ -51,23 +54,58 @@ def _load(path: Path, chapter, seconds: float):
         signal.signal(signal.SIGALRM, previous)
 
 
-def grade(job: dict) -> dict:
-    """Run the checks of the job's chapters; {"checks": [...]} or {"error": message}."""
-    from .. import checking, manifest
+@dataclasses.dataclass
+class Prepared:
+    """What the worker holds before student code runs: the course, its limits, the references."""
+
+    course: object
+    reference: dict
+
+
+def prepare(job: dict) -> Prepared:
+    """Import the checks of the job's chapters and load every reference notebook, so that
+    solutions/ and the hidden checks' files can be hidden before student code runs."""
+    import importlib
+
+    import previous_chapters
+
+    from .. import manifest, paths, runner
 
     course = manifest.load()
     course = dataclasses.replace(
         course, limits=dataclasses.replace(course.limits, exercise_timeout_s=float(job["exercise_timeout_s"]))
     )
+    importlib.import_module("autograder.checks.conftest")
+    for chapter_id in job["notebooks"]:
+        for path in (runner.public_checks(chapter_id), runner.hidden_checks(chapter_id)):
+            if path.exists():
+                importlib.import_module(f"autograder.checks.{path.relative_to(runner.CHECKS_DIR).with_suffix('')}".replace("/", "."))
+    # Chapters build on earlier chapters' references (`previous_chapters`), and hidden checks use their own.
+    reference = {ch.id: previous_chapters.chapter(ch.id) for ch in course.chapters if paths.solution_notebook(ch.id).exists()}
+    return Prepared(course, reference)
+
+
+def grade(job: dict, prepared: Prepared) -> dict:
+    """Run the checks of the job's chapters; {"checks": [...]} or {"error": message}."""
+    from .. import checking
+
+    course = prepared.course
     submissions = {}
     exercises = []
     for chapter_id, path in job["notebooks"].items():
         chapter = course.chapter(chapter_id)
         submissions[chapter_id] = _load(Path(path), chapter, course.limits.exercise_timeout_s)
         exercises += chapter.exercises
-    result = checking.check_submissions(course, submissions, exercises, hidden=True, seed=int(job["seed"]))
+    reference = {ch: prepared.reference[ch] for ch in job["notebooks"] if ch in prepared.reference}
+    result = checking.check_submissions(course, submissions, exercises, hidden=True, seed=int(job["seed"]),
+                                        reference=reference)
     checks = [dataclasses.asdict(c) for ch in result.chapters for ex in ch.exercises for c in ex.checks]
     return {"checks": checks}
+
+
+def tampered(changed: list[str]) -> dict:
+    shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+    return {"error": f"the submission replaced functions that grading relies on ({shown}); it gets no points"}
 
 
 def _write(path: Path, report: dict) -> None:
@@ -87,6 +125,7 @@ def _supervise(child: int) -> None:
 
 
 def run(job_path: Path) -> None:
+    token = sys.stdin.readline().strip()  # never on disk, where student code could find it
     job = json.loads(job_path.read_text())
     confine.die_with_parent()
     if job["namespaces"]:
@@ -100,15 +139,26 @@ def run(job_path: Path) -> None:
     import tiktoken  # noqa: F401 - heavy imports happen before the first notebook's clock starts
     import torch  # noqa: F401
 
-    guard.install()
     try:
-        report = grade(job)
+        prepared = prepare(job)
+    except Exception as exc:  # noqa: BLE001 - the course itself is broken: reported, never blamed on the student
+        _write(Path(job["result"]), {"token": token, "error": f"the grader could not prepare: {type(exc).__name__}: {exc}"})
+        os._exit(0)
+    if job["namespaces"]:
+        confine.hide_folders([Path(job["solutions"])])
+        confine.empty_files(Path(job["hidden_checks"]))
+    guard.install()
+    changed = guard.Integrity().changed  # bound now: replacing Integrity.changed later changes nothing here
+    try:
+        report = grade(job, prepared)
     except MemoryError:
         report = {"error": f"the submission ran out of memory (limit {job['memory_mb']} MB)"}
     except Exception as exc:  # noqa: BLE001 - reported to the grader, which gives the submission zeros
         report = {"error": f"grading stopped: {type(exc).__name__}: {exc}"}
+    if changes := changed():
+        report = tampered(changes)
     if os.getpid() == main_pid:
-        _write(Path(job["result"]), report)
+        _write(Path(job["result"]), {**report, "token": token})
     sys.stdout.flush()
     os._exit(0)  # no atexit handlers or threads of student code get to run after the report
 

@@ -289,6 +289,33 @@ def rearranged() -> dict:
     return notebook
 
 
+# Code that patches what the checks compare with, each put before the stubs' gpt_dataset cell.
+PATCHES = {
+    "patches-allclose": "import torch\ntorch.allclose = lambda *args, **kwargs: True\n",
+    "patches-assert-close": "import torch.testing\ntorch.testing.assert_close = lambda *args, **kwargs: None\n",
+    "patches-tensor-eq": "import torch\ntorch.Tensor.__eq__ = lambda self, other: torch.ones_like(self, dtype=torch.bool)\n",
+    "patches-the-checks": "import autograder.compare as _c\n_c.fail = _c.expect = lambda *args, **kwargs: None\n",
+}
+# Reads the reference notebook and the hidden checks, and fails loudly if either has any content.
+PEEK = (
+    "import pathlib\n"
+    "_seen = [str(p) for p in pathlib.Path({root!r}).glob('solutions/*/*.ipynb')]"
+    " + [str(p) for p in pathlib.Path({root!r}).glob('autograder/checks/hidden/*.py')]\n"
+    "_read = [p for p in _seen if pathlib.Path(p).read_bytes().strip()]\n"
+    "if _read:\n"
+    "    raise RuntimeError(f'read {{len(_read)}} files of the instructor')\n"
+)
+# Writes a report in which every check passed where the grader's would go, then leaves.
+FORGE = (
+    "import json, os\n"
+    "_job = json.loads(open('../job.json').read())\n"
+    "_checks = [{{'exercise_id': ex, 'name': 'x', 'status': 'passed', 'message': '', 'visibility': 'public', 'seconds': 0.0}}"
+    " for ex in {exercises!r}]\n"
+    "open(_job['result'], 'w').write(json.dumps({{'checks': _checks}}))\n"
+    "os._exit(0)\n"
+)
+
+
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory, listener) -> tuple[Path, Path, dict[str, bytes]]:
     base = tmp_path_factory.mktemp("hostile")
@@ -300,6 +327,12 @@ def hostile(tmp_path_factory, listener) -> tuple[Path, Path, dict[str, bytes]]:
     if NAMESPACES or os.geteuid() != 0:  # root without namespaces has no kernel cap on processes
         hand_in(root, "forkbomb", edited(solution(), "ch02.input_embeddings", "import os\nwhile True:\n    os.fork()\n"))
     hand_in(root, "exits", edited(solution(), "ch02.bpe_train", "import os\nos._exit(0)\n"))
+    for student, patch in PATCHES.items():
+        hand_in(root, student, edited(stub(), "ch02.gpt_dataset", patch + source_of(stub(), "ch02.gpt_dataset")))
+    peek = PEEK.format(root=str(paths.course_root()))
+    hand_in(root, "peeks", edited(solution(), "ch02.gpt_dataset", peek + source_of(solution(), "ch02.gpt_dataset")))
+    forge = FORGE.format(exercises=[ex.id for ex in manifest.load().chapter(CHAPTER).exercises])
+    hand_in(root, "forges", edited(stub(), "ch02.input_embeddings", forge + source_of(stub(), "ch02.input_embeddings")))
     hand_in(root, "loops", edited(solution(), "ch02.bpe_train", "def train_bpe(text, vocab_size, special_tokens):\n    while True:\n        pass\n"))
     hand_in(root, "hangs-at-import", with_setup_prefix(solution(), "while True:\n    pass\n"))
     ignores = "import signal, time\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\nwhile True:\n    time.sleep(1)\n"
@@ -387,6 +420,26 @@ def test_os_exit_gives_zeros_with_a_message(hostile_records):
     assert record["status"] == "error" and record["score"] == 0
     assert "exited before reporting" in record["message"]
     assert all(ex["status"] == "error" and ex["message"] == record["message"] for ex in exercises(record).values())
+
+
+@pytest.mark.parametrize("student", sorted(PATCHES))
+def test_patching_what_the_checks_compare_with_gives_zero_and_names_it(hostile_records, student):
+    record = hostile_records[student]
+    assert record["score"] == 0 and record["status"] == "error"
+    assert "replaced functions that grading relies on" in record["message"]
+    patched = {"patches-allclose": "torch.allclose", "patches-assert-close": "torch.testing.assert_close",
+               "patches-tensor-eq": "torch.Tensor.__eq__", "patches-the-checks": "autograder.compare.expect"}[student]
+    assert patched in record["message"]
+
+
+@pytest.mark.skipif(not NAMESPACES, reason="files are hidden only inside the sandbox's namespaces")
+def test_the_reference_and_the_hidden_checks_cannot_be_read(hostile_records):
+    assert_graded_in_full(hostile_records["peeks"])
+
+
+def test_a_report_forged_by_the_submission_is_refused(hostile_records):
+    record = hostile_records["forges"]
+    assert record["score"] == 0 and "was not written by the grader" in record["message"]
 
 
 def test_endless_loops_are_stopped(hostile_records):
