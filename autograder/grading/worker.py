@@ -81,7 +81,9 @@ def prepare(job: dict) -> Prepared:
             if path.exists():
                 importlib.import_module(f"autograder.checks.{path.relative_to(runner.CHECKS_DIR).with_suffix('')}".replace("/", "."))
     # Chapters build on earlier chapters' references (`previous_chapters`), and hidden checks use their own.
-    reference = {ch.id: previous_chapters.chapter(ch.id) for ch in course.chapters if paths.solution_notebook(ch.id).exists()}
+    order = [ch.id for ch in course.chapters]
+    last = max(order.index(chapter_id) for chapter_id in job["notebooks"])
+    reference = {ch: previous_chapters.chapter(ch) for ch in order[:last + 1] if paths.solution_notebook(ch).exists()}
     return Prepared(course, reference)
 
 
