@@ -29,7 +29,7 @@ def test_reference_passes_hidden_checks_for_any_seed(course, seed, needs_gpt2_fi
         assert any(c.visibility == "hidden" for c in ex.checks)
 
 
-@pytest.mark.parametrize("chapter_id", ["ch03", "ch04", "ch05"])
+@pytest.mark.parametrize("chapter_id", ["ch03", "ch04", "ch05", "ch06", "ch07", "ch09"])
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_reference_model_chapters_pass_hidden_checks_for_any_seed(course, chapter_id, seed):
     cells = loader.read_notebook(paths.solution_notebook(chapter_id))["cells"]

@@ -16,7 +16,7 @@ from autograder import manifest, paths
 
 CHAPTERS = [ch.id for ch in manifest.load().chapters if paths.solution_notebook(ch.id).exists()]
 # Reference notebooks that train a model for minutes; they run with the slow tests.
-TRAINING_CHAPTERS = {"ch05", "ch08"}
+TRAINING_CHAPTERS = {"ch05", "ch06", "ch07", "ch08", "ch09"}
 
 
 def execute(path, allow_errors: bool):

@@ -18,7 +18,7 @@ def test_ch02_selftest_holds(needs_gpt2_files, ch02_report):
     assert ch02_report.killed == ch02_report.mutants >= 18
 
 
-@pytest.mark.parametrize("chapter_id", ["ch03", "ch04", "ch05", "ch08"])
+@pytest.mark.parametrize("chapter_id", ["ch03", "ch04", "ch05", "ch06", "ch07", "ch08", "ch09"])
 def test_model_chapter_selftest_holds(chapter_id):
     if not paths.solution_notebook(chapter_id).exists():
         pytest.skip("needs solutions/")
