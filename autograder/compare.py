@@ -110,3 +110,17 @@ def expect_equal_tensor(actual: Any, expected, what: str) -> None:
         fail(f"{what}: first difference at index {index}: got {actual[index].item()}, expected {expected[index].item()}")
     if actual.dtype != expected.dtype and not (actual.dtype.is_floating_point or expected.dtype.is_floating_point):
         fail(f"{what} has dtype {actual.dtype}; expected {expected.dtype}")
+
+
+def expect_close_or_name_the_mistake(actual, expected, what: str, who: str, mistakes, atol: float = 1e-5,
+                                     mistake_atol: float | None = None) -> None:
+    """expect_close(actual, expected, what), except that an `actual` matching one of `mistakes`
+    ((description, output it gives) pairs, made only once the output is wrong) fails with a
+    message naming it: `who` and the description."""
+    import torch
+
+    if not torch.allclose(actual, expected, atol=atol):
+        for mistake, wrong in mistakes:
+            if torch.allclose(actual, wrong, atol=mistake_atol or atol):
+                fail(f"{who} {mistake}")
+    expect_close(actual, expected, what, atol=atol)

@@ -29,6 +29,7 @@ from autograder.checks.modules import (
 from autograder.compare import (
     expect,
     expect_close,
+    expect_close_or_name_the_mistake,
     expect_equal_tensor,
     expect_sequence_equal,
     expect_tensor,
@@ -63,18 +64,6 @@ def _causal_mask(num_tokens: int) -> torch.Tensor:
     return torch.triu(torch.ones(num_tokens, num_tokens, dtype=torch.bool), diagonal=1)
 
 
-def _expect_close_or_name_the_mistake(actual: torch.Tensor, expected: torch.Tensor, what: str, who: str, mistakes,
-                                      atol: float = ATOL, mistake_atol: float | None = None) -> None:
-    """expect_close(actual, expected, what), except that an `actual` matching one of `mistakes`
-    ((description, output it gives) pairs, made only once the output is wrong) fails with a
-    message naming it: `who` and the description."""
-    if not torch.allclose(actual, expected, atol=atol):
-        for mistake, wrong in mistakes:
-            if torch.allclose(actual, wrong, atol=mistake_atol or atol):
-                fail(f"{who} {mistake}")
-    expect_close(actual, expected, what, atol=atol)
-
-
 # ---------------------------------------------------------------- ch08.rms_norm
 
 
@@ -104,7 +93,7 @@ def test_rms_norm_matches_pytorch(sub):
         actual = _no_grad(norm, x)
         expect_tensor(actual, f"RMSNorm(10, eps={eps}) output", shape=tuple(x.shape))
         # Subtracting the mean from rows far from zero loses digits: the mistakes are matched loosely.
-        _expect_close_or_name_the_mistake(actual, torch_rms_norm(x, (10,), weight, eps), f"RMSNorm(10, eps={eps}) output",
+        expect_close_or_name_the_mistake(actual, torch_rms_norm(x, (10,), weight, eps), f"RMSNorm(10, eps={eps}) output",
                                           f"RMSNorm(10, eps={eps})", _rms_norm_mistakes(x, weight, eps), atol=1e-5,
                                           mistake_atol=1e-3)
 
@@ -238,7 +227,7 @@ def test_apply_rope_matches_recorded(sub, recorded):
     except RuntimeError as exc:
         fail(f"apply_rope on 7 tokens with cos/sin tables of 12 rows raised: {exc} (use the tables' first num_tokens rows)")
     expect_tensor(actual, "apply_rope output", shape=(2, 3, 7, 16), dtype=torch.float32)
-    _expect_close_or_name_the_mistake(actual, case["rotated"], "apply_rope output (rotate-half layout: dimension i pairs "
+    expect_close_or_name_the_mistake(actual, case["rotated"], "apply_rope output (rotate-half layout: dimension i pairs "
                                       "with i + 8)", "apply_rope", _rope_mistakes(case["x"], cos[:7], sin[:7]), atol=1e-5)
 
 
@@ -366,7 +355,7 @@ def test_gqa_matches_pytorch_attention(sub, recorded):
             fail(f"{what} gives nan at position {row}: every key of that query is masked (hide the keys where the mask "
                  "is True, the later positions, and keep the others)")
         with torch.no_grad():
-            _expect_close_or_name_the_mistake(actual, expected, f"{what} output next to PyTorch's attention", what,
+            expect_close_or_name_the_mistake(actual, expected, f"{what} output next to PyTorch's attention", what,
                                               _gqa_mistakes(sub, module, case["x"], cos, sin))
 
 
@@ -465,7 +454,7 @@ def test_transformer_block_is_pre_norm_residual(sub):
 
     with torch.no_grad():
         h = x + att(block.norm1(x))
-        _expect_close_or_name_the_mistake(actual, h + block.ff(block.norm2(h)), "TransformerBlock output next to "
+        expect_close_or_name_the_mistake(actual, h + block.ff(block.norm2(h)), "TransformerBlock output next to "
                                           "x + att(norm1(x)), then + ff(norm2(...)) of its own att, ff, norm1 and norm2",
                                           "TransformerBlock", mistakes())
 
@@ -496,7 +485,7 @@ def test_llama_forward_runs_its_parts_in_order(sub, recorded):
 
     with torch.no_grad():
         x, causal = model.tok_emb(tokens), _causal_mask(9)
-        _expect_close_or_name_the_mistake(actual, model.out_head(model.final_norm(blocks(x, causal))),
+        expect_close_or_name_the_mistake(actual, model.out_head(model.final_norm(blocks(x, causal))),
                                           "Llama3Model logits next to out_head(final_norm(the blocks on tok_emb(tokens), "
                                           "with a causal mask and model.cos, model.sin))", "Llama3Model", mistakes())
 

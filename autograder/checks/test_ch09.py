@@ -18,8 +18,7 @@ from torch import nn
 
 from autograder.checks.llama_setups import SMALL_LLAMA
 from autograder.checks.modules import expect_gradients_reach, expect_parameter_names, load_parameters, randomised
-from autograder.checks.test_ch08 import _expect_close_or_name_the_mistake as expect_close_or_name_the_mistake
-from autograder.compare import expect, expect_close, expect_tensor, fail
+from autograder.compare import expect, expect_close, expect_close_or_name_the_mistake, expect_tensor, fail
 
 lora_layer = pytest.mark.ch09_lora_layer
 linear_with_lora = pytest.mark.ch09_linear_with_lora
