@@ -124,3 +124,14 @@ def expect_close_or_name_the_mistake(actual, expected, what: str, who: str, mist
             if torch.allclose(actual, wrong, atol=mistake_atol or atol):
                 fail(f"{who} {mistake}")
     expect_close(actual, expected, what, atol=atol)
+
+
+def expect_number(value: Any, what: str) -> float:
+    """`value` (a Python number or a one-element tensor) as a float; fails naming `what` otherwise."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        expect(value.numel() == 1, f"{what} should be a single number; got a tensor of shape {tuple(value.shape)}")
+        value = value.item()
+    expect(isinstance(value, (int, float)), f"{what} should be a number; got {type(value).__name__}")
+    return float(value)

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from autograder.checks.modules import load_parameters, parameter_state
 from autograder.checks.toy_models import CharTokenizer, CountingModel, FixedLogitsModel, TinyLanguageModel, WindowLanguageModel
 from autograder.checks.training_setups import ALPHABET, CONTEXT, StepLog, TrainingRun, training_run
-from autograder.compare import expect, expect_close, expect_equal_tensor, expect_tensor, expect_type, fail
+from autograder.compare import expect, expect_close, expect_equal_tensor, expect_number, expect_tensor, expect_type, fail
 
 token_conversion = pytest.mark.ch05_token_conversion
 loss = pytest.mark.ch05_loss
@@ -33,14 +33,6 @@ load_gpt2_weights = pytest.mark.ch05_load_gpt2_weights
 
 # Losses after a few steps of float32 training agree to ~1e-6 whichever way they are summed.
 LOSS_TOL = 1e-4
-
-
-def _number(value, what: str) -> float:
-    if isinstance(value, torch.Tensor):
-        expect(value.numel() == 1, f"{what} should be a single number; got a tensor of shape {tuple(value.shape)}")
-        value = value.item()
-    expect(isinstance(value, (int, float)), f"{what} should be a number; got {type(value).__name__}")
-    return float(value)
 
 
 def _batch_loss(model, inputs, targets) -> torch.Tensor:
@@ -157,7 +149,7 @@ def test_calc_loss_loader_averages_the_first_num_batches(sub):
              (5, sum(losses) / 5, "num_batches=5")]
     for num_batches, expected, what in cases:
         value = sub.calc_loss_loader(batches, model, "cpu", num_batches=num_batches)
-        got = _number(value, f"calc_loss_loader(..., {what})")
+        got = expect_number(value, f"calc_loss_loader(..., {what})")
         if num_batches == 2 and math.isclose(got, sum(losses) / 5, rel_tol=1e-5):
             fail("calc_loss_loader(..., num_batches=2) averaged every batch: stop after num_batches batches")
         if num_batches == 2 and math.isclose(got, sum(losses[:2]) / 5, rel_tol=1e-5):
@@ -172,7 +164,7 @@ def test_calc_loss_loader_caps_num_batches_at_the_loader_length(sub):
     model = TinyLanguageModel(len(ALPHABET), CONTEXT, seed=7)
     batches = _loader_case(3, seed=8)
     losses = [float(_batch_loss(model, x, y)) for x, y in batches]
-    got = _number(sub.calc_loss_loader(batches, model, "cpu", num_batches=10), "calc_loss_loader(..., num_batches=10)")
+    got = expect_number(sub.calc_loss_loader(batches, model, "cpu", num_batches=10), "calc_loss_loader(..., num_batches=10)")
     if math.isclose(got, sum(losses) / 10, rel_tol=1e-5):
         fail("calc_loss_loader(..., num_batches=10) on a 3-batch loader divided by 10: use min(num_batches, len(data_loader))")
     expect(math.isclose(got, sum(losses) / 3, rel_tol=1e-5),
@@ -188,7 +180,7 @@ def test_calc_loss_loader_of_an_empty_loader_is_nan(sub):
             value = sub.calc_loss_loader([], model, "cpu", num_batches=num_batches)
         except ZeroDivisionError:
             fail(f"calc_loss_loader([], ..., num_batches={num_batches}) divided by zero: return float('nan') for an empty loader")
-        got = _number(value, f"calc_loss_loader([], ..., num_batches={num_batches})")
+        got = expect_number(value, f"calc_loss_loader([], ..., num_batches={num_batches})")
         expect(math.isnan(got), f"calc_loss_loader([], ..., num_batches={num_batches}) gave {got}; expected nan")
 
 
@@ -209,7 +201,7 @@ def _expect_results(results, count: int, what: str) -> list[list[float]]:
     expect(isinstance(results, (tuple, list)) and len(results) == count,
            f"{what} should return a tuple of {count} lists; got {type(results).__name__}"
            + (f" of length {len(results)}" if isinstance(results, (tuple, list)) else ""))
-    return [[_number(v, f"an entry of {what}'s results") for v in values] for values in results]
+    return [[expect_number(v, f"an entry of {what}'s results") for v in values] for values in results]
 
 
 def _expect_recorded_run(results, log: StepLog, printed: str, run: TrainingRun, case: dict, what: str, names: tuple) -> None:
@@ -299,7 +291,7 @@ def test_evaluate_model_gives_both_losses_and_restores_train_mode(sub):
     expect(isinstance(result, (tuple, list)) and len(result) == 2, "evaluate_model should return (train_loss, val_loss)")
     _expect_modes(run.model, "evaluate_model")
     for value, want, name in zip(result, expected, ("train_loss", "val_loss")):
-        got = _number(value, f"evaluate_model's {name}")
+        got = expect_number(value, f"evaluate_model's {name}")
         expect(math.isclose(got, want, rel_tol=1e-5), f"evaluate_model's {name} is {got:.6f}; expected {want:.6f} "
                "(the mean loss of the first eval_iter batches, dropout off)")
     expect(len(run.model.calls) == 4, f"evaluate_model ran the model {len(run.model.calls)} times for eval_iter=2; "
@@ -497,11 +489,11 @@ def test_training_resumes_exactly_from_a_checkpoint(sub, tmp_path):
 def test_learning_rate_warms_up_linearly(sub):
     """from initial_lr at step 0 up by (peak_lr - initial_lr) / warmup_steps per step"""
     for step in (0, 1, 5, 9):
-        got = _number(sub.learning_rate_at(step, 1e-3, 10, 50, initial_lr=1e-4, min_lr=1e-5), f"learning_rate_at({step}, ...)")
+        got = expect_number(sub.learning_rate_at(step, 1e-3, 10, 50, initial_lr=1e-4, min_lr=1e-5), f"learning_rate_at({step}, ...)")
         expected = 1e-4 + step * (1e-3 - 1e-4) / 10
         expect(math.isclose(got, expected, rel_tol=1e-6),
                f"learning_rate_at(step={step}, peak_lr=1e-3, warmup_steps=10, initial_lr=1e-4) is {got:.6g}; expected {expected:.6g}")
-    got = _number(sub.learning_rate_at(0, 1e-3, 10, 50), "learning_rate_at(0, ...)")
+    got = expect_number(sub.learning_rate_at(0, 1e-3, 10, 50), "learning_rate_at(0, ...)")
     expect(math.isclose(got, 3e-5, rel_tol=1e-6), f"with the default initial_lr, step 0 has learning rate {got:.6g}; expected 3e-05")
 
 
@@ -511,11 +503,11 @@ def test_learning_rate_decays_along_a_cosine(sub):
     cases = [(10, 1e-3, "when warm-up ends (step warmup_steps)"), (30, (1e-3 + 1e-5) / 2, "halfway through the decay"),
              (50, 1e-5, "at step total_steps"), (20, 1e-5 + (1e-3 - 1e-5) * 0.5 * (1 + math.cos(math.pi / 4)), "a quarter into the decay")]
     for step, expected, when in cases:
-        got = _number(sub.learning_rate_at(step, 1e-3, 10, 50, initial_lr=1e-4, min_lr=1e-5), f"learning_rate_at({step}, ...)")
+        got = expect_number(sub.learning_rate_at(step, 1e-3, 10, 50, initial_lr=1e-4, min_lr=1e-5), f"learning_rate_at({step}, ...)")
         expect(math.isclose(got, expected, rel_tol=1e-6),
                f"learning_rate_at(step={step}, peak_lr=1e-3, warmup_steps=10, total_steps=50, min_lr=1e-5), {when}, "
                f"is {got:.6g}; expected {expected:.6g}")
-    got = _number(sub.learning_rate_at(50, 1e-3, 10, 50), "learning_rate_at(50, ...)")
+    got = expect_number(sub.learning_rate_at(50, 1e-3, 10, 50), "learning_rate_at(50, ...)")
     expect(math.isclose(got, 1e-6, rel_tol=1e-6), f"with the default min_lr, the last step has learning rate {got:.6g}; expected 1e-06")
 
 

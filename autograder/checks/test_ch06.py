@@ -37,10 +37,9 @@ from autograder.checks.classifier_setups import (
 )
 from autograder.checks.llama_setups import SMALL_LLAMA
 from autograder.checks.modules import parameter_state
-from autograder.checks.test_ch05 import _number
 from autograder.checks.toy_models import CharTokenizer
 from autograder.checks.training_setups import StepLog
-from autograder.compare import expect, expect_close, expect_equal_tensor, expect_tensor, expect_type, fail
+from autograder.compare import expect, expect_close, expect_equal_tensor, expect_number, expect_tensor, expect_type, fail
 
 spam_data = pytest.mark.ch06_spam_data
 classifier_head = pytest.mark.ch06_classifier_head
@@ -347,7 +346,7 @@ def test_calc_loss_loader_averages_the_first_num_batches(sub):
     loader = labelled_batches(10, 2, torch.Generator().manual_seed(6))
     losses = _loader_losses(model, loader)
     for num_batches, expected in ((None, sum(losses) / 5), (2, sum(losses[:2]) / 2), (9, sum(losses) / 5)):
-        got = _number(sub.calc_loss_loader(loader, model, "cpu", num_batches=num_batches),
+        got = expect_number(sub.calc_loss_loader(loader, model, "cpu", num_batches=num_batches),
                       f"calc_loss_loader(..., num_batches={num_batches})")
         if num_batches == 2 and math.isclose(got, sum(losses) / 5, rel_tol=1e-5):
             fail("calc_loss_loader(..., num_batches=2) averaged every batch: stop after num_batches batches")
@@ -359,7 +358,7 @@ def test_calc_loss_loader_averages_the_first_num_batches(sub):
         empty = sub.calc_loss_loader([], model, "cpu")
     except ZeroDivisionError:
         fail("calc_loss_loader([], ...) divided by zero: return float('nan') for an empty loader")
-    expect(math.isnan(_number(empty, "calc_loss_loader([], ...)")), "calc_loss_loader([], ...) should be nan")
+    expect(math.isnan(expect_number(empty, "calc_loss_loader([], ...)")), "calc_loss_loader([], ...) should be nan")
 
 
 def _disagreeing_inputs(model: nn.Module, count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -390,7 +389,7 @@ def test_calc_accuracy_loader_counts_right_examples(sub):
     for num_batches in (None, 2, 1, 10):
         used = per_batch[: num_batches or len(per_batch)]
         expected = sum(right for right, _ in used) / sum(size for _, size in used)
-        got = _number(sub.calc_accuracy_loader(loader, model, "cpu", num_batches=num_batches),
+        got = expect_number(sub.calc_accuracy_loader(loader, model, "cpu", num_batches=num_batches),
                       f"calc_accuracy_loader(..., num_batches={num_batches})")
         if math.isclose(got, 1 - expected) and not math.isclose(expected, 0.5):
             fail("calc_accuracy_loader counts the wrong predictions: its classes come from another token than the "
@@ -430,8 +429,8 @@ def _expect_results(results, what: str) -> tuple[list[list[float]], int]:
            f"train_accs, val_accs, examples_seen); got {type(results).__name__}"
            + (f" of length {len(results)}" if isinstance(results, (tuple, list)) else ""))
     *curves, examples_seen = results
-    return ([[_number(v, f"an entry of {what}'s lists") for v in values] for values in curves],
-            int(_number(examples_seen, f"{what}'s examples_seen")))
+    return ([[expect_number(v, f"an entry of {what}'s lists") for v in values] for values in curves],
+            int(expect_number(examples_seen, f"{what}'s examples_seen")))
 
 
 @train_classifier
@@ -503,7 +502,7 @@ def test_evaluate_model_measures_both_losses_in_eval_mode(sub):
     result = sub.evaluate_model(run.model, run.train_loader, run.val_loader, "cpu", eval_iter=2)
     expect(isinstance(result, (tuple, list)) and len(result) == 2, "evaluate_model should return (train_loss, val_loss)")
     for value, wanted, name in zip(result, expected, ("train_loss", "val_loss")):
-        got = _number(value, f"evaluate_model's {name}")
+        got = expect_number(value, f"evaluate_model's {name}")
         expect(math.isclose(got, wanted, rel_tol=1e-5), f"evaluate_model's {name} with eval_iter=2 is {got:.6f}; "
                f"expected {wanted:.6f}, the mean loss of the first 2 batches")
     expect(all(not training and not grad for training, grad, _ in forward_log.calls),
