@@ -390,12 +390,11 @@ def fetch(
     paths = []
     for file in files:
         target = folder / file.name
-        if _is_verified(target, file):
-            pass
-        elif file.member is not None and base is None:  # a mirror serves the file itself
-            _download_from_archive(file, target, progress)
-        else:
-            _download(file, _source_url(file, base), target, progress)
+        if not _is_verified(target, file):
+            if file.member is not None and base is None:  # a mirror serves the file itself
+                _download_from_archive(file, target, progress)
+            else:
+                _download(file, _source_url(file, base), target, progress)
         paths.append(target)
     if any(file.name in GPT2_TIKTOKEN_BLOBS for file in files):
         configure_tiktoken_cache()

@@ -22,8 +22,12 @@ import signal
 import socket
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import confine, guard
+
+if TYPE_CHECKING:
+    from ..manifest import Course
 
 PROBE_OK = "sandbox ok"
 
@@ -58,7 +62,7 @@ def _load(path: Path, chapter, seconds: float):
 class Prepared:
     """What the worker holds before student code runs: the course, its limits, the references."""
 
-    course: object
+    course: Course
     reference: dict
 
 
