@@ -100,11 +100,13 @@ def _seed(options: Options, previous: dict) -> int:
     return previous.get("seed", secrets.randbelow(2**31))
 
 
-def _grade_one(sub: StudentSubmission, course: Course, chapter_ids: list[str], seed: int, timeout: float, hide: list[Path], namespaces: bool) -> dict:
+def _grade_one(server: sandbox.ForkServer, sub: StudentSubmission, course: Course, chapter_ids: list[str], seed: int,
+               timeout: float, hide: list[Path], namespaces: bool) -> dict:
     notebooks = {c: sub.notebooks[c] for c in chapter_ids if c in sub.notebooks and c not in sub.problems}
     if not notebooks:
         return results.build_record(sub, course, chapter_ids, checks=[], error="", seed=seed, seconds=0.0, output="")
     run = sandbox.run_submission(
+        server,
         notebooks,
         seed=seed,
         exercises=sum(len(course.chapter(c).exercises) for c in notebooks),
@@ -169,10 +171,10 @@ def grade_class(course: Course, options: Options) -> Outcome:
     needed = tuple(p.resolve() for p in needed)
     hide = [p for p in (options.submissions, options.out) if not any(n.is_relative_to(p) for n in needed)]
     errors = 0
-    with ThreadPoolExecutor(max_workers=options.workers) as pool, tqdm(
+    with sandbox.ForkServer(chapter_ids, timeout) as server, ThreadPoolExecutor(max_workers=options.workers) as pool, tqdm(
         total=len(subs), initial=len(kept), desc="grading", unit="submission", file=sys.stderr, disable=not options.progress
     ) as bar:
-        futures = {pool.submit(_grade_one, s, course, chapter_ids, seed, timeout, hide, namespaces): s for s in pending}
+        futures = {pool.submit(_grade_one, server, s, course, chapter_ids, seed, timeout, hide, namespaces): s for s in pending}
         try:
             for future in as_completed(futures):
                 record = _record_of(future, futures[future], course, chapter_ids, seed)
@@ -181,7 +183,7 @@ def grade_class(course: Course, options: Options) -> Outcome:
                 bar.set_postfix(errors=errors, refresh=False)
                 bar.update()
         except BaseException:
-            sandbox.stop_all()
+            server.stop()
             pool.shutdown(cancel_futures=True)
             raise
 

@@ -1,10 +1,11 @@
 """The submission's side of the sandbox: limits a grading process puts on itself before student code runs.
 
 Always: resource limits (address space, file size, processes, no core files) and
-death with the grader. Inside the namespaces `sandbox` starts it in (user, network,
-mount, pid), also: a process cap for the whole pid namespace, every mount read-only
-except the scratch folder, a private /dev/shm, and the submissions and results
-folders hidden behind empty mounts.
+death with the grader. Where Linux lets an unprivileged process do it, also fresh
+namespaces (`unshare_namespaces`: user, network, mount, pid) and inside them: a
+process cap for the whole pid namespace, every mount read-only except the scratch
+folder, a private /dev/shm, and the submissions and results folders hidden behind
+empty mounts.
 """
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ import signal
 from pathlib import Path
 
 PR_SET_PDEATHSIG = 1
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC = 1, 2, 4, 8, 32, 4096, 16384
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 32, 4096, 16384, 1 << 18
+CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x10000000, 0x20000000, 0x40000000
 # Flags a remount inside a user namespace must keep (the kernel locks them), by their mountinfo names.
 _KEPT_FLAGS = {"nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexec": MS_NOEXEC, "noatime": 1024, "nodiratime": 2048, "relatime": 1 << 21}
 SHM_MB = 256
@@ -61,6 +63,24 @@ def _mounts() -> list[tuple[str, set[str]]]:
     return mounts
 
 
+def unshare_namespaces() -> None:
+    """Move this process into fresh user, mount and network namespaces, as root of the user
+    namespace (mapped to the caller, no other ids), with every mount private to it. Its next
+    child becomes process 1 of a fresh pid namespace. Needs a single-threaded process."""
+    uid, gid = os.getuid(), os.getgid()
+    if _libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID) != 0:
+        raise ConfineError(f"unshare: {os.strerror(ctypes.get_errno())}")
+    Path("/proc/self/setgroups").write_text("deny")
+    Path("/proc/self/uid_map").write_text(f"0 {uid} 1")
+    Path("/proc/self/gid_map").write_text(f"0 {gid} 1")
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+
+
+def mount_proc() -> None:
+    """Show this pid namespace's processes in /proc (called by its process 1)."""
+    _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+
+
 def cap_processes(count: int) -> None:
     """Cap the pid namespace at about `count` processes and threads (a kernel limit, unlike
     RLIMIT_NPROC it holds for root too); needs Linux 6.14 or later, skipped before that."""
@@ -73,7 +93,7 @@ def cap_processes(count: int) -> None:
 def lock_filesystem(scratch: Path, hide: list[Path]) -> None:
     """Make every mount read-only except `scratch`; give /dev/shm a private tmpfs; hide `hide`.
 
-    Only inside a fresh user and mount namespace (see `sandbox.namespace_command`).
+    Only inside fresh user and mount namespaces (`unshare_namespaces`).
     """
     scratch_point = str(scratch)
     _mount(scratch_point, scratch_point, None, MS_BIND | MS_REC)

@@ -1,24 +1,27 @@
 """The grader's side of a sandboxed run: one submission, one process, one scratch folder.
 
-The process (`worker`) runs in a fresh temporary folder holding copies of the
-student's notebooks, with a scrubbed environment, in its own process group, under
-a wall-clock limit after which the whole group is killed. Where Linux user
+A `ForkServer` imports torch, the checks and the references once; each submission's
+process is forked from it (`worker`), so it starts in milliseconds with all of that
+in place. The process runs in a fresh temporary folder holding copies of the
+student's notebooks, with a scrubbed environment, in its own session, under a
+wall-clock limit after which its whole process group is killed. Where Linux user
 namespaces work (`namespaces_available`), it also runs in its own user, network,
-mount and pid namespaces (`unshare`): no network at all, a read-only file system
-outside the scratch folder, and every process it started dies with it. Its output
-is captured and truncated, never parsed; the one thing read back is the result
-file it writes into the scratch folder, which must carry the one-time token the
-process got on stdin. The reference solutions and the hidden checks are hidden
-from it once it has loaded them.
+mount and pid namespaces: no network at all, a read-only file system outside the
+scratch folder, and every process it started dies with it. Its output is captured
+and truncated, never parsed; the one thing read back is the result file it writes
+into the scratch folder, which must carry the one-time token only the grader and
+that process know. The reference solutions and the hidden checks are hidden from it.
 """
 from __future__ import annotations
 
 import collections
+import itertools
 import json
 import os
 import secrets
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -33,9 +36,10 @@ from .. import data, paths
 from ..runner import HIDDEN_DIR
 from .worker import PROBE_OK
 
-# Seconds a submission gets on top of its exercises' budgets: starting Python, importing
-# torch, loading the reference notebooks for the hidden checks.
+# Seconds a submission gets on top of its exercises' budgets: forking, entering namespaces.
 STARTUP_S = 15.0
+# Seconds the fork server may take to import torch and load the references.
+SERVER_START_S = 300.0
 # Processes and threads one submission may run at once.
 MAX_PROCESSES = 64
 # Bytes of a submission's output kept from its start and from its end.
@@ -44,7 +48,6 @@ MAX_REPORT_BYTES = 32 * 2**20
 SCRATCH_PREFIX = "course-grade-"
 # The folder holding this `autograder` package: the worker runs the very code the grader runs.
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
-NAMESPACES = ["unshare", "--user", "--map-root-user", "--net", "--mount", "--pid", "--fork", "--kill-child", "--mount-proc"]
 
 
 @dataclass
@@ -59,12 +62,6 @@ class RunOutcome:
 
 def _worker_command(*args: str) -> list[str]:
     return [sys.executable, "-s", "-m", "autograder.grading.worker", *args]
-
-
-def _confined(command: list[str]) -> list[str]:
-    """`command` in fresh namespaces, killed with the grader (setpriv's parent-death signal)."""
-    deathsig = ["setpriv", "--pdeathsig", "KILL"] if shutil.which("setpriv") else []
-    return deathsig + NAMESPACES + command
 
 
 def _environment(home: Path) -> dict[str, str]:
@@ -152,12 +149,12 @@ def remove_stale_scratch() -> None:
 @lru_cache(maxsize=None)
 def namespaces_available() -> tuple[bool, str]:
     """(True, "") when a process can be confined in namespaces here, else (False, why not)."""
-    if not sys.platform.startswith("linux") or not shutil.which("unshare"):
-        return False, "unshare(1) is not available"
+    if not sys.platform.startswith("linux"):
+        return False, "namespaces need Linux"
     scratch = _new_scratch()
     try:
         done = subprocess.run(
-            _confined(_worker_command("--probe", str(scratch))),
+            _worker_command("--probe", str(scratch)),
             cwd=scratch, env=_environment(scratch), capture_output=True, text=True, timeout=120,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -230,22 +227,144 @@ def _read_regular(path: Path, limit: int) -> bytes:
     return content
 
 
-_running: set[subprocess.Popen] = set()
-_running_lock = threading.Lock()
-_stopping = threading.Event()
+class ServerStopped(Exception):
+    """The fork server ended while submissions were still to be graded."""
 
 
-def stop_all() -> None:
-    """Kill every running submission process (the grader is being interrupted)."""
-    _stopping.set()
-    with _running_lock:
-        for process in _running:
-            _kill_group(process)
+class _Started:
+    """One submission process of the fork server: its pid once started, its exit status once ended."""
+
+    def __init__(self):
+        self.pid: int | None = None
+        self.status: int | None = None
+        self.started = threading.Event()
+        self.ended = threading.Event()
 
 
-def _kill_group(process: subprocess.Popen) -> None:
+class ForkServer:
+    """A `worker --serve` process that has imported torch and the checks of `chapters` and loaded
+    their references once, and forks one confined process per submission (`run`)."""
+
+    def __init__(self, chapters: list[str], exercise_timeout_s: float):
+        self._arguments = (",".join(chapters), f"{exercise_timeout_s:g}")
+        self._lock = threading.Lock()
+        self._ids = itertools.count()
+        self._stopped = False
+        self._start()
+
+    def _start(self) -> None:
+        self._connection, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self._home = _new_scratch()
+        (self._home / "tmp").mkdir()
+        with theirs:
+            self._process = subprocess.Popen(
+                _worker_command("--serve", str(theirs.fileno()), *self._arguments), pass_fds=[theirs.fileno()],
+                cwd=self._home, env=_environment(self._home), stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        self._log = _OutputTail(self._process.stdout)
+        self._waiting: dict[int, _Started] = {}  # this server's submission processes, by request id
+        threading.Thread(target=self._read_replies, args=(self._connection, self._process, self._waiting), daemon=True).start()
+
+    def _read_replies(self, connection: socket.socket, process: subprocess.Popen, waiting: dict[int, _Started]) -> None:
+        try:
+            while message := connection.recv(4096):
+                reply = json.loads(message)
+                with self._lock:
+                    started = waiting[reply["id"]]
+                if "pid" in reply:
+                    started.pid = reply["pid"]
+                    started.started.set()
+                else:
+                    started.status = reply["status"]
+                    started.ended.set()
+        except OSError:
+            pass
+        process.wait()  # ended: whoever still waits learns it
+        with self._lock:
+            for started in waiting.values():
+                started.started.set()
+                started.ended.set()
+
+    def _restart_if_ended(self) -> None:
+        if self._process.poll() is not None and not self._stopped:
+            self._connection.close()
+            remove_tree(self._home)
+            self._start()
+
+    def run(self, job: Path, token: str, home: Path, budget: float) -> tuple[int, bool, str]:
+        """Start a submission process on `job` (its folder `home`) and wait at most `budget` seconds
+        once it runs, then kill its process group. Returns (exit status, whether it ran out of time,
+        its output clipped); ServerStopped when the server ended first."""
+        started = _Started()
+        reading, writing = os.pipe()
+        request = {"job": str(job), "token": token, "env": _environment(home)}
+        with self._lock:
+            if self._stopped:
+                os.close(reading)
+                os.close(writing)
+                raise KeyboardInterrupt
+            self._restart_if_ended()
+            request["id"] = request_id = next(self._ids)
+            waiting = self._waiting
+            waiting[request_id] = started
+            try:
+                socket.send_fds(self._connection, [json.dumps(request).encode()], [writing])
+            except OSError:
+                pass  # the server is gone; the reply thread ends every wait
+            finally:
+                os.close(writing)
+        output = _OutputTail(os.fdopen(reading, "rb"))
+        try:
+            started.started.wait(SERVER_START_S)
+            if started.pid is None:
+                raise ServerStopped(f"the grading server stopped: {self._log.text()[-2000:]}")
+            timed_out = not started.ended.wait(budget)
+            _kill_group(started.pid)  # what it left behind, or all of it on a timeout
+            started.ended.wait()
+        finally:
+            with self._lock:
+                del waiting[request_id]
+        if started.status is None:
+            raise ServerStopped(f"the grading server stopped: {self._log.text()[-2000:]}")
+        return started.status, timed_out, output.text()
+
+    def stop(self) -> None:
+        """Kill every submission process and the server (the grader is stopping)."""
+        with self._lock:
+            self._stopped = True
+            for started in self._waiting.values():
+                if started.pid is not None:
+                    _kill_group(started.pid)
+        self.close()
+
+    def close(self) -> None:
+        """End the server: it exits once the connection closes; its folder goes."""
+        try:
+            self._connection.shutdown(socket.SHUT_RDWR)  # also wakes the thread reading replies
+        except OSError:
+            pass
+        self._connection.close()
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            _kill_group(self._process.pid)
+            self._process.wait()
+        remove_tree(self._home)
+
+    def __enter__(self) -> ForkServer:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if exc_info[0] is None:
+            self.close()
+        else:
+            self.stop()
+
+
+def _kill_group(pid: int) -> None:
     try:
-        os.killpg(process.pid, signal.SIGKILL)
+        os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
 
@@ -278,37 +397,8 @@ def _write_job(scratch: Path, notebooks: dict[str, Path], **settings) -> Path:
     return job
 
 
-def _run(command: list[str], home: Path, budget: float, token: str) -> tuple[int, bool, str]:
-    """Run `command` in its own process group for at most `budget` seconds, then kill the group;
-    `token` is its stdin's one line. Returns (exit status, whether it ran out of time, its output clipped)."""
-    with _running_lock:
-        if _stopping.is_set():
-            raise KeyboardInterrupt
-        process = subprocess.Popen(
-            command, cwd=home, env=_environment(home), stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        _running.add(process)
-    try:
-        process.stdin.write(f"{token}\n".encode())
-        process.stdin.close()
-    except OSError:  # it died at once; its exit status tells why
-        pass
-    output = _OutputTail(process.stdout)
-    timed_out = False
-    try:
-        process.wait(timeout=budget)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-    finally:
-        _kill_group(process)  # what it left behind, or all of it on a timeout
-        process.wait()
-        with _running_lock:
-            _running.discard(process)
-    return process.returncode, timed_out, output.text()
-
-
 def run_submission(
+    server: ForkServer,
     notebooks: dict[str, Path],
     *,
     seed: int,
@@ -318,7 +408,7 @@ def run_submission(
     hide: list[Path],
     namespaces: bool,
 ) -> RunOutcome:
-    """Grade the notebooks (chapter id -> path) of one student in a confined process.
+    """Grade the notebooks (chapter id -> path) of one student in a confined process of `server`.
 
     The wall-clock limit is `exercise_timeout_s` for each exercise and each notebook
     (its cells are loaded under that budget) plus STARTUP_S.
@@ -330,14 +420,16 @@ def run_submission(
         (home / "tmp").mkdir(parents=True)
         _seed_tiktoken_cache(home)
         job = _write_job(
-            scratch, notebooks, seed=seed, exercise_timeout_s=exercise_timeout_s, memory_mb=memory_mb,
+            scratch, notebooks, home=str(home), seed=seed, exercise_timeout_s=exercise_timeout_s, memory_mb=memory_mb,
             nproc=_user_tasks() + MAX_PROCESSES, max_processes=MAX_PROCESSES, namespaces=namespaces,
             hide=[str(p) for p in hide], solutions=str(paths.solutions_dir()), hidden_checks=str(HIDDEN_DIR),
         )
-        command = _worker_command(str(job))
         budget = exercise_timeout_s * (exercises + len(notebooks)) + STARTUP_S
         token = secrets.token_hex(16)
-        returncode, timed_out, log = _run(_confined(command) if namespaces else command, home, budget, token)
+        try:
+            returncode, timed_out, log = server.run(job, token, home, budget)
+        except ServerStopped:  # its children died with it: once more, with a fresh one
+            returncode, timed_out, log = server.run(job, token, home, budget)
         seconds = time.monotonic() - started
         result = scratch / "result.json"
         if timed_out or not result.is_file():

@@ -1,13 +1,15 @@
-"""One grading process: `python -m autograder.grading.worker JOB` grades one student's notebooks.
+"""The submission's processes: a fork server, and the process it forks to grade one student's notebooks.
 
-`sandbox.run_submission` starts it in a scratch folder with a scrubbed environment and
-sends it a one-time token on stdin. Before any student code runs it confines itself
-(`confine`, `guard`), imports the checks and loads the reference notebooks, then hides
-solutions/ and the hidden checks' files, and remembers the functions grading relies on
-(`guard.Integrity`). Then it loads each notebook, runs the same public and hidden checks
-as `course check --hidden`, and writes every check's outcome with the token to the job's
-result file, or an error when the submission replaced any of those functions. That file
-is all the grader reads from this process; everything else it prints is only a log.
+`python -m autograder.grading.worker --serve FD CHAPTERS TIMEOUT` (started by
+`sandbox.ForkServer`) imports torch and the checks and loads the reference notebooks
+once, and for each request forks a process that becomes one submission's: its own
+session, scrubbed environment and scratch folder, its namespaces (`enter_namespaces`)
+and resource limits. That process hides solutions/ and the hidden checks' files,
+remembers the functions grading relies on (`guard.Integrity`), loads each notebook,
+runs the same public and hidden checks as `course check --hidden`, and writes every
+check's outcome with the request's one-time token to the job's result file, or an
+error when the submission replaced any of those functions. That file is all the
+grader reads from it; everything else it prints is only a log.
 
 `python -m autograder.grading.worker --probe SCRATCH` tries the namespace confinement
 and prints "sandbox ok" when it holds.
@@ -18,9 +20,11 @@ import dataclasses
 import errno
 import json
 import os
+import select
 import signal
 import socket
 import sys
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,6 +34,7 @@ if TYPE_CHECKING:
     from ..manifest import Course
 
 PROBE_OK = "sandbox ok"
+MAX_REQUEST_BYTES = 64 * 1024
 
 
 class TimeLimitExceeded(Exception):
@@ -121,8 +126,8 @@ def _write(path: Path, report: dict) -> None:
 
 
 def _supervise(child: int) -> None:
-    """As process 1 of the pid namespace: reap every process until `child` ends, then exit the way it
-    ended (128 + signal when killed), which `unshare` passes on faithfully, unlike a death by signal."""
+    """Reap every process until `child` ends, then exit the way it ended (128 + signal when
+    killed): as process 1 of the pid namespace, and as the process above it outside."""
     while True:
         pid, status = os.wait()
         if pid == child:
@@ -130,25 +135,30 @@ def _supervise(child: int) -> None:
             os._exit(128 - code if code < 0 else code)
 
 
-def run(job_path: Path) -> None:
-    token = sys.stdin.readline().strip()  # never on disk, where student code could find it
-    job = json.loads(job_path.read_text())
+def enter_namespaces(scratch: Path, hide: list[Path], max_processes: int) -> None:
+    """Go on in fresh namespaces: returns in a grandchild, the child of process 1 of a new pid
+    namespace, with only `scratch` writable, `hide` hidden and no network. This process and
+    process 1 wait for it and exit its way; all three die with their parents."""
+    confine.unshare_namespaces()
+    child = os.fork()
+    if child:
+        _supervise(child)
     confine.die_with_parent()
-    if job["namespaces"]:
-        confine.cap_processes(job["max_processes"])
-        confine.lock_filesystem(Path(job["scratch"]), [Path(p) for p in job["hide"]])
-        child = os.fork()
-        if child:
-            _supervise(child)
+    confine.mount_proc()
+    confine.cap_processes(max_processes)
+    confine.lock_filesystem(scratch, hide)
+    child = os.fork()
+    if child:
+        _supervise(child)  # process 1 reaps the orphans of student code
+    confine.die_with_parent()
+
+
+def grade_and_report(job: dict, token: str, prepared: Prepared | None, problem: str) -> None:
+    """Hide what student code must not read, guard, grade, and write the report with `token`; never returns."""
     main_pid = os.getpid()
     confine.limit_resources(memory_mb=job["memory_mb"], file_size_mb=job["memory_mb"], processes=job["nproc"])
-    import tiktoken  # noqa: F401 - heavy imports happen before the first notebook's clock starts
-    import torch  # noqa: F401
-
-    try:
-        prepared = prepare(job)
-    except Exception as exc:  # noqa: BLE001 - the course itself is broken: reported, never blamed on the student
-        _write(Path(job["result"]), {"token": token, "error": f"the grader could not prepare: {type(exc).__name__}: {exc}"})
+    if prepared is None:  # the course itself is broken: reported, never blamed on the student
+        _write(Path(job["result"]), {"token": token, "error": problem})
         os._exit(0)
     if job["namespaces"]:
         confine.hide_folders([Path(job["solutions"])])
@@ -169,10 +179,91 @@ def run(job_path: Path) -> None:
     os._exit(0)  # no atexit handlers or threads of student code get to run after the report
 
 
+def _start_submission(request: dict, output: int, prepared: Prepared | None, problem: str) -> None:
+    """In a child of the server: become the submission's process (own session, its output to
+    `output`, its environment and folder, its namespaces), then grade; never returns."""
+    os.setsid()
+    confine.die_with_parent()
+    os.dup2(output, 1)
+    os.dup2(output, 2)
+    os.close(output)
+    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+    job = json.loads(Path(request["job"]).read_text())
+    os.environ.clear()
+    os.environ.update(request["env"])
+    tempfile.tempdir = None
+    os.chdir(job["home"])
+    if job["namespaces"]:
+        enter_namespaces(Path(job["scratch"]), [Path(p) for p in job["hide"]], job["max_processes"])
+    grade_and_report(job, request["token"], prepared, problem)
+
+
+def _reap(running: dict[int, int], server: socket.socket) -> None:
+    """Report {"id", "status"} for every ended child (its exit status, -N when killed by signal N)."""
+    while running:
+        pid, status = os.waitpid(-1, os.WNOHANG)
+        if not pid:
+            return
+        server.send(json.dumps({"id": running.pop(pid), "status": os.waitstatus_to_exitcode(status)}).encode())
+
+
+def serve(connection_fd: int, chapters: list[str], exercise_timeout_s: float) -> None:
+    """The fork server: import torch, the checks and the references once, then fork one
+    submission process per request until the grader closes the connection.
+
+    A request is {"id", "job", "token", "env"} with the write end of the submission's
+    output pipe attached; the server answers {"id", "pid"} when the process started and
+    {"id", "status"} when it ended. No student code ever runs in this process.
+    """
+    confine.die_with_parent()
+    import tiktoken  # noqa: F401 - every submission process inherits what is imported here
+    import torch  # noqa: F401
+
+    connection = socket.socket(fileno=connection_fd)
+    try:
+        prepared, problem = prepare({"notebooks": dict.fromkeys(chapters, ""), "exercise_timeout_s": exercise_timeout_s}), ""
+    except Exception as exc:  # noqa: BLE001 - every submission reports it
+        prepared, problem = None, f"the grader could not prepare: {type(exc).__name__}: {exc}"
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_read, False)
+    os.set_blocking(wake_write, False)
+    signal.set_wakeup_fd(wake_write)
+    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+    running: dict[int, int] = {}
+    while True:
+        readable, _, _ = select.select([connection, wake_read], [], [])
+        if wake_read in readable:
+            while True:
+                try:
+                    os.read(wake_read, 512)
+                except BlockingIOError:
+                    break
+            _reap(running, connection)
+        if connection in readable:
+            message, fds, _, _ = socket.recv_fds(connection, MAX_REQUEST_BYTES, 1)
+            if not message:
+                return  # the grader is done (or gone: then the children die with this process)
+            request = json.loads(message)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            child = os.fork()
+            if child == 0:
+                try:
+                    signal.set_wakeup_fd(-1)
+                    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                    for fd in (connection.fileno(), wake_read, wake_write):
+                        os.close(fd)
+                    _start_submission(request, fds[0], prepared, problem)
+                finally:
+                    os._exit(70)  # only when starting the submission failed; its traceback is in its output
+            os.close(fds[0])
+            running[child] = request["id"]
+            connection.send(json.dumps({"id": request["id"], "pid": child}).encode())
+
+
 def probe(scratch: Path) -> None:
-    """Set up the namespace confinement and show that writes outside `scratch` and the network fail."""
-    confine.cap_processes(64)
-    confine.lock_filesystem(scratch, [])
+    """Enter the namespaces and show that writes outside `scratch` and the network fail."""
+    enter_namespaces(scratch, [], 64)
     (scratch / "inside").write_text("ok")
     try:
         (scratch.parent / f"outside-{os.getpid()}").write_text("escaped")
@@ -192,5 +283,7 @@ def probe(scratch: Path) -> None:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--probe"]:
         probe(Path(sys.argv[2]))
+    elif sys.argv[1:2] == ["--serve"]:
+        serve(int(sys.argv[2]), sys.argv[3].split(","), float(sys.argv[4]))
     else:
-        run(Path(sys.argv[1]))
+        sys.exit("usage: python -m autograder.grading.worker --serve FD CHAPTERS EXERCISE_TIMEOUT_S | --probe SCRATCH")

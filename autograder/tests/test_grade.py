@@ -199,6 +199,45 @@ def test_a_run_killed_with_sigkill_then_resumed_ends_like_an_uninterrupted_one(g
     assert not list(Path(tempfile.gettempdir()).glob(f"{sandbox.SCRATCH_PREFIX}{run.pid}-*"))
 
 
+def grading_processes(prefix: str) -> list[int]:
+    """Pids of the fork server and its submission processes working in folders starting with `prefix`."""
+    found = []
+    for cwd in Path("/proc").glob("[0-9]*/cwd"):
+        try:
+            if os.readlink(cwd).startswith(prefix) and b"--serve" in (cwd.parent / "cmdline").read_bytes():
+                found.append(int(cwd.parent.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_killing_the_grader_leaves_no_submission_process_running(tmp_path):
+    root = tmp_path / "class"
+    hand_in(root, "loops", with_setup_prefix(solution(), "while True:\n    pass\n"))
+    command = [sys.executable, "-m", "autograder.cli", "grade", str(root), "--out", str(tmp_path / "out"), "--workers", "1"]
+    run = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    prefix = str(Path(tempfile.gettempdir()).resolve() / f"{sandbox.SCRATCH_PREFIX}{run.pid}-")
+    deadline = time.monotonic() + 60
+    while len(grading_processes(prefix)) < 2 and time.monotonic() < deadline:  # the server and the submission
+        time.sleep(0.05)
+    assert len(grading_processes(prefix)) >= 2, "the submission never started"
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    deadline = time.monotonic() + 10
+    while grading_processes(prefix) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert grading_processes(prefix) == []
+
+
+def test_a_grading_server_that_died_is_replaced_for_the_next_submission(tmp_path):
+    with sandbox.ForkServer([CHAPTER], 60) as server:
+        os.kill(server._process.pid, signal.SIGKILL)
+        run = sandbox.run_submission(server, {CHAPTER: paths.solution_notebook(CHAPTER)}, seed=SEED, exercises=6,
+                                     exercise_timeout_s=60, memory_mb=manifest.load().limits.memory_mb, hide=[],
+                                     namespaces=NAMESPACES)
+    assert run.problem == "" and {c["outcome"] for c in run.report["checks"]} == {"passed"}
+
+
 @pytest.mark.parametrize(
     ("student", "safe"),
     [("alice", "alice"), ("..", "student-"), ("../../etc/passwd", "_.._etc_passwd-"), ("Zoë M", "Zo__M-"), (".hidden", "hidden-")],
@@ -512,7 +551,7 @@ def test_without_namespaces_the_guard_and_the_limits_still_hold(tmp_path, monkey
 
 
 def test_a_forged_report_or_a_grader_failure_costs_one_submission_only(tmp_path, monkeypatch):
-    def fake_run(notebooks, **settings):
+    def fake_run(server, notebooks, **settings):
         student = Path(notebooks[CHAPTER]).parts[-3]
         if student == "crashes-the-grader":
             raise RuntimeError("a bug in the grader")
