@@ -421,6 +421,11 @@ def _tiktoken_cache_path(name: str) -> Path:
     return Path(os.environ["TIKTOKEN_CACHE_DIR"]) / key
 
 
+def gpt2_tiktoken_cache_files() -> list[Path]:
+    """The GPT-2 files in tiktoken's cache folder under the names tiktoken looks for (those present)."""
+    return [path for path in map(_tiktoken_cache_path, GPT2_TIKTOKEN_BLOBS) if path.is_file()]
+
+
 def configure_tiktoken_cache() -> None:
     """Make tiktoken find the data folder's GPT-2 files in its cache, so `gpt2` loads offline.
 

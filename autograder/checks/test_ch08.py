@@ -683,7 +683,8 @@ def test_loading_rejects_a_tensor_of_the_wrong_shape(sub, recorded):
 
 
 @pytest.fixture
-def tokenizer(sub, tmp_path):
+def tokenizer(sub, tmp_path, monkeypatch):
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path / "tiktoken"))  # tiktoken caches the ranks file: not in the course's cache
     return sub.Tokenizer(write_ranks(tmp_path / "tokenizer.model"))
 
 

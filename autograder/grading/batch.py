@@ -30,6 +30,8 @@ from .submissions import StudentSubmission, find_submissions
 
 STATE_FILE = "grading.json"
 RECORDS = "submissions"
+# Classes of this many submissions or more pay for the fork server's warm-up (grading the references once).
+WARM_UP_FROM = 8
 
 
 @dataclass
@@ -171,7 +173,8 @@ def grade_class(course: Course, options: Options) -> Outcome:
     needed = tuple(p.resolve() for p in needed)
     hide = [p for p in (options.submissions, options.out) if not any(n.is_relative_to(p) for n in needed)]
     errors = 0
-    with sandbox.ForkServer(chapter_ids, timeout) as server, ThreadPoolExecutor(max_workers=options.workers) as pool, tqdm(
+    warm = len(pending) >= WARM_UP_FROM
+    with sandbox.ForkServer(chapter_ids, timeout, warm) as server, ThreadPoolExecutor(max_workers=options.workers) as pool, tqdm(
         total=len(subs), initial=len(kept), desc="grading", unit="submission", file=sys.stderr, disable=not options.progress
     ) as bar:
         futures = {pool.submit(_grade_one, server, s, course, chapter_ids, seed, timeout, hide, namespaces): s for s in pending}

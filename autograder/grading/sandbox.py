@@ -95,19 +95,15 @@ def _environment(home: Path) -> dict[str, str]:
 
 
 def _seed_tiktoken_cache(home: Path) -> None:
-    """A writable tiktoken cache in the scratch folder, holding links to the grader's cached files.
+    """A writable tiktoken cache in the scratch folder, holding links to the grader's GPT-2 files.
 
     tiktoken caches every file it reads, local ranks files included, and raises when its
     cache folder is read-only, as the grader's is inside the sandbox.
     """
     cache = home / "tiktoken"
     cache.mkdir()
-    # `import autograder` pointed it at the data folder's cache (data.configure_tiktoken_cache).
-    source = Path(os.environ.get("TIKTOKEN_CACHE_DIR", ""))
-    if source.name and source.is_dir():
-        for file in source.iterdir():
-            if file.is_file():
-                (cache / file.name).symlink_to(file.resolve())
+    for file in data.gpt2_tiktoken_cache_files():  # `import autograder` put them there
+        (cache / file.name).symlink_to(file.resolve())
 
 
 def _new_scratch() -> Path:
@@ -243,10 +239,12 @@ class _Started:
 
 class ForkServer:
     """A `worker --serve` process that has imported torch and the checks of `chapters` and loaded
-    their references once, and forks one confined process per submission (`run`)."""
+    their references once, and forks one confined process per submission (`run`). With `warm`,
+    it grades the references once before it forks (`worker.warm_up`): worth it for a class,
+    not for one submission."""
 
-    def __init__(self, chapters: list[str], exercise_timeout_s: float):
-        self._arguments = (",".join(chapters), f"{exercise_timeout_s:g}")
+    def __init__(self, chapters: list[str], exercise_timeout_s: float, warm: bool = False):
+        self._arguments = (",".join(chapters), f"{exercise_timeout_s:g}", *(["--warm"] if warm else []))
         self._lock = threading.Lock()
         self._ids = itertools.count()
         self._stopped = False

@@ -99,12 +99,13 @@ def test_llama_logits_and_cached_generation_equal_transformers(ch08):
     assert torch.equal(ch08.generate_text_simple_cached(model, tokens[:1, :10], 30), expected)
 
 
-def test_tokenizer_equals_tiktoken_on_the_same_ranks(ch08, tmp_path):
+def test_tokenizer_equals_tiktoken_on_the_same_ranks(ch08, tmp_path, monkeypatch):
     import tiktoken
     from tiktoken.load import load_tiktoken_bpe
 
     from autograder.checks.llama_setups import ranks, write_ranks
 
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path / "tiktoken"))
     path = write_ranks(tmp_path / "tokenizer.model")
     assert load_tiktoken_bpe(str(path)) == ranks()
     tokenizer = ch08.Tokenizer(path)

@@ -165,6 +165,12 @@ def test_every_chapters_reference_gets_full_marks_in_the_sandbox(tmp_path):
     assert {ch.id: float(row[ch.id]) for ch in chapters} == {ch.id: ch.max_score for ch in chapters}
 
 
+def test_a_warmed_up_server_grades_like_a_cold_one(graded, small_class, tmp_path, monkeypatch):
+    monkeypatch.setattr(batch, "WARM_UP_FROM", 1)
+    batch.grade_class(manifest.load(), batch.Options(small_class, tmp_path / "out", workers=2, seed=SEED, progress=False))
+    assert final_outputs(tmp_path / "out") == final_outputs(graded)
+
+
 def test_a_second_run_into_the_same_folder_needs_resume(graded, small_class):
     done = course_grade(small_class, "--out", graded, "--seed", SEED)
     assert done.returncode == 2 and "--resume" in done.stderr

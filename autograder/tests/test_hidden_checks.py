@@ -1,6 +1,9 @@
 """Hidden checks compare with the live reference on seeded random inputs and never reveal them."""
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from autograder import checking, loader, manifest, paths, selftest
@@ -49,3 +52,15 @@ def test_hidden_failure_says_what_differs_without_the_inputs(course, needs_gpt2_
     assert hidden and hidden[0].outcome == "failed"
     message = hidden[0].message
     assert "hidden" in message and "expected" not in message and "got" not in message
+
+
+def test_checking_the_llama_tokenizer_leaves_the_tiktoken_cache_as_it_was(course):
+    """tiktoken caches every ranks file it reads; the checks write a fresh one each run."""
+    cache = Path(os.environ["TIKTOKEN_CACHE_DIR"])
+    before = sorted(cache.iterdir()) if cache.is_dir() else []
+    cells = loader.read_notebook(paths.solution_notebook("ch08"))["cells"]
+    chapter = course.chapter("ch08")
+    exercise = [ex for ex in chapter.exercises if ex.id == "ch08.llama3_tokenizer"]
+    result = checking.check_submissions(course, {"ch08": loader.load_cells(cells, chapter)}, exercise, hidden=True, seed=0)
+    assert result.chapters[0].exercises[0].status == "passed"
+    assert (sorted(cache.iterdir()) if cache.is_dir() else []) == before

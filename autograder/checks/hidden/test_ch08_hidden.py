@@ -172,9 +172,10 @@ def test_loading_agrees_with_reference(sub, ref, seed):
 
 
 @llama3_tokenizer
-def test_tokenizer_agrees_with_reference(sub, ref, seed, tmp_path):
+def test_tokenizer_agrees_with_reference(sub, ref, seed, tmp_path, monkeypatch):
     """hidden: ids of random texts and a random dialog"""
     rng = random.Random(seed)
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path / "tiktoken"))  # tiktoken caches the ranks file: not in the course's cache
     path = write_ranks(tmp_path / "tokenizer.model")
     mine, theirs = sub.Tokenizer(path), ref.Tokenizer(path)
     pieces = ["the", " them", "Hello", " world", "123", "4567", " ", "  ", "\n", "\n\n", "'s", "'LL", "é", "🙂", ",", "!?"]
