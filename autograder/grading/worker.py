@@ -25,6 +25,7 @@ import signal
 import socket
 import sys
 import tempfile
+import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -233,7 +234,10 @@ def serve(connection_fd: int, chapters: list[str], exercise_timeout_s: float, wa
     except Exception as exc:  # noqa: BLE001 - every submission reports it
         prepared, problem = None, f"the grader could not prepare: {type(exc).__name__}: {exc}"
     if prepared is not None and warm:
-        warm_up(prepared, chapters)
+        try:
+            warm_up(prepared, chapters)
+        except Exception:  # noqa: BLE001 - only speed is lost; the server's log shows why
+            traceback.print_exc()
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_read, False)
     os.set_blocking(wake_write, False)
