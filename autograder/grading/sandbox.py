@@ -269,7 +269,9 @@ class ForkServer:
             while message := connection.recv(4096):
                 reply = json.loads(message)
                 with self._lock:
-                    started = waiting[reply["id"]]
+                    started = waiting.get(reply["id"])
+                if started is None:  # its submission stopped waiting for it to start
+                    continue
                 if "pid" in reply:
                     started.pid = reply["pid"]
                     started.started.set()
