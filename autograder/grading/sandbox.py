@@ -288,8 +288,7 @@ class ForkServer:
 
     def _restart_if_ended(self) -> None:
         if self._process.poll() is not None and not self._stopped:
-            self._connection.close()
-            remove_tree(self._home)
+            self.close()
             self._start()
 
     def run(self, job: Path, token: str, home: Path, budget: float) -> tuple[int, bool, str]:
@@ -420,7 +419,7 @@ def run_submission(
         (home / "tmp").mkdir(parents=True)
         _seed_tiktoken_cache(home)
         job = _write_job(
-            scratch, notebooks, home=str(home), seed=seed, exercise_timeout_s=exercise_timeout_s, memory_mb=memory_mb,
+            scratch, notebooks, home=str(home), seed=seed, memory_mb=memory_mb,
             nproc=_user_tasks() + MAX_PROCESSES, max_processes=MAX_PROCESSES, namespaces=namespaces,
             hide=[str(p) for p in hide], solutions=str(paths.solutions_dir()), hidden_checks=str(HIDDEN_DIR),
         )

@@ -2,9 +2,9 @@
 
 `python -m autograder.grading.worker --serve FD CHAPTERS TIMEOUT [--warm]` (started
 by `sandbox.ForkServer`) imports torch and the checks and loads the reference notebooks
-once (with --warm, also grades them once: `warm_up`), and for each request forks a process that becomes one submission's: its own
-session, scrubbed environment and scratch folder, its namespaces (`enter_namespaces`)
-and resource limits. That process hides solutions/ and the hidden checks' files,
+once (with --warm, also grades them once: `warm_up`), and for each request forks a
+process that becomes one submission's: its own session, scrubbed environment and
+scratch folder, its namespaces (`enter_namespaces`) and resource limits. That process hides solutions/ and the hidden checks' files,
 remembers the functions grading relies on (`guard.Integrity`), loads each notebook,
 runs the same public and hidden checks as `course check --hidden`, and writes every
 check's outcome with the request's one-time token to the job's result file, or an
@@ -72,9 +72,10 @@ class Prepared:
     reference: dict
 
 
-def prepare(job: dict) -> Prepared:
-    """Import the checks of the job's chapters and load every reference notebook, so that
-    solutions/ and the hidden checks' files can be hidden before student code runs."""
+def prepare(chapters: list[str], exercise_timeout_s: float) -> Prepared:
+    """Import the checks of `chapters` and load their reference notebooks and those of the
+    chapters before them, so that solutions/ and the hidden checks' files can be hidden
+    before student code runs."""
     import importlib
 
     import previous_chapters
@@ -83,16 +84,16 @@ def prepare(job: dict) -> Prepared:
 
     course = manifest.load()
     course = dataclasses.replace(
-        course, limits=dataclasses.replace(course.limits, exercise_timeout_s=float(job["exercise_timeout_s"]))
+        course, limits=dataclasses.replace(course.limits, exercise_timeout_s=exercise_timeout_s)
     )
     importlib.import_module("autograder.checks.conftest")
-    for chapter_id in job["notebooks"]:
+    for chapter_id in chapters:
         for path in (runner.public_checks(chapter_id), runner.hidden_checks(chapter_id)):
             if path.exists():
                 importlib.import_module(f"autograder.checks.{path.relative_to(runner.CHECKS_DIR).with_suffix('')}".replace("/", "."))
     # Chapters build on earlier chapters' references (`previous_chapters`), and hidden checks use their own.
     order = [ch.id for ch in course.chapters]
-    last = max(order.index(chapter_id) for chapter_id in job["notebooks"])
+    last = max(order.index(chapter_id) for chapter_id in chapters)
     reference = {ch: previous_chapters.chapter(ch) for ch in order[:last + 1] if paths.solution_notebook(ch).exists()}
     return Prepared(course, reference)
 
@@ -230,7 +231,7 @@ def serve(connection_fd: int, chapters: list[str], exercise_timeout_s: float, wa
 
     connection = socket.socket(fileno=connection_fd)
     try:
-        prepared, problem = prepare({"notebooks": dict.fromkeys(chapters, ""), "exercise_timeout_s": exercise_timeout_s}), ""
+        prepared, problem = prepare(chapters, exercise_timeout_s), ""
     except Exception as exc:  # noqa: BLE001 - every submission reports it
         prepared, problem = None, f"the grader could not prepare: {type(exc).__name__}: {exc}"
     if prepared is not None and warm:
