@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch import nn
 
-from autograder.checks.toy_models import CharTokenizer, WindowLanguageModel
+from autograder.checks.toy_models import CharTokenizer, WindowLanguageModel, expect_ids_that_fit
 from autograder.compare import expect, expect_equal_tensor, expect_tensor, expect_text_equal, expect_type, fail
 
 format_input = pytest.mark.ch07_format_input
@@ -414,11 +414,7 @@ class ScriptedModel(nn.Module):
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         """idx: (1, num_tokens) -> logits (1, num_tokens, vocab_size)."""
-        if idx.dim() != 2:
-            fail(f"the model was called with a tensor of shape {tuple(idx.shape)}; it takes (batch, num_tokens) ids")
-        if idx.shape[1] > self.context_size:
-            fail(f"the model was given {idx.shape[1]} tokens but its context holds {self.context_size}: pass "
-                 "context_size on to generate")
+        expect_ids_that_fit(idx, self.context_size, "pass context_size on to generate")
         tokens = idx[0].tolist()
         if self.first_input is None:
             self.first_input = tokens

@@ -7,6 +7,15 @@ from torch import nn
 from autograder.compare import fail
 
 
+def expect_ids_that_fit(idx: torch.Tensor, context_size: int, advice: str = "") -> None:
+    """Fail the check unless `idx` is a (batch, num_tokens) tensor of at most `context_size` tokens,
+    as a stand-in model's forward pass requires; `advice` follows the message on too many tokens."""
+    if idx.dim() != 2:
+        fail(f"the model was called with a tensor of shape {tuple(idx.shape)}; it takes (batch, num_tokens) token ids")
+    if idx.shape[1] > context_size:
+        fail(f"the model was given {idx.shape[1]} tokens but its context holds {context_size}" + (f": {advice}" if advice else ""))
+
+
 class WindowLanguageModel(nn.Module):
     """A deterministic next-token model with a fixed context, like a GPTModel's position table.
 
@@ -25,11 +34,7 @@ class WindowLanguageModel(nn.Module):
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         """idx: (batch, num_tokens) int64, num_tokens <= context_size -> logits (batch, num_tokens, vocab_size)."""
-        if idx.dim() != 2:
-            fail(f"the model was called with a tensor of shape {tuple(idx.shape)}; it takes (batch, num_tokens) token ids")
-        if idx.shape[1] > self.context_size:
-            fail(f"the model was given {idx.shape[1]} tokens but its context holds {self.context_size}: "
-                 "crop idx to its last context_size tokens before each call")
+        expect_ids_that_fit(idx, self.context_size, "crop idx to its last context_size tokens before each call")
         return (self.token_table[idx] * self.position_table[: idx.shape[1]]).cumsum(dim=1)
 
 
