@@ -324,7 +324,7 @@ def test_dataset_items_are_prompt_length_and_token_ids(sub, recorded, gpt2):
         if prompt_length == len(gpt2.encode(prompt + RESPONSE_HEADER)):
             fail(f"{what}: the prompt length counts the \"### Response:\" header; count the tokens of "
                  "format_input(entry) only")
-        if prompt_length == len(prompt):
+        if prompt_length == len(prompt) != expected_length:  # the stand-in tokenizer has a token per character
             fail(f"{what}: the prompt length is the number of characters of the prompt; count its tokens")
         expect(prompt_length == expected_length, f"{what}: prompt length {prompt_length}; format_input(entry) "
                f"has {expected_length} tokens")
