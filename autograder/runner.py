@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from .checks import split
 from .compare import CheckFailure
 from .forbidden import forbid
 from .loader import ExerciseUnavailable, Submission
@@ -25,6 +26,8 @@ from .scoring import SKIPPED, CheckResult
 
 CHECKS_DIR = Path(__file__).resolve().parent / "checks"
 HIDDEN_DIR = CHECKS_DIR / "hidden"
+# The outcome of a split check whose produce step ran: the grader's compare step decides it.
+PRODUCED = "produced"
 
 
 class CheckTimeout(Exception):
@@ -77,14 +80,26 @@ class SubmissionPlugin:
         *,
         reference: dict[str, Submission] | None = None,
         seed: int = 0,
+        cases: dict[str, bytes] | None = None,
     ):
         self.course = course
         self.submissions = submissions
         self.reference = reference or {}
         self.seed = seed
+        # Given the cases of the split checks (check id -> bytes), run only their produce steps.
+        self.cases = cases
+        self.produced: dict[str, bytes] = {}
         self.results: list[CheckResult] = []
         self._spent: dict[str, float] = {}
         self._markers = {ex.marker: ex for ex in course.exercises()}
+
+    def produce_for(self, item: pytest.Item, check) -> None:
+        """Run the produce step of split check `check` on its case; keep the outputs as bytes."""
+        key = split.check_id(item.module.__name__, item.name)
+        if key not in self.cases:
+            raise RuntimeError(f"the grader sent no case for the split check {key}")
+        fixtures = {**item.funcargs, "case": split.loads(self.cases[key])}
+        self.produced[key] = split.dumps(split.as_data(split.call_with(check.produce, fixtures)))
 
     def pytest_configure(self, config: pytest.Config) -> None:
         # Messages come from the exception itself; pytest's long failure reports, which print
@@ -132,16 +147,19 @@ class SubmissionPlugin:
 
     def _result(self, item, exercise: Exercise, report, call) -> CheckResult:
         hidden = Path(str(item.fspath)).parent == HIDDEN_DIR
+        visibility = "hidden" if hidden else "public"
+        key = split.check_id(item.module.__name__, item.name)
         name = (item.function.__doc__ or item.originalname.removeprefix("test_").replace("_", " ")).strip().splitlines()[0]
         if hasattr(item, "callspec"):
             name += f" [{item.callspec.id}]"
         if report.skipped:
             reason = call.excinfo.value.msg if call.excinfo else ""
-            return CheckResult(exercise.id, name, SKIPPED, reason, "hidden" if hidden else "public")
+            return CheckResult(exercise.id, name, SKIPPED, reason, visibility, check_id=key)
         if report.passed:
-            return CheckResult(exercise.id, name, "passed", "", "hidden" if hidden else "public", call.duration)
+            outcome = PRODUCED if key in self.produced else "passed"
+            return CheckResult(exercise.id, name, outcome, "", visibility, call.duration, key)
         status, message = classify(call.excinfo.value)
-        return CheckResult(exercise.id, name, status, message, "hidden" if hidden else "public", call.duration)
+        return CheckResult(exercise.id, name, status, message, visibility, call.duration, key)
 
 
 def run_checks(
@@ -152,13 +170,19 @@ def run_checks(
     hidden: bool = False,
     reference: dict[str, Submission] | None = None,
     seed: int = 0,
+    cases: dict[str, bytes] | None = None,
+    produced: dict[str, bytes] | None = None,
 ) -> list[CheckResult]:
-    """Run the checks of `exercises` against the chapter submissions; one result per check."""
+    """Run the checks of `exercises` against the chapter submissions; one result per check.
+
+    With `cases` (check id -> bytes), split checks run only their produce step: their
+    outcome is PRODUCED and their outputs go into `produced` (check id -> bytes).
+    """
     chapters = sorted({ex.chapter_id for ex in exercises})
     files = [public_checks(ch) for ch in chapters if public_checks(ch).exists()]
     if hidden:
         files += [hidden_checks(ch) for ch in chapters if hidden_checks(ch).exists()]
-    plugin = SubmissionPlugin(course, submissions, reference=reference, seed=seed)
+    plugin = SubmissionPlugin(course, submissions, reference=reference, seed=seed, cases=cases)
     if not files:
         return []
     args = [
@@ -186,4 +210,6 @@ def run_checks(
             os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = autoload
     if code in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
         raise RuntimeError(f"the checks in {', '.join(f.name for f in files)} could not run (pytest exit code {int(code)})")
+    if produced is not None:
+        produced.update(plugin.produced)
     return plugin.results

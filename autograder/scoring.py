@@ -26,6 +26,7 @@ class CheckResult:
     message: str = ""
     visibility: str = "public"  # or "hidden"
     seconds: float = 0.0
+    check_id: str = ""  # module::test function
 
 
 @dataclass

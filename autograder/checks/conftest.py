@@ -6,6 +6,7 @@ checks load `--notebook`, or the chapter's notebook in `chapters/`.
 """
 from __future__ import annotations
 
+import contextlib
 import re
 import zlib
 from functools import lru_cache
@@ -28,7 +29,7 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "forbid(*dotted_names): calls the exercise must not make (written from scratch)")
     for ex in course.exercises():
         config.addinivalue_line("markers", f"{ex.marker}: checks of exercise {ex.id} ({ex.title})")
-    if _find_plugin(config) is None:
+    if find_plugin(config) is None:
         config.pluginmanager.register(_StandalonePlugin(config, course))
 
 
@@ -46,12 +47,12 @@ class _StandalonePlugin(SubmissionPlugin):
         return self.submissions[chapter_id]
 
 
-def _find_plugin(config) -> SubmissionPlugin | None:
+def find_plugin(config) -> SubmissionPlugin | None:
     return next((p for p in config.pluginmanager.get_plugins() if isinstance(p, SubmissionPlugin)), None)
 
 
 def _plugin(request) -> SubmissionPlugin:
-    return _find_plugin(request.config)
+    return find_plugin(request.config)
 
 
 def _chapter_id(request) -> str:
@@ -91,8 +92,11 @@ def _exercise_available(request, sub):
 
 @pytest.fixture
 def ref(request) -> loader.Submission:
-    """The reference solution (hidden checks only; needs solutions/)."""
+    """The reference solution (hidden checks only; needs solutions/). None where the checks
+    only produce outputs (`split`): there the grader holds the reference, not this process."""
     plugin, chapter_id = _plugin(request), _chapter_id(request)
+    if plugin.cases is not None:
+        return None
     if chapter_id not in plugin.reference:
         path = paths.solution_notebook(chapter_id)
         if not path.exists():
@@ -104,7 +108,11 @@ def ref(request) -> loader.Submission:
 @pytest.fixture
 def seed(request) -> int:
     """A per-check seed derived from the run's seed, so a regrade draws the same inputs."""
-    return (_plugin(request).seed * 1_000_003 + zlib.crc32(request.node.name.encode())) % 2**31
+    return check_seed(_plugin(request).seed, request.node.name)
+
+
+def check_seed(run_seed: int, check_name: str) -> int:
+    return (run_seed * 1_000_003 + zlib.crc32(check_name.encode())) % 2**31
 
 
 @lru_cache(maxsize=None)
@@ -133,6 +141,13 @@ def gpt2_files():
 
 @pytest.fixture(scope="session")
 def gpt2():
+    """tiktoken's GPT-2 encoding: `gpt2_for_checks`."""
+    with gpt2_for_checks() as encoding:
+        yield encoding
+
+
+@contextlib.contextmanager
+def gpt2_for_checks():
     """tiktoken's GPT-2 encoding, built offline from the fetched files.
 
     Before the files are fetched, a byte-level stand-in (GPT-2's pre-tokenizer and

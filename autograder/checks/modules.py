@@ -132,7 +132,7 @@ def randomised(module: nn.Module, *, seed: int | None = None, std: float = 0.5) 
 
 
 class Randomised:
-    """A reference class whose instances get random parameters, for `expect_same_module`."""
+    """A reference class whose instances get random parameters, for `module_case`."""
 
     def __init__(self, cls):
         self.cls = cls
@@ -141,22 +141,36 @@ class Randomised:
         return randomised(self.cls(*args, **kwargs))
 
 
-def expect_same_module(sub_cls, ref_cls, config: dict, inputs: torch.Tensor, what: str, atol: float = 1e-5) -> None:
-    """Built from `config` with the reference's parameters, the submission's module agrees with the
-    reference's on `inputs` (hidden, never shown): outputs in eval() and every parameter's gradient."""
+def module_case(ref_cls, config: dict, inputs: torch.Tensor) -> dict:
+    """The setup step of a module check: the configuration, the inputs, the reference's parameters
+    (drawn by building `ref_cls(**config)`) and a random weighting of the output for the backward pass."""
     reference = ref_cls(**config).eval()
-    mine = load_parameters(sub_cls(**config), parameter_state(reference), what).eval()
-    weighting = torch.randn(reference(inputs).shape)
-    outputs = []
-    for module in (mine, reference):
-        module.zero_grad(set_to_none=True)
-        out = module(inputs)
-        outputs.append(out)
-        if out.requires_grad:
-            (out * weighting).sum().backward()
-    expect_close(outputs[0], outputs[1].detach(), f"{what} output on a hidden input", atol=atol)
-    grads = dict(reference.named_parameters())
-    for name, param in mine.named_parameters():
-        if param.grad is None:
+    with torch.no_grad():
+        weighting = torch.randn(reference(inputs).shape)
+    return {"config": config, "inputs": inputs, "state": parameter_state(reference), "weighting": weighting}
+
+
+def module_outputs(sub_cls, case: dict, what: str) -> dict:
+    """The produce step of a module check: `sub_cls(**config)` with the case's parameters, in eval();
+    its output on the case's inputs and every parameter's gradient (None where none reaches it)."""
+    mine = load_parameters(sub_cls(**case["config"]), case["state"], what).eval()
+    mine.zero_grad(set_to_none=True)
+    out = mine(case["inputs"])
+    expect_tensor(out, f"{what} output")
+    if out.requires_grad:
+        (out * case["weighting"]).sum().backward()
+    return {"out": out, "grads": {name: param.grad for name, param in mine.named_parameters()}}
+
+
+def expect_module_outputs(outputs: dict, ref_cls, case: dict, what: str, atol: float = 1e-5) -> None:
+    """The compare step of a module check: the submission's output and gradients (`module_outputs`)
+    agree with the reference's, built with the same parameters, on the case's (hidden) inputs."""
+    reference = load_parameters(ref_cls(**case["config"]), case["state"], what).eval()
+    out = reference(case["inputs"])
+    (out * case["weighting"]).sum().backward()
+    expect_close(outputs["out"], out.detach(), f"{what} output on a hidden input", atol=atol)
+    for name, param in reference.named_parameters():
+        grad = outputs["grads"][name]
+        if grad is None:
             fail(f"no gradient reaches {what}.{name} on a hidden input")
-        expect_close(param.grad, grads[name].grad, f"the gradient of {what}.{name} on a hidden input", atol=10 * atol)
+        expect_close(grad, param.grad, f"the gradient of {what}.{name} on a hidden input", atol=10 * atol)

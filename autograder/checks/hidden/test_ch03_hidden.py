@@ -7,7 +7,8 @@ import random
 import pytest
 import torch
 
-from autograder.checks.modules import expect_same_module
+from autograder.checks.modules import expect_module_outputs, module_case, module_outputs
+from autograder.checks.split import split
 from autograder.checks.test_ch03 import (
     attention_weights,
     causal_attention,
@@ -16,48 +17,60 @@ from autograder.checks.test_ch03 import (
     self_attention_v1,
     self_attention_v2,
 )
-from autograder.compare import expect_close, expect_tensor, fail
+from autograder.compare import expect, expect_close, fail
 
 ATOL = 1e-5
 
 
-def _expect_mask_moves(module, inputs: torch.Tensor, what: str) -> None:
-    module = module.to("meta")
-    try:
-        out = module(inputs.to("meta"))
-    except RuntimeError as exc:
-        fail(f"after {what}.to(device) the forward pass fails ({str(exc).splitlines()[0]}); "
-             "register the mask with self.register_buffer so that it moves with the module")
-    expect_tensor(out, f"{what} output")
+def _attention_case(seed):
+    rng = torch.Generator().manual_seed(seed)
+    return {"inputs": [torch.randn(num_tokens, dim, generator=rng) for num_tokens, dim in ((1, 3), (8, 5), (13, 16))]}
+
+
+def _attention_outputs(sub, case):
+    return {"weights": [sub.attention_weights(x) for x in case["inputs"]],
+            "context": [sub.context_vectors(x) for x in case["inputs"]]}
 
 
 @attention_weights
-def test_attention_weights_agree_with_reference(sub, ref, seed):
+@split(setup=_attention_case, produce=_attention_outputs)
+def test_attention_weights_agree_with_reference(outputs, case, ref):
     """hidden: attention weights and context vectors of random inputs"""
-    rng = torch.Generator().manual_seed(seed)
-    for num_tokens, dim in ((1, 3), (8, 5), (13, 16)):
-        inputs = torch.randn(num_tokens, dim, generator=rng)
-        expect_close(sub.attention_weights(inputs.clone()), ref.attention_weights(inputs), "attention_weights on a hidden input", atol=ATOL)
-        expect_close(sub.context_vectors(inputs.clone()), ref.context_vectors(inputs), "context_vectors on a hidden input", atol=ATOL)
+    for x, weights, context in zip(case["inputs"], outputs["weights"], outputs["context"]):
+        expect_close(weights, ref.attention_weights(x), "attention_weights on a hidden input", atol=ATOL)
+        expect_close(context, ref.context_vectors(x), "context_vectors on a hidden input", atol=ATOL)
 
 
-@self_attention_v1
-def test_self_attention_v1_agrees_with_reference(sub, ref, seed):
-    """hidden: outputs and gradients for a random size"""
-    rng = random.Random(seed)
-    torch.manual_seed(seed)
+def _module_check(class_name: str, draw, doc: str):
+    """A split check of module `class_name`: configurations and inputs from `draw(rng)`, a list of
+    (config, inputs) pairs; each built with the reference's parameters, outputs and gradients compared."""
+
+    def setup(ref, seed):
+        torch.manual_seed(seed)
+        return [module_case(getattr(ref, class_name), config, inputs) for config, inputs in draw(random.Random(seed))]
+
+    def produce(sub, case):
+        return [module_outputs(getattr(sub, class_name), one, class_name) for one in case]
+
+    def compare(outputs, case, ref):
+        for got, one in zip(outputs, case, strict=True):
+            expect_module_outputs(got, getattr(ref, class_name), one, class_name, atol=ATOL)
+
+    compare.__doc__ = doc
+    return split(setup=setup, produce=produce)(compare)
+
+
+def _v1_draw(rng):
     config = {"d_in": rng.randint(2, 9), "d_out": rng.randint(2, 9)}
-    expect_same_module(sub.SelfAttention_v1, ref.SelfAttention_v1, config, torch.randn(rng.randint(2, 10), config["d_in"]), "SelfAttention_v1")
+    return [(config, torch.randn(rng.randint(2, 10), config["d_in"]))]
 
 
-@self_attention_v2
-def test_self_attention_v2_agrees_with_reference(sub, ref, seed):
-    """hidden: outputs and gradients for a random size, with and without bias"""
-    rng = random.Random(seed)
-    torch.manual_seed(seed)
+def _v2_draw(rng):
+    drawn = []
     for bias in (False, True):
         config = {"d_in": rng.randint(2, 9), "d_out": rng.randint(2, 9), "qkv_bias": bias}
-        expect_same_module(sub.SelfAttention_v2, ref.SelfAttention_v2, config, torch.randn(rng.randint(2, 10), config["d_in"]), "SelfAttention_v2")
+        drawn.append((config, torch.randn(rng.randint(2, 10), config["d_in"])))
+    return drawn
 
 
 def _causal_config(rng: random.Random) -> dict:
@@ -65,31 +78,18 @@ def _causal_config(rng: random.Random) -> dict:
             "dropout": rng.choice([0.0, 0.1, 0.5]), "qkv_bias": rng.random() < 0.5}
 
 
-@causal_attention
-def test_causal_attention_agrees_with_reference(sub, ref, seed):
-    """hidden: outputs and gradients for a random size and input length"""
-    rng = random.Random(seed)
-    torch.manual_seed(seed)
+def _batch_for(config: dict, rng: random.Random) -> torch.Tensor:
+    return torch.randn(rng.randint(1, 3), rng.randint(1, config["context_length"]), config["d_in"])
+
+
+def _causal_draw(rng):
     config = _causal_config(rng)
-    inputs = torch.randn(rng.randint(1, 3), rng.randint(1, config["context_length"]), config["d_in"])
-    expect_same_module(sub.CausalAttention, ref.CausalAttention, config, inputs, "CausalAttention")
+    return [(config, _batch_for(config, rng))]
 
 
-@causal_attention
-def test_causal_attention_mask_moves_with_the_module(sub, seed):
-    """hidden: the mask is a registered buffer: the module works after .to(another device)"""
-    config = _causal_config(random.Random(seed))
-    _expect_mask_moves(sub.CausalAttention(**config), torch.randn(2, config["context_length"] - 1, config["d_in"]), "CausalAttention")
-
-
-@multihead_wrapper
-def test_wrapper_agrees_with_reference(sub, ref, seed):
-    """hidden: outputs and gradients for a random size and number of heads"""
-    rng = random.Random(seed)
-    torch.manual_seed(seed)
+def _wrapper_draw(rng):
     config = {**_causal_config(rng), "num_heads": rng.randint(1, 4)}
-    inputs = torch.randn(rng.randint(1, 3), rng.randint(1, config["context_length"]), config["d_in"])
-    expect_same_module(sub.MultiHeadAttentionWrapper, ref.MultiHeadAttentionWrapper, config, inputs, "MultiHeadAttentionWrapper")
+    return [(config, _batch_for(config, rng))]
 
 
 def _multihead_config(rng: random.Random) -> dict:
@@ -97,19 +97,62 @@ def _multihead_config(rng: random.Random) -> dict:
     return {**_causal_config(rng), "d_out": num_heads * rng.randint(1, 4), "num_heads": num_heads}
 
 
-@multihead_attention
-def test_multihead_attention_agrees_with_reference(sub, ref, seed):
-    """hidden: outputs and gradients for a random size, number of heads and input length"""
-    rng = random.Random(seed)
-    torch.manual_seed(seed)
+def _multihead_draw(rng):
+    drawn = []
     for _ in range(2):
         config = _multihead_config(rng)
-        inputs = torch.randn(rng.randint(1, 3), rng.randint(1, config["context_length"]), config["d_in"])
-        expect_same_module(sub.MultiHeadAttention, ref.MultiHeadAttention, config, inputs, "MultiHeadAttention")
+        drawn.append((config, _batch_for(config, rng)))
+    return drawn
+
+
+test_self_attention_v1_agrees_with_reference = self_attention_v1(_module_check(
+    "SelfAttention_v1", _v1_draw, "hidden: outputs and gradients for a random size"))
+test_self_attention_v2_agrees_with_reference = self_attention_v2(_module_check(
+    "SelfAttention_v2", _v2_draw, "hidden: outputs and gradients for a random size, with and without bias"))
+test_causal_attention_agrees_with_reference = causal_attention(_module_check(
+    "CausalAttention", _causal_draw, "hidden: outputs and gradients for a random size and input length"))
+test_wrapper_agrees_with_reference = multihead_wrapper(_module_check(
+    "MultiHeadAttentionWrapper", _wrapper_draw, "hidden: outputs and gradients for a random size and number of heads"))
+test_multihead_attention_agrees_with_reference = multihead_attention(_module_check(
+    "MultiHeadAttention", _multihead_draw,
+    "hidden: outputs and gradients for a random size, number of heads and input length"))
+
+
+def _mask_case(draw_config):
+    def setup(seed):
+        config = draw_config(random.Random(seed))
+        return {"config": config, "inputs": torch.randn(2, config["context_length"] - 1, config["d_in"])}
+    return setup
+
+
+def _mask_outputs(class_name: str):
+    def produce(sub, case):
+        """The output shape after moving the module (and the input) to the meta device, or the error."""
+        module = getattr(sub, class_name)(**case["config"]).to("meta")
+        try:
+            out = module(case["inputs"].to("meta"))
+        except RuntimeError as exc:
+            return {"error": str(exc).splitlines()[0] if str(exc) else type(exc).__name__}
+        return {"shape": list(out.shape) if isinstance(out, torch.Tensor) else None}
+    return produce
+
+
+def _expect_mask_moves(outputs: dict, what: str) -> None:
+    if "error" in outputs:
+        fail(f"after {what}.to(device) the forward pass fails ({outputs['error']}); "
+             "register the mask with self.register_buffer so that it moves with the module")
+    expect(outputs["shape"] is not None, f"{what} output should be a tensor")
+
+
+@causal_attention
+@split(setup=_mask_case(_causal_config), produce=_mask_outputs("CausalAttention"))
+def test_causal_attention_mask_moves_with_the_module(outputs):
+    """hidden: the mask is a registered buffer: the module works after .to(another device)"""
+    _expect_mask_moves(outputs, "CausalAttention")
 
 
 @multihead_attention
-def test_multihead_attention_mask_moves_with_the_module(sub, seed):
+@split(setup=_mask_case(_multihead_config), produce=_mask_outputs("MultiHeadAttention"))
+def test_multihead_attention_mask_moves_with_the_module(outputs):
     """hidden: the mask is a registered buffer: the module works after .to(another device)"""
-    config = _multihead_config(random.Random(seed))
-    _expect_mask_moves(sub.MultiHeadAttention(**config), torch.randn(2, config["context_length"] - 1, config["d_in"]), "MultiHeadAttention")
+    _expect_mask_moves(outputs, "MultiHeadAttention")
