@@ -42,6 +42,16 @@ def hidden_checks(chapter_id: str) -> Path:
     return HIDDEN_DIR / f"test_{chapter_id}_hidden.py"
 
 
+def check_title(function, name: str) -> str:
+    """What reports call a check: its docstring's first line, else its name in words."""
+    return (function.__doc__ or name.removeprefix("test_").replace("_", " ")).strip().splitlines()[0]
+
+
+def exercise_marker(function) -> str | None:
+    """The name of the first mark on a check function that is not `forbid` (its exercise's marker)."""
+    return next((mark.name for mark in getattr(function, "pytestmark", []) if mark.name != "forbid"), None)
+
+
 def _in_student_code(exc: BaseException) -> str:
     """' (cell N, line M)' for the deepest frame of the exception inside notebook code, else ''."""
     frames = [
@@ -149,7 +159,7 @@ class SubmissionPlugin:
         hidden = Path(str(item.fspath)).parent == HIDDEN_DIR
         visibility = "hidden" if hidden else "public"
         key = split.check_id(item.module.__name__, item.name)
-        name = (item.function.__doc__ or item.originalname.removeprefix("test_").replace("_", " ")).strip().splitlines()[0]
+        name = check_title(item.function, item.originalname)
         if hasattr(item, "callspec"):
             name += f" [{item.callspec.id}]"
         if report.skipped:

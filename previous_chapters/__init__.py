@@ -8,19 +8,30 @@ costs points in chapter 4.
 """
 from __future__ import annotations
 
-from functools import lru_cache
-
 from autograder import loader, manifest, paths
 
+_loaded: dict[str, loader.Submission] = {}
+_withheld: set[str] = set()
 
-@lru_cache(maxsize=None)
+
 def chapter(chapter_id: str) -> loader.Submission:
     """Chapter `chapter_id`'s setup and exercise cells, loaded once per process."""
-    course = manifest.load()
-    path = paths.solution_notebook(chapter_id)
-    if not path.exists():
-        path = paths.student_notebook(chapter_id)
-    return loader.load_notebook(path, course.chapter(chapter_id))
+    if chapter_id in _withheld:
+        raise ImportError(f"{chapter_id}'s code cannot be imported while {chapter_id} itself is graded")
+    if chapter_id not in _loaded:
+        course = manifest.load()
+        path = paths.solution_notebook(chapter_id)
+        if not path.exists():
+            path = paths.student_notebook(chapter_id)
+        _loaded[chapter_id] = loader.load_notebook(path, course.chapter(chapter_id))
+    return _loaded[chapter_id]
+
+
+def withhold(chapter_id: str) -> None:
+    """Forget chapter `chapter_id`'s code and refuse to load it again: a process grading that
+    chapter holds no reference version of it."""
+    _withheld.add(chapter_id)
+    _loaded.pop(chapter_id, None)
 
 
 def _defining_exercise(name: str):

@@ -25,6 +25,7 @@ from .. import data, paths
 from ..checking import UsageError
 from ..manifest import Course
 from . import outputs, results, sandbox
+from .comparing import SplitChecks
 from .atomic import remove_leftovers, write_atomic
 from .submissions import StudentSubmission, find_submissions
 
@@ -102,28 +103,35 @@ def _seed(options: Options, previous: dict) -> int:
     return previous.get("seed", secrets.randbelow(2**31))
 
 
-def _grade_one(server: sandbox.ForkServer, sub: StudentSubmission, course: Course, chapter_ids: list[str], seed: int,
-               timeout: float, hide: list[Path], namespaces: bool) -> dict:
+def _grade_one(server: sandbox.ForkServer, split_checks: SplitChecks, sub: StudentSubmission, course: Course,
+               chapter_ids: list[str], seed: int, timeout: float, hide: list[Path], namespaces: bool) -> dict:
+    """Grade each of the student's notebooks in a process of its own, which holds no reference of its chapter."""
     notebooks = {c: sub.notebooks[c] for c in chapter_ids if c in sub.notebooks and c not in sub.problems}
-    if not notebooks:
-        return results.build_record(sub, course, chapter_ids, checks=[], error="", seed=seed, seconds=0.0, output="")
-    run = sandbox.run_submission(
-        server,
-        notebooks,
-        seed=seed,
-        exercises=sum(len(course.chapter(c).exercises) for c in notebooks),
-        exercise_timeout_s=timeout,
-        memory_mb=course.limits.memory_mb,
-        hide=hide,
-        namespaces=namespaces,
-    )
-    checks, error = [], run.problem
-    if not error:
+    checks, errors, seconds, logs = [], {}, 0.0, []
+    for chapter_id, notebook in notebooks.items():
+        run = sandbox.run_submission(
+            server,
+            {chapter_id: notebook},
+            seed=seed,
+            exercises=len(course.chapter(chapter_id).exercises),
+            exercise_timeout_s=timeout,
+            memory_mb=course.limits.memory_mb,
+            hide=hide,
+            namespaces=namespaces,
+        )
+        seconds += run.seconds
+        logs.append(run.output if len(notebooks) == 1 else f"--- {chapter_id} ---\n{run.output}")
+        if run.problem:
+            errors[chapter_id] = run.problem
+            continue
         try:
-            checks = results.parse_report(run.report, course, list(notebooks))
+            reported, produced = results.parse_report(run.report, course, [chapter_id])
         except results.ReportError as exc:
-            error = f"the submission's process did not report its checks: {exc}"
-    return results.build_record(sub, course, chapter_ids, checks=checks, error=error, seed=seed, seconds=run.seconds, output=run.output)
+            errors[chapter_id] = f"the submission's process did not report its checks: {exc}"
+            continue
+        checks += split_checks.complete(reported, produced, course, [chapter_id])
+    return results.build_record(sub, course, chapter_ids, checks=checks, error="", seed=seed, seconds=seconds,
+                                output="".join(logs), chapter_errors=errors)
 
 
 def _record_of(future, sub: StudentSubmission, course: Course, chapter_ids: list[str], seed: int) -> dict:
@@ -174,10 +182,12 @@ def grade_class(course: Course, options: Options) -> Outcome:
     hide = [p for p in (options.submissions, options.out) if not any(n.is_relative_to(p) for n in needed)]
     errors = 0
     warm = len(pending) >= WARM_UP_FROM
-    with sandbox.ForkServer(chapter_ids, timeout, warm) as server, ThreadPoolExecutor(max_workers=options.workers) as pool, tqdm(
+    split_checks = SplitChecks(course, chapter_ids, seed) if pending else None
+    cases = split_checks.cases if split_checks else {}
+    with sandbox.ForkServer(chapter_ids, timeout, cases, warm) as server, ThreadPoolExecutor(max_workers=options.workers) as pool, tqdm(
         total=len(subs), initial=len(kept), desc="grading", unit="submission", file=sys.stderr, disable=not options.progress
     ) as bar:
-        futures = {pool.submit(_grade_one, server, s, course, chapter_ids, seed, timeout, hide, namespaces): s for s in pending}
+        futures = {pool.submit(_grade_one, server, split_checks, s, course, chapter_ids, seed, timeout, hide, namespaces): s for s in pending}
         try:
             for future in as_completed(futures):
                 record = _record_of(future, futures[future], course, chapter_ids, seed)

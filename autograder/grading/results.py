@@ -14,7 +14,9 @@ import re
 from pathlib import Path
 
 from ..manifest import Chapter, Course
+from ..runner import PRODUCED
 from ..scoring import SKIPPED, STATUSES, ChapterResult, CheckResult, ExerciseResult, score_chapter
+from .comparing import decode
 from .submissions import StudentSubmission
 
 MAX_TEXT = 2000
@@ -34,8 +36,9 @@ def _clip(value: object) -> str:
     return value if len(value) <= MAX_TEXT else value[: MAX_TEXT - 1] + "…"
 
 
-def parse_report(report: object, course: Course, chapter_ids: list[str]) -> list[CheckResult]:
-    """The checks in a worker's report; raises ReportError for anything else."""
+def parse_report(report: object, course: Course, chapter_ids: list[str]) -> tuple[list[CheckResult], dict[str, bytes]]:
+    """The checks in a worker's report, and the outputs of the split checks it produced (check id ->
+    bytes, for `comparing.SplitChecks`); raises ReportError for anything else."""
     if not isinstance(report, dict):
         raise ReportError("the report is not a JSON object")
     if "error" in report:
@@ -44,18 +47,20 @@ def parse_report(report: object, course: Course, chapter_ids: list[str]) -> list
     if not isinstance(checks, list) or len(checks) > MAX_CHECKS:
         raise ReportError("the report has no list of checks")
     known = {ex.id for chapter_id in chapter_ids for ex in course.chapter(chapter_id).exercises}
-    parsed = []
+    parsed, produced = [], {}
     for item in checks:
         if not isinstance(item, dict) or item.get("exercise_id") not in known:
             raise ReportError("the report names a check of no graded exercise")
-        if item.get("outcome") not in (*STATUSES, SKIPPED) or item.get("visibility") not in ("public", "hidden"):
+        if item.get("outcome") not in (*STATUSES, SKIPPED, PRODUCED) or item.get("visibility") not in ("public", "hidden"):
             raise ReportError("the report has a check with an unknown outcome or visibility")
         seconds = item.get("seconds", 0.0)
         seconds = float(seconds) if isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds >= 0 else 0.0
-        parsed.append(
-            CheckResult(item["exercise_id"], _clip(item.get("name")), item["outcome"], _clip(item.get("message", "")), item["visibility"], seconds)
-        )
-    return parsed
+        check_id = _clip(item.get("check_id", ""))
+        parsed.append(CheckResult(item["exercise_id"], _clip(item.get("name")), item["outcome"],
+                                  _clip(item.get("message", "")), item["visibility"], seconds, check_id))
+        if item["outcome"] == PRODUCED and (outputs := decode(item.get("outputs"))) is not None:
+            produced[check_id] = outputs
+    return parsed, produced
 
 
 def hidden_message(check: CheckResult, public_messages: set[str]) -> str:
@@ -105,11 +110,14 @@ def build_record(
     seed: int,
     seconds: float,
     output: str,
+    chapter_errors: dict[str, str] | None = None,
 ) -> dict:
     """The submission's scores and messages per chapter and exercise (the file `outputs` reads).
 
-    `error` (the run gave no usable report) gives every exercise of the run's chapters zero with that message.
+    `error` (no run gave a usable report), or a chapter's message in `chapter_errors` (its run
+    gave none), gives every exercise of those chapters zero with that message.
     """
+    chapter_errors = chapter_errors or {}
     shown = _for_feedback(checks, course.limits.memory_mb)
     chapters = []
     for chapter_id in chapter_ids:
@@ -118,8 +126,8 @@ def build_record(
             result = _unavailable(chapter, *sub.problems[chapter_id])
         elif chapter_id not in sub.notebooks:
             result = _unavailable(chapter, "missing", sub.why_missing(chapter_id))
-        elif error:
-            result = _unavailable(chapter, "error", error)
+        elif error or chapter_id in chapter_errors:
+            result = _unavailable(chapter, "error", error or chapter_errors[chapter_id])
         else:
             result = score_chapter(chapter, list(chapter.exercises), [c for c in shown if c.exercise_id.startswith(f"{chapter_id}.")])
         chapters.append(result)
@@ -128,8 +136,8 @@ def build_record(
     return {
         "student": sub.student,
         "safe_id": sub.safe_id,
-        "status": "error" if error else "graded",
-        "message": error,
+        "status": "error" if error or chapter_errors else "graded",
+        "message": error or "; ".join(chapter_errors.values()),
         "seed": seed,
         "seconds": round(seconds, 2),
         "score": round(sum(ch.score for ch in chapters), 6),

@@ -34,6 +34,7 @@ from pathlib import Path
 
 from .. import data, paths
 from ..runner import HIDDEN_DIR
+from . import worker
 from .worker import PROBE_OK
 
 # Seconds a submission gets on top of its exercises' budgets: forking, entering namespaces.
@@ -238,13 +239,17 @@ class _Started:
 
 
 class ForkServer:
-    """A `worker --serve` process that has imported torch and the checks of `chapters` and loaded
-    their references once, and forks one confined process per submission (`run`). With `warm`,
+    """A `worker --serve` process that has imported torch and the checks of `chapters`, loaded
+    the references later chapters import and read the split checks' `cases` once, and forks one
+    confined process per submission (`run`). With `warm`,
     it grades the references once before it forks (`worker.warm_up`): worth it for a class,
     not for one submission."""
 
-    def __init__(self, chapters: list[str], exercise_timeout_s: float, warm: bool = False):
-        self._arguments = (",".join(chapters), f"{exercise_timeout_s:g}", *(["--warm"] if warm else []))
+    def __init__(self, chapters: list[str], exercise_timeout_s: float, cases: dict[str, bytes], warm: bool = False):
+        self._cases = _new_scratch()
+        worker.write_cases(self._cases / "cases.json", cases)
+        self._arguments = (",".join(chapters), f"{exercise_timeout_s:g}", str(self._cases / "cases.json"),
+                           *(["--warm"] if warm else []))
         self._lock = threading.Lock()
         self._ids = itertools.count()
         self._stopped = False
@@ -359,6 +364,7 @@ class ForkServer:
             self.close()
         else:
             self.stop()
+        remove_tree(self._cases)
 
 
 def _kill_group(pid: int) -> None:

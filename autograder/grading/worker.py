@@ -1,13 +1,16 @@
 """The submission's processes: a fork server, and the process it forks to grade one student's notebooks.
 
-`python -m autograder.grading.worker --serve FD CHAPTERS TIMEOUT [--warm]` (started
-by `sandbox.ForkServer`) imports torch and the checks and loads the reference notebooks
-once (with --warm, also grades them once: `warm_up`), and for each request forks a
+`python -m autograder.grading.worker --serve FD CHAPTERS TIMEOUT CASES [--warm]` (started
+by `sandbox.ForkServer`) imports torch and the checks, loads the reference notebooks that
+later chapters import (`previous_chapters`) and reads the split checks' cases once (with
+--warm, also grades the references once: `warm_up`), and for each request forks a
 process that becomes one submission's: its own session, scrubbed environment and
 scratch folder, its namespaces (`enter_namespaces`) and resource limits. That process hides solutions/ and the hidden checks' files,
 remembers the functions grading relies on (`guard.Integrity`), loads each notebook,
-runs the same public and hidden checks as `course check --hidden`, and writes every
-check's outcome with the request's one-time token to the job's result file, or an
+runs the same public checks as `course check --hidden` and the produce steps of its hidden
+checks (`autograder.checks.split`: the grader compares their outputs with the reference),
+and writes every check's outcome (a hidden check's: its outputs) with the request's
+one-time token to the job's result file, or an
 error when the submission replaced any of those functions. That file is all the
 grader reads from it; everything else it prints is only a log.
 
@@ -16,6 +19,7 @@ and prints "sandbox ok" when it holds.
 """
 from __future__ import annotations
 
+import base64
 import dataclasses
 import errno
 import json
@@ -66,16 +70,26 @@ def _load(path: Path, chapter, seconds: float):
 
 @dataclasses.dataclass
 class Prepared:
-    """What the worker holds before student code runs: the course, its limits, the references."""
+    """What the worker holds before student code runs: the course, its limits, the earlier chapters'
+    references (for `previous_chapters`) and the cases of the split checks (check id -> bytes)."""
 
     course: Course
     reference: dict
+    cases: dict[str, bytes]
 
 
-def prepare(chapters: list[str], exercise_timeout_s: float) -> Prepared:
-    """Import the checks of `chapters` and load their reference notebooks and those of the
-    chapters before them, so that solutions/ and the hidden checks' files can be hidden
-    before student code runs."""
+def read_cases(path: Path) -> dict[str, bytes]:
+    return {key: base64.b64decode(value) for key, value in json.loads(path.read_text()).items()}
+
+
+def write_cases(path: Path, cases: dict[str, bytes]) -> None:
+    path.write_text(json.dumps({key: base64.b64encode(value).decode("ascii") for key, value in cases.items()}))
+
+
+def prepare(chapters: list[str], exercise_timeout_s: float, cases: dict[str, bytes]) -> Prepared:
+    """Import the checks of `chapters` and load the reference notebooks of the chapters before
+    the last of them (which later chapters import through `previous_chapters`), so that solutions/
+    and the hidden checks' files can be hidden before student code runs."""
     import importlib
 
     import previous_chapters
@@ -91,16 +105,17 @@ def prepare(chapters: list[str], exercise_timeout_s: float) -> Prepared:
         for path in (runner.public_checks(chapter_id), runner.hidden_checks(chapter_id)):
             if path.exists():
                 importlib.import_module(f"autograder.checks.{path.relative_to(runner.CHECKS_DIR).with_suffix('')}".replace("/", "."))
-    # Chapters build on earlier chapters' references (`previous_chapters`), and hidden checks use their own.
     order = [ch.id for ch in course.chapters]
     last = max(order.index(chapter_id) for chapter_id in chapters)
-    reference = {ch: previous_chapters.chapter(ch) for ch in order[:last + 1] if paths.solution_notebook(ch).exists()}
-    return Prepared(course, reference)
+    reference = {ch: previous_chapters.chapter(ch) for ch in order[:last] if paths.solution_notebook(ch).exists()}
+    return Prepared(course, reference, cases)
 
 
 def grade(job: dict, prepared: Prepared) -> dict:
-    """Run the checks of the job's chapters; {"checks": [...]} or {"error": message}."""
-    from .. import checking
+    """Run the checks of the job's chapters, the split checks' produce steps only; {"checks": [...]}
+    (a produced check carries its outputs, base64) or {"error": message}."""
+    from .. import runner
+    from .comparing import encode
 
     course = prepared.course
     submissions = {}
@@ -109,11 +124,28 @@ def grade(job: dict, prepared: Prepared) -> dict:
         chapter = course.chapter(chapter_id)
         submissions[chapter_id] = _load(Path(path), chapter, course.limits.exercise_timeout_s)
         exercises += chapter.exercises
-    reference = {ch: prepared.reference[ch] for ch in job["notebooks"] if ch in prepared.reference}
-    result = checking.check_submissions(course, submissions, exercises, hidden=True, seed=int(job["seed"]),
-                                        reference=reference)
-    checks = [dataclasses.asdict(c) for ch in result.chapters for ex in ch.exercises for c in ex.checks]
+    produced: dict[str, bytes] = {}
+    checks = []
+    for check in runner.run_checks(course, submissions, exercises, hidden=True, seed=int(job["seed"]),
+                                   cases=prepared.cases, produced=produced):
+        item = dataclasses.asdict(check)
+        if check.outcome == runner.PRODUCED:
+            item["outputs"] = encode(produced[check.check_id])
+        checks.append(item)
     return {"checks": checks}
+
+
+def withhold_references(chapter_ids, prepared: Prepared) -> None:
+    """Drop the references of the chapters being graded, which the server may hold for later
+    chapters, from this process's memory; `previous_chapters` refuses to load them again."""
+    import gc
+
+    import previous_chapters
+
+    for chapter_id in chapter_ids:
+        previous_chapters.withhold(chapter_id)
+        prepared.reference.pop(chapter_id, None)
+    gc.collect()
 
 
 def tampered(changed: list[str]) -> dict:
@@ -165,6 +197,7 @@ def grade_and_report(job: dict, token: str, prepared: Prepared | None, problem: 
     if job["namespaces"]:
         confine.hide_folders([Path(job["solutions"])])
         confine.empty_files(Path(job["hidden_checks"]))
+    withhold_references(job["notebooks"], prepared)
     guard.install()
     changed = guard.Integrity().changed  # bound now: replacing Integrity.changed later changes nothing here
     try:
@@ -217,9 +250,10 @@ def warm_up(prepared: Prepared, chapters: list[str]) -> None:
     grade({"notebooks": {ch: str(paths.solution_notebook(ch)) for ch in chapters}, "seed": 0}, prepared)
 
 
-def serve(connection_fd: int, chapters: list[str], exercise_timeout_s: float, warm: bool) -> None:
-    """The fork server: import torch, the checks and the references once (and `warm_up` when
-    `warm`), then fork one submission process per request until the grader closes the connection.
+def serve(connection_fd: int, chapters: list[str], exercise_timeout_s: float, cases: Path, warm: bool) -> None:
+    """The fork server: import torch, the checks and the earlier chapters' references once, read
+    the split checks' `cases` (and `warm_up` when `warm`), then fork one submission process per
+    request until the grader closes the connection.
 
     A request is {"id", "job", "token", "env"} with the write end of the submission's
     output pipe attached; the server answers {"id", "pid"} when the process started and
@@ -231,7 +265,7 @@ def serve(connection_fd: int, chapters: list[str], exercise_timeout_s: float, wa
 
     connection = socket.socket(fileno=connection_fd)
     try:
-        prepared, problem = prepare(chapters, exercise_timeout_s), ""
+        prepared, problem = prepare(chapters, exercise_timeout_s, read_cases(cases)), ""
     except Exception as exc:  # noqa: BLE001 - every submission reports it
         prepared, problem = None, f"the grader could not prepare: {type(exc).__name__}: {exc}"
     if prepared is not None and warm:
@@ -300,6 +334,6 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--probe"]:
         probe(Path(sys.argv[2]))
     elif sys.argv[1:2] == ["--serve"]:
-        serve(int(sys.argv[2]), sys.argv[3].split(","), float(sys.argv[4]), sys.argv[5:] == ["--warm"])
+        serve(int(sys.argv[2]), sys.argv[3].split(","), float(sys.argv[4]), Path(sys.argv[5]), sys.argv[6:] == ["--warm"])
     else:
-        sys.exit("usage: python -m autograder.grading.worker --serve FD CHAPTERS EXERCISE_TIMEOUT_S [--warm] | --probe SCRATCH")
+        sys.exit("usage: python -m autograder.grading.worker --serve FD CHAPTERS EXERCISE_TIMEOUT_S CASES [--warm] | --probe SCRATCH")

@@ -24,9 +24,8 @@ def course_copy(tmp_path, monkeypatch):
     """An empty course folder with this course's manifest; previous_chapters reads it fresh."""
     shutil.copy(paths.manifest_path(), tmp_path / "course.toml")
     monkeypatch.setenv("COURSE_ROOT", str(tmp_path))
-    previous_chapters.chapter.cache_clear()
-    yield tmp_path
-    previous_chapters.chapter.cache_clear()
+    monkeypatch.setattr(previous_chapters, "_loaded", {})
+    return tmp_path
 
 
 def _notebook_with_broken_attention(course) -> list:
