@@ -1,8 +1,8 @@
 """The grader's side of a sandboxed run: one submission, one process, one scratch folder.
 
-A `ForkServer` imports torch, the checks and the references once; each submission's
-process is forked from it (`worker`), so it starts in milliseconds with all of that
-in place. The process runs in a fresh temporary folder holding copies of the
+A `ForkServer` imports torch and the checks once, with the references later chapters
+import; each submission's process is forked from it (`worker`), so it starts in
+milliseconds with all of that in place. The process runs in a fresh temporary folder holding copies of the
 student's notebooks, with a scrubbed environment, in its own session, under a
 wall-clock limit after which its whole process group is killed. Where Linux user
 namespaces work (`namespaces_available`), it also runs in its own user, network,
@@ -10,7 +10,8 @@ mount and pid namespaces: no network at all, a read-only file system outside the
 scratch folder, and every process it started dies with it. Its output is captured
 and truncated, never parsed; the one thing read back is the result file it writes
 into the scratch folder, which must carry the one-time token only the grader and
-that process know. The reference solutions and the hidden checks are hidden from it.
+that process know. The reference solutions and the hidden checks are hidden from it,
+and it only produces the hidden checks' outputs (`comparing` decides them).
 """
 from __future__ import annotations
 

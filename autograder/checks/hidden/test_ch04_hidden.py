@@ -6,7 +6,8 @@ import random
 
 import torch
 
-from autograder.checks.modules import Randomised, expect_same_module
+from autograder.checks.modules import Randomised, expect_module_outputs, module_case, module_outputs
+from autograder.checks.split import split
 from autograder.checks.test_ch04 import (
     feed_forward,
     gelu,
@@ -16,7 +17,7 @@ from autograder.checks.test_ch04 import (
     transformer_block,
 )
 from autograder.checks.toy_models import WindowLanguageModel
-from autograder.compare import expect_close, expect_equal_tensor
+from autograder.compare import expect, expect_close, expect_equal_tensor
 
 
 def _config(rng: random.Random) -> dict:
@@ -25,66 +26,107 @@ def _config(rng: random.Random) -> dict:
             "n_heads": n_heads, "n_layers": rng.randint(1, 3), "drop_rate": rng.choice([0.0, 0.1]), "qkv_bias": rng.random() < 0.5}
 
 
-@layer_norm
-def test_layer_norm_agrees_with_reference(sub, ref, seed):
-    """hidden: outputs and gradients for a random width and random scale and shift"""
-    rng = random.Random(seed)
-    torch.manual_seed(seed)
+def _module_check(class_name: str, draw, doc: str, randomise: bool = True):
+    """A split check of module `class_name`: a configuration and inputs from `draw(rng)`; built with
+    the reference's parameters (random ones where `randomise`), outputs and gradients compared."""
+
+    def setup(ref, seed):
+        torch.manual_seed(seed)
+        config, inputs = draw(random.Random(seed))
+        ref_cls = getattr(ref, class_name)
+        return module_case(Randomised(ref_cls) if randomise else ref_cls, config, inputs)
+
+    def produce(sub, case):
+        return module_outputs(getattr(sub, class_name), case, class_name)
+
+    def compare(outputs, case, ref):
+        expect_module_outputs(outputs, getattr(ref, class_name), case, class_name)
+
+    compare.__doc__ = doc
+    return split(setup=setup, produce=produce)(compare)
+
+
+def _layer_norm_draw(rng):
     width = rng.randint(2, 40)
     inputs = torch.randn(rng.randint(1, 3), rng.randint(1, 5), width) * rng.choice([0.1, 1.0, 10.0])
-    expect_same_module(sub.LayerNorm, Randomised(ref.LayerNorm), {"emb_dim": width}, inputs, "LayerNorm")
+    return {"emb_dim": width}, inputs
+
+
+def _feed_forward_draw(rng):
+    cfg = _config(rng)
+    return {"cfg": cfg}, torch.randn(2, 3, cfg["emb_dim"])
+
+
+def _transformer_block_draw(rng):
+    cfg = _config(rng)
+    return {"cfg": cfg}, torch.randn(rng.randint(1, 3), rng.randint(1, cfg["context_length"]), cfg["emb_dim"])
+
+
+def _gpt_model_draw(rng):
+    cfg = _config(rng)
+    return {"cfg": cfg}, torch.randint(0, cfg["vocab_size"], (rng.randint(1, 3), rng.randint(1, cfg["context_length"])))
+
+
+test_layer_norm_agrees_with_reference = layer_norm(_module_check(
+    "LayerNorm", _layer_norm_draw, "hidden: outputs and gradients for a random width and random scale and shift"))
+test_feed_forward_agrees_with_reference = feed_forward(_module_check(
+    "FeedForward", _feed_forward_draw, "hidden: outputs and gradients for a random width", randomise=False))
+test_transformer_block_agrees_with_reference = transformer_block(_module_check(
+    "TransformerBlock", _transformer_block_draw, "hidden: outputs and gradients for a random configuration and input length"))
+test_gpt_model_agrees_with_reference = gpt_model(_module_check(
+    "GPTModel", _gpt_model_draw, "hidden: logits and gradients for a random configuration and input length"))
+
+
+def _gelu_case(seed):
+    torch.manual_seed(seed)
+    return {"x": torch.randn(4, 33) * 4}
+
+
+def _gelu_and_gradient(module, x: torch.Tensor) -> dict:
+    """GELU's output on `x` and the gradient of its sum (None where none flows back to `x`)."""
+    x = x.clone().requires_grad_()
+    out = module.GELU()(x)
+    grad = None
+    if isinstance(out, torch.Tensor) and out.requires_grad:
+        (grad,) = torch.autograd.grad(out.sum(), x, allow_unused=True)
+    return {"out": out, "grad": grad}
+
+
+def _gelu_outputs(sub, case):
+    return _gelu_and_gradient(sub, case["x"])
 
 
 @gelu
-def test_gelu_agrees_with_reference(sub, ref, seed):
+@split(setup=_gelu_case, produce=_gelu_outputs)
+def test_gelu_agrees_with_reference(outputs, case, ref):
     """hidden: values and gradients on random inputs"""
-    torch.manual_seed(seed)
-    x = (torch.randn(4, 33) * 4).requires_grad_()
-    mine, theirs = sub.GELU()(x), ref.GELU()(x)
-    expect_close(mine, theirs.detach(), "GELU on a hidden input", atol=1e-5)
-    (grad_mine,) = torch.autograd.grad(mine.sum(), x)
-    (grad_ref,) = torch.autograd.grad(theirs.sum(), x)
-    expect_close(grad_mine, grad_ref, "the gradient of GELU on a hidden input", atol=1e-5)
+    theirs = _gelu_and_gradient(ref, case["x"])
+    expect_close(outputs["out"], theirs["out"].detach(), "GELU on a hidden input", atol=1e-5)
+    expect(outputs["grad"] is not None, "no gradient flows back through GELU on a hidden input")
+    expect_close(outputs["grad"], theirs["grad"], "the gradient of GELU on a hidden input", atol=1e-5)
 
 
-@feed_forward
-def test_feed_forward_agrees_with_reference(sub, ref, seed):
-    """hidden: outputs and gradients for a random width"""
+def _generation_case(seed):
+    """A random window model (its sizes and seed), prompts and number of steps."""
     rng = random.Random(seed)
-    torch.manual_seed(seed)
-    cfg = _config(rng)
-    expect_same_module(sub.FeedForward, ref.FeedForward, {"cfg": cfg}, torch.randn(2, 3, cfg["emb_dim"]), "FeedForward")
+    context_size, vocab_size = rng.randint(2, 6), rng.randint(5, 40)
+    prompts = torch.randint(0, vocab_size, (rng.randint(1, 3), rng.randint(1, context_size + 3)),
+                            generator=torch.Generator().manual_seed(seed))
+    return {"vocab_size": vocab_size, "context_size": context_size, "model_seed": seed, "prompts": prompts,
+            "steps": rng.randint(1, 9)}
 
 
-@transformer_block
-def test_transformer_block_agrees_with_reference(sub, ref, seed):
-    """hidden: outputs and gradients for a random configuration and input length"""
-    rng = random.Random(seed)
-    torch.manual_seed(seed)
-    cfg = _config(rng)
-    inputs = torch.randn(rng.randint(1, 3), rng.randint(1, cfg["context_length"]), cfg["emb_dim"])
-    expect_same_module(sub.TransformerBlock, Randomised(ref.TransformerBlock), {"cfg": cfg}, inputs, "TransformerBlock")
+def _greedy_tokens(module, case: dict):
+    model = WindowLanguageModel(case["vocab_size"], case["context_size"], seed=case["model_seed"])
+    return module.generate_text_simple(model, case["prompts"].clone(), case["steps"], case["context_size"])
 
 
-@gpt_model
-def test_gpt_model_agrees_with_reference(sub, ref, seed):
-    """hidden: logits and gradients for a random configuration and input length"""
-    rng = random.Random(seed)
-    torch.manual_seed(seed)
-    cfg = _config(rng)
-    inputs = torch.randint(0, cfg["vocab_size"], (rng.randint(1, 3), rng.randint(1, cfg["context_length"])))
-    expect_same_module(sub.GPTModel, Randomised(ref.GPTModel), {"cfg": cfg}, inputs, "GPTModel")
+def _generation_outputs(sub, case):
+    return {"tokens": _greedy_tokens(sub, case)}
 
 
 @generate_text_simple
-def test_generate_text_simple_agrees_with_reference(sub, ref, seed):
+@split(setup=_generation_case, produce=_generation_outputs)
+def test_generate_text_simple_agrees_with_reference(outputs, case, ref):
     """hidden: greedy tokens from a random model, prompt and context size"""
-    rng = random.Random(seed)
-    context_size, vocab_size = rng.randint(2, 6), rng.randint(5, 40)
-    model = WindowLanguageModel(vocab_size, context_size, seed=seed)
-    prompts = torch.randint(0, vocab_size, (rng.randint(1, 3), rng.randint(1, context_size + 3)),
-                            generator=torch.Generator().manual_seed(seed))
-    steps = rng.randint(1, 9)
-    expected = ref.generate_text_simple(model, prompts.clone(), steps, context_size)
-    expect_equal_tensor(sub.generate_text_simple(model, prompts.clone(), steps, context_size), expected,
-                        "generate_text_simple on a hidden model and prompt")
+    expect_equal_tensor(outputs["tokens"], _greedy_tokens(ref, case), "generate_text_simple on a hidden model and prompt")

@@ -16,11 +16,16 @@ from autograder.checks.test_ch07 import (
     instruction_dataset,
     prompt_masking,
 )
+from autograder.checks.split import split
 from autograder.checks.toy_models import CharTokenizer, WindowLanguageModel
 from autograder.compare import expect, expect_type, fail
 
 WORDS = ["Rewrite", "the", "sentence", "Name", "a", "color", "of", "7", "12.5", "caf\u00e9", "'quoted'", "\"x\"",
          "list:", "one,", "two", "?", "!", "-->", "Give"]
+TOKENIZER = CharTokenizer(ALPHABET)
+SCRIPT_EOS_ID = TOKENIZER.encode("|")[0]
+OFF_SCRIPT_ID = TOKENIZER.encode("~")[0]
+SCRIPT_CONTEXT = 512
 
 
 def _text(rng: random.Random, max_words: int, lines: bool = False) -> str:
@@ -34,16 +39,30 @@ def _entries(rng: random.Random, count: int) -> list[dict]:
              "output": _text(rng, 10)} for _ in range(count)]
 
 
+def _expect_list(values, count: int, what: str) -> None:
+    """`values` is a list of `count` items (outputs are not trusted to have the case's shape)."""
+    expect(isinstance(values, list) and len(values) == count, f"{what} should hold {count} results")
+
+
 def _first_difference(got: list, expected: list) -> int:
     return next((i for i, (a, b) in enumerate(zip(got, expected)) if a != b), min(len(got), len(expected)))
 
 
+def _entries_case(seed):
+    return {"entries": _entries(random.Random(seed), 8)}
+
+
+def _formatted(sub, case):
+    return [sub.format_input(dict(entry)) for entry in case["entries"]]
+
+
 @format_input
-def test_format_input_agrees_with_reference(sub, ref, seed):
+@split(setup=_entries_case, produce=_formatted)
+def test_format_input_agrees_with_reference(outputs, case, ref):
     """hidden: random entries with and without inputs"""
-    rng = random.Random(seed)
-    for entry in _entries(rng, 8):
-        got, expected = sub.format_input(dict(entry)), ref.format_input(entry)
+    _expect_list(outputs, len(case["entries"]), "format_input's results")
+    for entry, got in zip(case["entries"], outputs):
+        expected = ref.format_input(entry)
         expect_type(got, str, "format_input(...)")
         if got != expected:
             which = "with an input" if entry["input"] else "with an empty input"
@@ -51,21 +70,53 @@ def test_format_input_agrees_with_reference(sub, ref, seed):
                  f"{_first_difference(got, expected)}")
 
 
-def _expect_same_items(got_dataset, expected_dataset, count: int, what: str) -> None:
-    expect(len(got_dataset) == count, f"len({what}) of {count} random entries is {len(got_dataset)}")
-    for index in range(count):
-        got, expected = got_dataset[index], expected_dataset[index]
-        if isinstance(got, tuple):
-            got = (got[0], list(got[1]))
-        expect(got == expected, f"{what}[{index}] differs from the reference's on random entries")
+def _dataset_case(seed):
+    return {"entries": _entries(random.Random(seed), 6)}
+
+
+def _dataset_items(dataset, count: int) -> dict:
+    """len(dataset) and its first items, at most `count` (the number of entries it was built from)."""
+    length = len(dataset)
+    return {"length": length, "items": [dataset[index] for index in range(min(length, count))]}
+
+
+def _plain(value):
+    """`value` with every tensor as its values (lists and numbers), lists and tuples kept apart."""
+    if isinstance(value, torch.Tensor):
+        return value.tolist()
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(item) for item in value)
+    return value
+
+
+def _comparable_item(got):
+    """A dataset item to compare with the reference's: its values, and a (prompt length, ids) pair's ids
+    as a list whatever sequence holds them."""
+    got = _plain(got)
+    if isinstance(got, tuple) and len(got) == 2 and isinstance(got[1], (list, tuple)):
+        return (got[0], list(got[1]))
+    return got
+
+
+def _expect_same_items(outputs: dict, expected_dataset, count: int, what: str) -> None:
+    expect(outputs["length"] == count, f"len({what}) of {count} random entries is {outputs['length']}")
+    _expect_list(outputs["items"], count, f"{what}'s items")
+    for index, got in enumerate(outputs["items"]):
+        expect(_comparable_item(got) == expected_dataset[index],
+               f"{what}[{index}] differs from the reference's on random entries")
+
+
+def _instruction_items(sub, case, gpt2):
+    entries = case["entries"]
+    return _dataset_items(sub.InstructionDataset([dict(entry) for entry in entries], gpt2), len(entries))
 
 
 @instruction_dataset
-def test_instruction_dataset_agrees_with_reference(sub, ref, seed, gpt2):
+@split(setup=_dataset_case, produce=_instruction_items)
+def test_instruction_dataset_agrees_with_reference(outputs, case, ref, gpt2):
     """hidden: random entries tokenized with GPT-2's tokenizer"""
-    entries = _entries(random.Random(seed), 6)
-    _expect_same_items(sub.InstructionDataset([dict(e) for e in entries], gpt2), ref.InstructionDataset(entries, gpt2),
-                       len(entries), "InstructionDataset")
+    entries = case["entries"]
+    _expect_same_items(outputs, ref.InstructionDataset(entries, gpt2), len(entries), "InstructionDataset")
 
 
 def _batch(rng: random.Random) -> list[list[int]]:
@@ -97,61 +148,119 @@ def _expect_same_batch(got, expected, what: str) -> None:
             fail(f"{what}: {name} differ from the reference's, first at row {row}, position {position}")
 
 
-@collate
-def test_collate_agrees_with_reference(sub, ref, seed):
-    """hidden: random batches, pad and ignore values and allowed_max_length"""
+def _collate_what(function_name: str, settings: dict) -> str:
+    return f"{function_name} on a random batch ({', '.join(settings) or 'default arguments'})"
+
+
+def _collate_case(seed):
     rng = random.Random(seed)
-    for _ in range(12):
-        settings = _settings(rng)
-        batch = _batch(rng)
-        what = f"custom_collate_fn on a random batch ({', '.join(settings) or 'default arguments'})"
-        got = sub.custom_collate_fn([list(item) for item in batch], **settings)
-        _expect_same_batch(got, ref.custom_collate_fn([list(item) for item in batch], **settings), what)
+    return [{"settings": _settings(rng), "batch": _batch(rng)} for _ in range(12)]
+
+
+def _collated(custom_collate_fn, trial):
+    return custom_collate_fn([list(item) for item in trial["batch"]], **trial["settings"])
+
+
+def _collated_batches(sub, case):
+    return [_collated(sub.custom_collate_fn, trial) for trial in case]
+
+
+@collate
+@split(setup=_collate_case, produce=_collated_batches)
+def test_collate_agrees_with_reference(outputs, case, ref):
+    """hidden: random batches, pad and ignore values and allowed_max_length"""
+    _expect_list(outputs, len(case), "custom_collate_fn's results")
+    for trial, got in zip(case, outputs):
+        _expect_same_batch(got, _collated(ref.custom_collate_fn, trial),
+                           _collate_what("custom_collate_fn", trial["settings"]))
+
+
+def _prompt_length_items(sub, case, gpt2):
+    entries = case["entries"]
+    return _dataset_items(sub.InstructionDatasetWithPromptLength([dict(entry) for entry in entries], gpt2),
+                          len(entries))
 
 
 @prompt_masking
-def test_prompt_length_dataset_agrees_with_reference(sub, ref, seed, gpt2):
+@split(setup=_dataset_case, produce=_prompt_length_items)
+def test_prompt_length_dataset_agrees_with_reference(outputs, case, ref, gpt2):
     """hidden: random entries tokenized with GPT-2's tokenizer"""
-    entries = _entries(random.Random(seed), 6)
-    _expect_same_items(sub.InstructionDatasetWithPromptLength([dict(e) for e in entries], gpt2),
-                       ref.InstructionDatasetWithPromptLength(entries, gpt2), len(entries),
+    entries = case["entries"]
+    _expect_same_items(outputs, ref.InstructionDatasetWithPromptLength(entries, gpt2), len(entries),
                        "InstructionDatasetWithPromptLength")
 
 
-@prompt_masking
-def test_masked_collate_agrees_with_reference(sub, ref, seed):
-    """hidden: random batches with prompts of random lengths"""
+def _masked_case(seed):
     rng = random.Random(seed)
+    trials = []
     for _ in range(12):
         settings = _settings(rng)
-        batch = [(rng.randint(1, len(item)), item) for item in _batch(rng)]
-        what = f"custom_collate_fn_masked on a random batch ({', '.join(settings) or 'default arguments'})"
-        got = sub.custom_collate_fn_masked([(length, list(item)) for length, item in batch], **settings)
-        _expect_same_batch(got, ref.custom_collate_fn_masked([(n, list(item)) for n, item in batch], **settings), what)
+        trials.append({"settings": settings, "batch": [(rng.randint(1, len(item)), item) for item in _batch(rng)]})
+    return trials
+
+
+def _masked(custom_collate_fn_masked, trial):
+    return custom_collate_fn_masked([(length, list(item)) for length, item in trial["batch"]], **trial["settings"])
+
+
+def _masked_batches(sub, case):
+    return [_masked(sub.custom_collate_fn_masked, trial) for trial in case]
+
+
+@prompt_masking
+@split(setup=_masked_case, produce=_masked_batches)
+def test_masked_collate_agrees_with_reference(outputs, case, ref):
+    """hidden: random batches with prompts of random lengths"""
+    _expect_list(outputs, len(case), "custom_collate_fn_masked's results")
+    for trial, got in zip(case, outputs):
+        _expect_same_batch(got, _masked(ref.custom_collate_fn_masked, trial),
+                           _collate_what("custom_collate_fn_masked", trial["settings"]))
+
+
+def _scripted_trial(rng: random.Random, format_input_of) -> dict:
+    """An entry (in ALPHABET), a script that is its prompt, a continuation with a random header, whitespace
+    and length, the end-of-text token and more, and a random max_new_tokens."""
+    entry = _entries(rng, 1)[0]
+    entry = {key: "".join(c for c in value if c in ALPHABET) or "a" for key, value in entry.items()}
+    continuation = rng.choice([RESPONSE_HEADER, "\n### Response:", ""]) + rng.choice(["", "  "]) + \
+        "".join(rng.choice(ALPHABET[:-3]) for _ in range(rng.randint(0, 20))) + rng.choice(["", "\n", " "])
+    script = TOKENIZER.encode(format_input_of(entry) + continuation) + [SCRIPT_EOS_ID] + TOKENIZER.encode("more")
+    return {"entry": entry, "script": script, "max_new_tokens": rng.randint(1, 40)}
+
+
+def _response_case(ref, seed):
+    rng = random.Random(seed)
+    scripted = [_scripted_trial(rng, ref.format_input) for _ in range(3)]
+    window = {"context_size": rng.randint(2, 8), "model_seed": seed % 1000, "eos_id": rng.randrange(len(ALPHABET)),
+              "entry": {"instruction": "Name a color.", "input": rng.choice(["", "red"]), "output": "Red."},
+              "max_new_tokens": rng.randint(5, 25)}
+    return {"scripted": scripted, "window": window}
+
+
+def _scripted_response(generate_response, trial):
+    model = ScriptedModel(trial["script"], len(ALPHABET), SCRIPT_CONTEXT, OFF_SCRIPT_ID)
+    return generate_response(model, TOKENIZER, dict(trial["entry"]), SCRIPT_CONTEXT,
+                             max_new_tokens=trial["max_new_tokens"], eos_id=SCRIPT_EOS_ID)
+
+
+def _window_response(generate_response, window):
+    model = WindowLanguageModel(len(ALPHABET), window["context_size"], seed=window["model_seed"])
+    return generate_response(model, TOKENIZER, dict(window["entry"]), window["context_size"],
+                             max_new_tokens=window["max_new_tokens"], eos_id=window["eos_id"])
+
+
+def _responses(sub, case):
+    return {"scripted": [_scripted_response(sub.generate_response, trial) for trial in case["scripted"]],
+            "window": _window_response(sub.generate_response, case["window"])}
 
 
 @extract_response
-def test_generate_response_agrees_with_reference(sub, ref, seed):
+@split(setup=_response_case, produce=_responses)
+def test_generate_response_agrees_with_reference(outputs, case, ref):
     """hidden: scripted answers with random headers, whitespace and lengths, and a windowed model"""
-    rng = random.Random(seed)
-    tokenizer = CharTokenizer(ALPHABET)
-    eos_id = tokenizer.encode("|")[0]
-    for _ in range(3):
-        entry = _entries(rng, 1)[0]
-        entry = {key: "".join(c for c in value if c in ALPHABET) or "a" for key, value in entry.items()}
-        continuation = rng.choice([RESPONSE_HEADER, "\n### Response:", ""]) + rng.choice(["", "  "]) + \
-            "".join(rng.choice(ALPHABET[:-3]) for _ in range(rng.randint(0, 20))) + rng.choice(["", "\n", " "])
-        script = tokenizer.encode(ref.format_input(entry) + continuation) + [eos_id] + tokenizer.encode("more")
-        max_new_tokens = rng.randint(1, 40)
-        answers = [function(ScriptedModel(script, len(ALPHABET), 512, tokenizer.encode("~")[0]), tokenizer, dict(entry),
-                            512, max_new_tokens=max_new_tokens, eos_id=eos_id)
-                   for function in (sub.generate_response, ref.generate_response)]
-        expect(answers[0] == answers[1], "generate_response differs from the reference on a scripted model's answer")
-    context_size = rng.randint(2, 8)
-    model = WindowLanguageModel(len(ALPHABET), context_size, seed=seed % 1000)
-    eos_id = rng.randrange(len(ALPHABET))
-    entry = {"instruction": "Name a color.", "input": rng.choice(["", "red"]), "output": "Red."}
-    max_new_tokens = rng.randint(5, 25)
-    answers = [function(model, tokenizer, dict(entry), context_size, max_new_tokens=max_new_tokens, eos_id=eos_id)
-               for function in (sub.generate_response, ref.generate_response)]
-    expect(answers[0] == answers[1], "generate_response differs from the reference on a model with a short context")
+    _expect_list(outputs["scripted"], len(case["scripted"]), "generate_response's answers")
+    for trial, got in zip(case["scripted"], outputs["scripted"]):
+        expect(got == _scripted_response(ref.generate_response, trial),
+               "generate_response differs from the reference on a scripted model's answer")
+    expect(outputs["window"] == _window_response(ref.generate_response, case["window"]),
+           "generate_response differs from the reference on a model with a short context")
