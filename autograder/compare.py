@@ -73,6 +73,11 @@ def expect_mapping_equal(actual: dict, expected: dict, what: str) -> None:
             fail(f"{what}[{_short(key)}]: got {_short(actual[key])}, expected {_short(expected[key])}")
 
 
+def expect_list(values: Any, count: int, what: str) -> None:
+    """`values` is a list of `count` items (a split check's outputs are not trusted to have its case's shape)."""
+    expect(isinstance(values, list) and len(values) == count, f"{what} should hold {count} results")
+
+
 def expect_tensor(value: Any, what: str, shape: tuple[int, ...] | None = None, dtype=None) -> None:
     """`value` is a torch tensor with the given shape and dtype."""
     import torch

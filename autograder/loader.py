@@ -52,6 +52,7 @@ class Submission:
     problems: dict[str, ExerciseUnavailable] = field(default_factory=dict)
     setup_problem: str | None = None
     origin: str = "the notebook"
+    cell_files: list[str] = field(default_factory=list)  # the names its cells' sources have in linecache
 
     def require(self, exercise: Exercise) -> None:
         """Raise `ExerciseUnavailable` unless every name the exercise defines is present."""
@@ -169,6 +170,14 @@ def fresh_namespace(chapter: Chapter) -> dict:
     return module.__dict__
 
 
+def unload(submission: Submission) -> None:
+    """Forget a loaded notebook in this process: its module leaves sys.modules and its cells'
+    sources leave linecache, so once nothing else refers to its code, nothing can find it."""
+    sys.modules.pop(submission.namespace.get("__name__"), None)
+    for filename in submission.cell_files:
+        linecache.cache.pop(filename, None)
+
+
 def read_notebook(path: Path) -> dict:
     """The notebook's JSON; raises ExerciseUnavailable (error) when it cannot be read."""
     try:
@@ -217,7 +226,9 @@ def load_cells(cells: list, chapter: Chapter, origin: str = "the notebook") -> S
                 continue
             seen[exercise_id] = index
         label = exercise_id if is_exercise else "setup"
-        failure = _run_cell(cell_source(cell), f"<{Path(origin).name} cell {index + 1}: {label}>", namespace)
+        filename = f"<{Path(origin).name} cell {index + 1}: {label}>"
+        submission.cell_files.append(filename)
+        failure = _run_cell(cell_source(cell), filename, namespace)
         if failure and is_exercise:
             submission.problems.setdefault(
                 exercise_id, ExerciseUnavailable(failure.status, f"your {exercise_id} cell {failure}")

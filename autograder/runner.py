@@ -9,6 +9,7 @@ report into a `CheckResult`.
 from __future__ import annotations
 
 import os
+import sys
 import re
 import signal
 import threading
@@ -172,6 +173,14 @@ class SubmissionPlugin:
         return CheckResult(exercise.id, name, status, message, visibility, call.duration, key)
 
 
+def _forget_last_failure() -> None:
+    """Drop the traceback pytest keeps of the last failed check (sys.last_traceback, for debuggers):
+    its frames would keep the checked code, and the submissions it ran on, alive in this process."""
+    for name in ("last_type", "last_value", "last_traceback", "last_exc"):
+        if hasattr(sys, name):
+            delattr(sys, name)
+
+
 def run_checks(
     course: Course,
     submissions: dict[str, Submission],
@@ -214,6 +223,7 @@ def run_checks(
     try:
         code = pytest.main(args, plugins=[plugin])
     finally:
+        _forget_last_failure()
         if autoload is None:
             del os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"]
         else:

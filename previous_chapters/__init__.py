@@ -31,7 +31,8 @@ def withhold(chapter_id: str) -> None:
     """Forget chapter `chapter_id`'s code and refuse to load it again: a process grading that
     chapter holds no reference version of it."""
     _withheld.add(chapter_id)
-    _loaded.pop(chapter_id, None)
+    if chapter_id in _loaded:
+        loader.unload(_loaded.pop(chapter_id))
 
 
 def _defining_exercise(name: str):

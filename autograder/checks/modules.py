@@ -174,3 +174,33 @@ def expect_module_outputs(outputs: dict, ref_cls, case: dict, what: str, atol: f
         if grad is None:
             fail(f"no gradient reaches {what}.{name} on a hidden input")
         expect_close(grad, param.grad, f"the gradient of {what}.{name} on a hidden input", atol=10 * atol)
+
+
+def module_check(what: str, build: Callable, draw: Callable, doc: str, *, random_weights: bool = False,
+                 atol: float = 1e-5) -> Callable:
+    """A split check (`autograder.checks.split`) of module `what`, the class `build(namespace)` gives
+    (`operator.attrgetter("LayerNorm")`, or a builder of its own): `draw(rng)` returns the
+    (config, inputs) pairs to try; each is built with the reference's parameters (random ones with
+    `random_weights`), and outputs and gradients are compared (`module_case`, `module_outputs`,
+    `expect_module_outputs`). `doc` is the check's name in reports."""
+    import random
+
+    from autograder.checks.split import split
+
+    def setup(ref, seed):
+        rng = random.Random(seed)
+        torch.manual_seed(seed)
+        ref_cls = Randomised(build(ref)) if random_weights else build(ref)
+        return [module_case(ref_cls, config, inputs) for config, inputs in draw(rng)]
+
+    def produce(sub, case):
+        return [module_outputs(build(sub), one, what) for one in case]
+
+    def compare(outputs, case, ref):
+        expect(isinstance(outputs, list) and len(outputs) == len(case),
+               f"{what}: the checks got {len(outputs) if isinstance(outputs, list) else 'no'} results for {len(case)} inputs")
+        for got, one in zip(outputs, case):
+            expect_module_outputs(got, build(ref), one, what, atol=atol)
+
+    compare.__doc__ = doc
+    return split(setup=setup, produce=produce)(compare)

@@ -27,6 +27,13 @@ _FAILED_IN_SUBMISSION = ("failed", "error", "not_implemented", "missing")
 # Checks seed torch's global generator; one check at a time in this process.
 _ONE_AT_A_TIME = threading.Lock()
 
+# What the grader says of a split check its submission's process gave no outputs for; fixed texts,
+# so feedback may show them as they are (`results.hidden_message`).
+WITHOUT_OUTPUTS = "the submission's process reported this hidden check without the outputs it has to produce"
+UNKNOWN_CHECK = "the submission's process reported an unknown check"
+NOT_REPORTED = "the submission's process did not report this hidden check"
+GRADER_MESSAGES = frozenset({WITHOUT_OUTPUTS, UNKNOWN_CHECK, NOT_REPORTED})
+
 
 class SplitChecks:
     """The split checks of some chapters, their references, and the cases drawn for one run's seed."""
@@ -73,8 +80,7 @@ class SplitChecks:
         if check.outcome in _FAILED_IN_SUBMISSION:
             return check
         if check.outcome != runner.PRODUCED or outputs is None:
-            return dataclasses.replace(check, outcome="error", message="the submission's process reported this "
-                                       "hidden check without the outputs it has to produce")
+            return dataclasses.replace(check, outcome="error", message=WITHOUT_OUTPUTS)
         started = time.monotonic()
         with _ONE_AT_A_TIME, contextlib.ExitStack() as stack, _one_thread():
             fixtures = self._fixtures(check.check_id, stack)
@@ -96,15 +102,14 @@ class SplitChecks:
             if check.check_id in self.checks:
                 check = self.decide(check, outputs.get(check.check_id))
             elif check.outcome == runner.PRODUCED:
-                check = dataclasses.replace(check, outcome="error", message="the submission's process reported an unknown check")
+                check = dataclasses.replace(check, outcome="error", message=UNKNOWN_CHECK)
             decided.append(check)
         reported = {check.check_id for check in checks}
         exercises = {ex.marker: ex.id for ex in course.exercises()}
         for key, (chapter_id, check) in self.checks.items():
             if chapter_id in chapter_ids and key not in reported:
                 name = check_title(check, key.rsplit("::", 1)[1])
-                decided.append(CheckResult(exercises[exercise_marker(check)], name, "error",
-                                           "the submission's process did not report this hidden check", "hidden", 0.0, key))
+                decided.append(CheckResult(exercises[exercise_marker(check)], name, "error", NOT_REPORTED, "hidden", 0.0, key))
         return decided
 
 

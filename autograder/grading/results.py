@@ -16,7 +16,7 @@ from pathlib import Path
 from ..manifest import Chapter, Course
 from ..runner import PRODUCED
 from ..scoring import SKIPPED, STATUSES, ChapterResult, CheckResult, ExerciseResult, score_chapter
-from .comparing import decode
+from .comparing import GRADER_MESSAGES, decode
 from .submissions import StudentSubmission
 
 MAX_TEXT = 2000
@@ -69,6 +69,8 @@ def hidden_message(check: CheckResult, public_messages: set[str]) -> str:
         return check.message
     if check.message in public_messages or check.message.startswith("took longer than"):
         return check.message  # the same for every check of the exercise: a broken cell, a setup problem, a timeout
+    if check.message in GRADER_MESSAGES:
+        return check.message  # the grader's own words about the report, not the student code's
     if check.outcome == "failed":
         return "a hidden check found a difference from the reference on inputs drawn at grading time"
     match = _EXCEPTION_NAME.match(check.message)

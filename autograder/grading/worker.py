@@ -111,19 +111,20 @@ def prepare(chapters: list[str], exercise_timeout_s: float, cases: dict[str, byt
     return Prepared(course, reference, cases)
 
 
-def grade(job: dict, prepared: Prepared) -> dict:
-    """Run the checks of the job's chapters, the split checks' produce steps only; {"checks": [...]}
-    (a produced check carries its outputs, base64) or {"error": message}."""
+def load_notebooks(job: dict, course: Course) -> dict:
+    """The job's notebooks loaded, by chapter id."""
+    return {chapter_id: _load(Path(path), course.chapter(chapter_id), course.limits.exercise_timeout_s)
+            for chapter_id, path in job["notebooks"].items()}
+
+
+def grade(job: dict, prepared: Prepared, submissions: dict) -> dict:
+    """Run the checks of the job's chapters on `submissions` (`load_notebooks`), the split checks'
+    produce steps only; {"checks": [...]} (a produced check carries its outputs, base64)."""
     from .. import runner
     from .comparing import encode
 
     course = prepared.course
-    submissions = {}
-    exercises = []
-    for chapter_id, path in job["notebooks"].items():
-        chapter = course.chapter(chapter_id)
-        submissions[chapter_id] = _load(Path(path), chapter, course.limits.exercise_timeout_s)
-        exercises += chapter.exercises
+    exercises = [ex for chapter_id in submissions for ex in course.chapter(chapter_id).exercises]
     produced: dict[str, bytes] = {}
     checks = []
     for check in runner.run_checks(course, submissions, exercises, hidden=True, seed=int(job["seed"]),
@@ -201,7 +202,7 @@ def grade_and_report(job: dict, token: str, prepared: Prepared | None, problem: 
     guard.install()
     changed = guard.Integrity().changed  # bound now: replacing Integrity.changed later changes nothing here
     try:
-        report = grade(job, prepared)
+        report = grade(job, prepared, load_notebooks(job, prepared.course))
     except MemoryError:
         report = {"error": f"the submission ran out of memory (limit {job['memory_mb']} MB)"}
     except Exception as exc:  # noqa: BLE001 - reported to the grader, which gives the submission zeros
@@ -244,10 +245,17 @@ def _reap(running: dict[int, int], server: socket.socket) -> None:
 
 def warm_up(prepared: Prepared, chapters: list[str]) -> None:
     """Grade the reference notebooks once: a process forked afterwards starts with pytest, the
-    checks and their caches warmed up, and grades a submission about twice as fast."""
-    from .. import paths
+    checks and their caches warmed up, and grades a submission about twice as fast. The notebooks
+    are unloaded afterwards: a process grading a chapter must not find its reference."""
+    from .. import loader, paths
 
-    grade({"notebooks": {ch: str(paths.solution_notebook(ch)) for ch in chapters}, "seed": 0}, prepared)
+    job = {"notebooks": {ch: str(paths.solution_notebook(ch)) for ch in chapters}, "seed": 0}
+    submissions = load_notebooks(job, prepared.course)
+    try:
+        grade(job, prepared, submissions)
+    finally:
+        for submission in submissions.values():
+            loader.unload(submission)
 
 
 def serve(connection_fd: int, chapters: list[str], exercise_timeout_s: float, cases: Path, warm: bool) -> None:

@@ -18,7 +18,7 @@ import pytest
 
 from autograder import loader, manifest, paths
 from autograder.scoring import CheckResult
-from autograder.grading import batch, sandbox
+from autograder.grading import batch, comparing, sandbox
 from autograder.grading.comparing import SplitChecks
 from autograder.grading.results import hidden_message
 from autograder.grading.submissions import safe_name
@@ -578,7 +578,8 @@ def test_a_forged_report_or_a_grader_failure_costs_one_submission_only(tmp_path,
     assert "the grader failed on this submission (RuntimeError: a bug in the grader)" in found["crashes-the-grader"]["message"]
     assert "did not report its checks: the report names a check of no graded exercise" in found["forges"]["message"]
     assert found["forges"]["score"] == 0
-    assert all(ex["message"].startswith("could not be checked") for ex in exercises(found["no-checks"]).values())
+    assert all(ex["status"] == "error" and ex["score"] == 0 and ex["message"].startswith(comparing.NOT_REPORTED)
+               for ex in exercises(found["no-checks"]).values())
     assert exercises(found["odd-text"])["ch02.gpt_dataset"]["message"].startswith("bad ? byte")
     assert sorted(gradebook(out)) == ["crashes-the-grader", "forges", "no-checks", "odd-text"]
 

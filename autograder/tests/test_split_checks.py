@@ -129,7 +129,8 @@ def test_data_crosses_as_plain_tensors_and_containers():
 
 
 def test_a_chapter_cannot_import_or_find_its_own_reference_while_it_is_graded(course, tmp_path, monkeypatch):
-    """Chapter 4 imports chapter 3's reference; a chapter 3 notebook graded with it gets none of it."""
+    """Chapter 4 imports chapter 3's reference, and the server grades both references to warm up;
+    a chapter 3 notebook graded with it finds none of it: not by import, in memory or in linecache."""
     if not paths.solution_notebook("ch04").exists():
         pytest.skip("needs solutions/ch04")
     cells = loader.read_notebook(paths.solution_notebook("ch03"))["cells"]
@@ -138,10 +139,15 @@ def test_a_chapter_cannot_import_or_find_its_own_reference_while_it_is_graded(co
         "imports": "from previous_chapters import MultiHeadAttention\n",
         "searches": ("import gc\nMultiHeadAttention = next(o for o in gc.get_objects() if isinstance(o, type) "
                      "and o.__name__ == 'MultiHeadAttention')\n"),
+        # Its cells move one down, so the reference's cell sources keep their names in linecache.
+        "reads-sources": ("import linecache\n_source = next(''.join(entry[2]) for entry in list(linecache.cache.values())"
+                          " if 'class MultiHead' + 'Attention(nn' in ''.join(entry[2]))\nexec(_source)\n"),
     }
     for student, source in cheats.items():
-        notebook = {"cells": loader.with_cell_source(cells, chapter, "ch03.multihead_attention", source),
-                    "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+        changed = loader.with_cell_source(cells, chapter, "ch03.multihead_attention", source)
+        if student == "reads-sources":
+            changed.insert(0, {"cell_type": "markdown", "metadata": {}, "source": "My notes"})
+        notebook = {"cells": changed, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
         for chapter_id, content in (("ch03", notebook), ("ch04", loader.read_notebook(paths.solution_notebook("ch04")))):
             (tmp_path / "in" / student / chapter_id).mkdir(parents=True, exist_ok=True)
             (tmp_path / "in" / student / chapter_id / f"{chapter_id}.ipynb").write_text(json.dumps(content))

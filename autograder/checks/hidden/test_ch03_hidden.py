@@ -3,11 +3,11 @@ and inputs drawn from the seed. Messages say what differs, never the inputs or e
 from __future__ import annotations
 
 import random
+from operator import attrgetter
 
-import pytest
 import torch
 
-from autograder.checks.modules import expect_module_outputs, module_case, module_outputs
+from autograder.checks.modules import module_check
 from autograder.checks.split import split
 from autograder.checks.test_ch03 import (
     attention_weights,
@@ -39,25 +39,6 @@ def test_attention_weights_agree_with_reference(outputs, case, ref):
     for x, weights, context in zip(case["inputs"], outputs["weights"], outputs["context"]):
         expect_close(weights, ref.attention_weights(x), "attention_weights on a hidden input", atol=ATOL)
         expect_close(context, ref.context_vectors(x), "context_vectors on a hidden input", atol=ATOL)
-
-
-def _module_check(class_name: str, draw, doc: str):
-    """A split check of module `class_name`: configurations and inputs from `draw(rng)`, a list of
-    (config, inputs) pairs; each built with the reference's parameters, outputs and gradients compared."""
-
-    def setup(ref, seed):
-        torch.manual_seed(seed)
-        return [module_case(getattr(ref, class_name), config, inputs) for config, inputs in draw(random.Random(seed))]
-
-    def produce(sub, case):
-        return [module_outputs(getattr(sub, class_name), one, class_name) for one in case]
-
-    def compare(outputs, case, ref):
-        for got, one in zip(outputs, case, strict=True):
-            expect_module_outputs(got, getattr(ref, class_name), one, class_name, atol=ATOL)
-
-    compare.__doc__ = doc
-    return split(setup=setup, produce=produce)(compare)
 
 
 def _v1_draw(rng):
@@ -105,17 +86,17 @@ def _multihead_draw(rng):
     return drawn
 
 
-test_self_attention_v1_agrees_with_reference = self_attention_v1(_module_check(
-    "SelfAttention_v1", _v1_draw, "hidden: outputs and gradients for a random size"))
-test_self_attention_v2_agrees_with_reference = self_attention_v2(_module_check(
-    "SelfAttention_v2", _v2_draw, "hidden: outputs and gradients for a random size, with and without bias"))
-test_causal_attention_agrees_with_reference = causal_attention(_module_check(
-    "CausalAttention", _causal_draw, "hidden: outputs and gradients for a random size and input length"))
-test_wrapper_agrees_with_reference = multihead_wrapper(_module_check(
-    "MultiHeadAttentionWrapper", _wrapper_draw, "hidden: outputs and gradients for a random size and number of heads"))
-test_multihead_attention_agrees_with_reference = multihead_attention(_module_check(
-    "MultiHeadAttention", _multihead_draw,
-    "hidden: outputs and gradients for a random size, number of heads and input length"))
+test_self_attention_v1_agrees_with_reference = self_attention_v1(module_check(
+    "SelfAttention_v1", attrgetter("SelfAttention_v1"), _v1_draw, "hidden: outputs and gradients for a random size", atol=ATOL))
+test_self_attention_v2_agrees_with_reference = self_attention_v2(module_check(
+    "SelfAttention_v2", attrgetter("SelfAttention_v2"), _v2_draw, "hidden: outputs and gradients for a random size, with and without bias", atol=ATOL))
+test_causal_attention_agrees_with_reference = causal_attention(module_check(
+    "CausalAttention", attrgetter("CausalAttention"), _causal_draw, "hidden: outputs and gradients for a random size and input length", atol=ATOL))
+test_wrapper_agrees_with_reference = multihead_wrapper(module_check(
+    "MultiHeadAttentionWrapper", attrgetter("MultiHeadAttentionWrapper"), _wrapper_draw, "hidden: outputs and gradients for a random size and number of heads", atol=ATOL))
+test_multihead_attention_agrees_with_reference = multihead_attention(module_check(
+    "MultiHeadAttention", attrgetter("MultiHeadAttention"), _multihead_draw,
+    "hidden: outputs and gradients for a random size, number of heads and input length", atol=ATOL))
 
 
 def _mask_case(draw_config):

@@ -3,10 +3,11 @@ parameters and inputs drawn from the seed. Messages say what differs, never the 
 from __future__ import annotations
 
 import random
+from operator import attrgetter
 
 import torch
 
-from autograder.checks.modules import Randomised, expect_module_outputs, module_case, module_outputs
+from autograder.checks.modules import module_check
 from autograder.checks.split import split
 from autograder.checks.test_ch04 import (
     feed_forward,
@@ -26,55 +27,38 @@ def _config(rng: random.Random) -> dict:
             "n_heads": n_heads, "n_layers": rng.randint(1, 3), "drop_rate": rng.choice([0.0, 0.1]), "qkv_bias": rng.random() < 0.5}
 
 
-def _module_check(class_name: str, draw, doc: str, randomise: bool = True):
-    """A split check of module `class_name`: a configuration and inputs from `draw(rng)`; built with
-    the reference's parameters (random ones where `randomise`), outputs and gradients compared."""
-
-    def setup(ref, seed):
-        torch.manual_seed(seed)
-        config, inputs = draw(random.Random(seed))
-        ref_cls = getattr(ref, class_name)
-        return module_case(Randomised(ref_cls) if randomise else ref_cls, config, inputs)
-
-    def produce(sub, case):
-        return module_outputs(getattr(sub, class_name), case, class_name)
-
-    def compare(outputs, case, ref):
-        expect_module_outputs(outputs, getattr(ref, class_name), case, class_name)
-
-    compare.__doc__ = doc
-    return split(setup=setup, produce=produce)(compare)
-
-
 def _layer_norm_draw(rng):
     width = rng.randint(2, 40)
     inputs = torch.randn(rng.randint(1, 3), rng.randint(1, 5), width) * rng.choice([0.1, 1.0, 10.0])
-    return {"emb_dim": width}, inputs
+    return [({"emb_dim": width}, inputs)]
 
 
 def _feed_forward_draw(rng):
     cfg = _config(rng)
-    return {"cfg": cfg}, torch.randn(2, 3, cfg["emb_dim"])
+    return [({"cfg": cfg}, torch.randn(2, 3, cfg["emb_dim"]))]
 
 
 def _transformer_block_draw(rng):
     cfg = _config(rng)
-    return {"cfg": cfg}, torch.randn(rng.randint(1, 3), rng.randint(1, cfg["context_length"]), cfg["emb_dim"])
+    return [({"cfg": cfg}, torch.randn(rng.randint(1, 3), rng.randint(1, cfg["context_length"]), cfg["emb_dim"]))]
 
 
 def _gpt_model_draw(rng):
     cfg = _config(rng)
-    return {"cfg": cfg}, torch.randint(0, cfg["vocab_size"], (rng.randint(1, 3), rng.randint(1, cfg["context_length"])))
+    return [({"cfg": cfg}, torch.randint(0, cfg["vocab_size"], (rng.randint(1, 3), rng.randint(1, cfg["context_length"]))))]
 
 
-test_layer_norm_agrees_with_reference = layer_norm(_module_check(
-    "LayerNorm", _layer_norm_draw, "hidden: outputs and gradients for a random width and random scale and shift"))
-test_feed_forward_agrees_with_reference = feed_forward(_module_check(
-    "FeedForward", _feed_forward_draw, "hidden: outputs and gradients for a random width", randomise=False))
-test_transformer_block_agrees_with_reference = transformer_block(_module_check(
-    "TransformerBlock", _transformer_block_draw, "hidden: outputs and gradients for a random configuration and input length"))
-test_gpt_model_agrees_with_reference = gpt_model(_module_check(
-    "GPTModel", _gpt_model_draw, "hidden: logits and gradients for a random configuration and input length"))
+test_layer_norm_agrees_with_reference = layer_norm(module_check(
+    "LayerNorm", attrgetter("LayerNorm"), _layer_norm_draw,
+    "hidden: outputs and gradients for a random width and random scale and shift", random_weights=True))
+test_feed_forward_agrees_with_reference = feed_forward(module_check(
+    "FeedForward", attrgetter("FeedForward"), _feed_forward_draw, "hidden: outputs and gradients for a random width"))
+test_transformer_block_agrees_with_reference = transformer_block(module_check(
+    "TransformerBlock", attrgetter("TransformerBlock"), _transformer_block_draw,
+    "hidden: outputs and gradients for a random configuration and input length", random_weights=True))
+test_gpt_model_agrees_with_reference = gpt_model(module_check(
+    "GPTModel", attrgetter("GPTModel"), _gpt_model_draw,
+    "hidden: logits and gradients for a random configuration and input length", random_weights=True))
 
 
 def _gelu_case(seed):

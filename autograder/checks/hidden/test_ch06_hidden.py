@@ -22,17 +22,12 @@ from autograder.checks.modules import parameter_state
 from autograder.checks.split import split
 from autograder.checks.test_ch06 import accuracy_and_loss, classifier_head, classify_review, spam_data, train_classifier
 from autograder.checks.toy_models import CharTokenizer
-from autograder.compare import expect, expect_close, expect_equal_tensor, expect_number, expect_type, fail
+from autograder.compare import expect, expect_close, expect_equal_tensor, expect_list, expect_number, expect_type, fail
 
 ALPHABET = "abcdefghijklmnopqrstuvwxyz .,!"
 REVIEW_TOKENIZER = CharTokenizer(ALPHABET[:TINY_GPT["vocab_size"]])
 LOADER_FUNCTIONS = ("calc_loss_loader", "calc_accuracy_loader")
 SPLIT_NAMES = ("train_df", "validation_df", "test_df")
-
-
-def _expect_list(values, count: int, what: str) -> None:
-    """`values` is a list of `count` items (outputs are not trusted to have the case's shape)."""
-    expect(isinstance(values, list) and len(values) == count, f"{what} should hold {count} results")
 
 
 def _random_messages(rng: random.Random) -> dict:
@@ -108,7 +103,7 @@ def test_spam_dataset_agrees_with_reference(outputs, case, ref, tmp_path):
     """hidden: random texts with random max_length and padding id"""
     theirs = _spam_dataset(ref.SpamDataset, case, tmp_path)
     expect(outputs["length"] == len(theirs), f"len(SpamDataset) is {outputs['length']}; expected {len(theirs)}")
-    _expect_list(outputs["items"], len(theirs), "the SpamDataset's items")
+    expect_list(outputs["items"], len(theirs), "the SpamDataset's items")
     for i, item in enumerate(outputs["items"]):
         expect(isinstance(item, (tuple, list)) and len(item) == 2, f"item {i} of SpamDataset should be (ids, label)")
         for got, expected, what in zip(item, theirs[i], ("ids", "label")):
@@ -191,7 +186,7 @@ def test_accuracy_and_losses_agree_with_reference(outputs, case, ref):
     x, y = next(iter(loader))
     expect_close(outputs["batch_loss"], ref.calc_loss_batch(x, y, model, "cpu").detach(),
                  f"calc_loss_batch on a {tuple(x.shape)} batch")
-    _expect_list(outputs["loaders"], len(case["num_batches"]), "the loader results")
+    expect_list(outputs["loaders"], len(case["num_batches"]), "the loader results")
     for num_batches, results in zip(case["num_batches"], outputs["loaders"]):
         expect_type(results, dict, "the loader results")
         for function in LOADER_FUNCTIONS:
@@ -278,7 +273,7 @@ def _review_labels(sub, case):
 @split(setup=_reviews_case, produce=_review_labels)
 def test_classify_review_agrees_with_reference(outputs, case, ref):
     """hidden: random texts and max_length on a random tiny GPT classifier"""
-    _expect_list(outputs, len(case), "classify_review's answers")
+    expect_list(outputs, len(case), "classify_review's answers")
     for trial, got in zip(case, outputs):
         expected = _review_label(ref.classify_review, trial)
         expect(got == expected, f"classify_review of a {len(trial['text'])}-character text with "

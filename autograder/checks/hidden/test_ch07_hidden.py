@@ -18,7 +18,7 @@ from autograder.checks.test_ch07 import (
 )
 from autograder.checks.split import split
 from autograder.checks.toy_models import CharTokenizer, WindowLanguageModel
-from autograder.compare import expect, expect_type, fail
+from autograder.compare import expect, expect_list, expect_type, fail
 
 WORDS = ["Rewrite", "the", "sentence", "Name", "a", "color", "of", "7", "12.5", "caf\u00e9", "'quoted'", "\"x\"",
          "list:", "one,", "two", "?", "!", "-->", "Give"]
@@ -39,11 +39,6 @@ def _entries(rng: random.Random, count: int) -> list[dict]:
              "output": _text(rng, 10)} for _ in range(count)]
 
 
-def _expect_list(values, count: int, what: str) -> None:
-    """`values` is a list of `count` items (outputs are not trusted to have the case's shape)."""
-    expect(isinstance(values, list) and len(values) == count, f"{what} should hold {count} results")
-
-
 def _first_difference(got: list, expected: list) -> int:
     return next((i for i, (a, b) in enumerate(zip(got, expected)) if a != b), min(len(got), len(expected)))
 
@@ -60,7 +55,7 @@ def _formatted(sub, case):
 @split(setup=_entries_case, produce=_formatted)
 def test_format_input_agrees_with_reference(outputs, case, ref):
     """hidden: random entries with and without inputs"""
-    _expect_list(outputs, len(case["entries"]), "format_input's results")
+    expect_list(outputs, len(case["entries"]), "format_input's results")
     for entry, got in zip(case["entries"], outputs):
         expected = ref.format_input(entry)
         expect_type(got, str, "format_input(...)")
@@ -100,7 +95,7 @@ def _comparable_item(got):
 
 def _expect_same_items(outputs: dict, expected_dataset, count: int, what: str) -> None:
     expect(outputs["length"] == count, f"len({what}) of {count} random entries is {outputs['length']}")
-    _expect_list(outputs["items"], count, f"{what}'s items")
+    expect_list(outputs["items"], count, f"{what}'s items")
     for index, got in enumerate(outputs["items"]):
         expect(_comparable_item(got) == expected_dataset[index],
                f"{what}[{index}] differs from the reference's on random entries")
@@ -169,7 +164,7 @@ def _collated_batches(sub, case):
 @split(setup=_collate_case, produce=_collated_batches)
 def test_collate_agrees_with_reference(outputs, case, ref):
     """hidden: random batches, pad and ignore values and allowed_max_length"""
-    _expect_list(outputs, len(case), "custom_collate_fn's results")
+    expect_list(outputs, len(case), "custom_collate_fn's results")
     for trial, got in zip(case, outputs):
         _expect_same_batch(got, _collated(ref.custom_collate_fn, trial),
                            _collate_what("custom_collate_fn", trial["settings"]))
@@ -211,7 +206,7 @@ def _masked_batches(sub, case):
 @split(setup=_masked_case, produce=_masked_batches)
 def test_masked_collate_agrees_with_reference(outputs, case, ref):
     """hidden: random batches with prompts of random lengths"""
-    _expect_list(outputs, len(case), "custom_collate_fn_masked's results")
+    expect_list(outputs, len(case), "custom_collate_fn_masked's results")
     for trial, got in zip(case, outputs):
         _expect_same_batch(got, _masked(ref.custom_collate_fn_masked, trial),
                            _collate_what("custom_collate_fn_masked", trial["settings"]))
@@ -258,7 +253,7 @@ def _responses(sub, case):
 @split(setup=_response_case, produce=_responses)
 def test_generate_response_agrees_with_reference(outputs, case, ref):
     """hidden: scripted answers with random headers, whitespace and lengths, and a windowed model"""
-    _expect_list(outputs["scripted"], len(case["scripted"]), "generate_response's answers")
+    expect_list(outputs["scripted"], len(case["scripted"]), "generate_response's answers")
     for trial, got in zip(case["scripted"], outputs["scripted"]):
         expect(got == _scripted_response(ref.generate_response, trial),
                "generate_response differs from the reference on a scripted model's answer")

@@ -12,15 +12,7 @@ import torch
 from torch import nn
 
 from autograder.checks.llama_setups import write_ranks
-from autograder.checks.modules import (
-    Randomised,
-    expect_module_outputs,
-    load_parameters,
-    module_case,
-    module_outputs,
-    parameter_state,
-    randomised,
-)
+from autograder.checks.modules import load_parameters, module_check, parameter_state, randomised
 from autograder.checks.split import split
 from autograder.checks.test_ch08 import (
     grouped_query_attention,
@@ -80,36 +72,15 @@ def _attention_with_rope(namespace):
     return build
 
 
-def _module_check(what: str, build, draw, doc: str, random_weights: bool = True):
-    """A split check of module `what`, made by `build(namespace)` from the configuration and run on the
-    inputs that `draw(rng)` returns as a pair; built with the reference's parameters (random ones unless
-    `random_weights` is false), outputs and gradients compared."""
-
-    def setup(ref, seed):
-        rng = random.Random(seed)
-        torch.manual_seed(seed)
-        config, inputs = draw(rng)
-        return module_case(Randomised(build(ref)) if random_weights else build(ref), config, inputs)
-
-    def produce(sub, case):
-        return module_outputs(build(sub), case, what)
-
-    def compare(outputs, case, ref):
-        expect_module_outputs(outputs, build(ref), case, what, atol=ATOL)
-
-    compare.__doc__ = doc
-    return split(setup=setup, produce=produce)(compare)
-
-
 def _rms_norm_draw(rng):
     width = rng.randint(2, 40)
     inputs = torch.randn(rng.randint(1, 3), rng.randint(1, 5), width) * rng.choice([0.01, 1.0, 10.0]) + rng.random()
-    return {"emb_dim": width, "eps": rng.choice([1e-5, 1e-6, 1e-3])}, inputs
+    return [({"emb_dim": width, "eps": rng.choice([1e-5, 1e-6, 1e-3])}, inputs)]
 
 
 def _feed_forward_draw(rng):
     cfg = _config(rng)
-    return {"cfg": cfg}, torch.randn(2, 3, cfg["emb_dim"])
+    return [({"cfg": cfg}, torch.randn(2, 3, cfg["emb_dim"]))]
 
 
 def _attention_draw(rng):
@@ -117,26 +88,26 @@ def _attention_draw(rng):
     num_heads = num_kv_groups * rng.randint(1, 3)
     config = {"d_in": rng.randint(2, 12), "d_out": num_heads * 2 * rng.randint(1, 3), "num_heads": num_heads,
               "num_kv_groups": num_kv_groups}
-    return config, torch.randn(rng.randint(1, 3), rng.randint(1, 8), config["d_in"])
+    return [(config, torch.randn(rng.randint(1, 3), rng.randint(1, 8), config["d_in"]))]
 
 
 def _llama_draw(rng):
     cfg = _config(rng)
-    return {"cfg": cfg}, torch.randint(0, cfg["vocab_size"], (rng.randint(1, 3), rng.randint(1, cfg["context_length"])))
+    return [({"cfg": cfg}, torch.randint(0, cfg["vocab_size"], (rng.randint(1, 3), rng.randint(1, cfg["context_length"]))))]
 
 
-test_rms_norm_agrees_with_reference = rms_norm(_module_check(
+test_rms_norm_agrees_with_reference = rms_norm(module_check(
     "RMSNorm", lambda namespace: namespace.RMSNorm, _rms_norm_draw,
-    "hidden: outputs and gradients for a random width, eps and scale"))
-test_feed_forward_agrees_with_reference = swiglu(_module_check(
+    "hidden: outputs and gradients for a random width, eps and scale", random_weights=True, atol=ATOL))
+test_feed_forward_agrees_with_reference = swiglu(module_check(
     "FeedForward", lambda namespace: _float32(namespace.FeedForward), _feed_forward_draw,
-    "hidden: outputs and gradients for random widths", random_weights=False))
-test_gqa_agrees_with_reference = grouped_query_attention(_module_check(
+    "hidden: outputs and gradients for random widths", atol=ATOL))
+test_gqa_agrees_with_reference = grouped_query_attention(module_check(
     "GroupedQueryAttention", _attention_with_rope, _attention_draw,
-    "hidden: outputs and gradients for random sizes, heads and groups"))
-test_llama_agrees_with_reference = llama_model(_module_check(
+    "hidden: outputs and gradients for random sizes, heads and groups", random_weights=True, atol=ATOL))
+test_llama_agrees_with_reference = llama_model(module_check(
     "Llama3Model", lambda namespace: _float32(namespace.Llama3Model), _llama_draw,
-    "hidden: logits and gradients for a random configuration and input length"))
+    "hidden: logits and gradients for a random configuration and input length", random_weights=True, atol=ATOL))
 
 
 def _rotate_half_tables(num_rows: int, head_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
