@@ -29,10 +29,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def build_class(course_dir: Path, chapter_id: str, students: int) -> list[str]:
-    """A copy of the course's nbgrader set-up with `students` submissions in submitted/; returns their ids."""
+    """A copy of the course's nbgrader set-up (with the data manifest; the files stay where
+    COURSE_DATA_DIR says) with `students` submissions in submitted/; returns their ids."""
     for name in ("course.toml", "nbgrader_config.py"):
         shutil.copy(ROOT / name, course_dir / name)
     shutil.copytree(ROOT / "solutions", course_dir / "solutions")
+    shutil.copytree(ROOT / "data", course_dir / "data", ignore=shutil.ignore_patterns("downloads"))
     mutants, _ = suite(chapter_id)
     course = manifest.load()
     ids = []

@@ -27,12 +27,14 @@ def chapter(chapter_id: str) -> loader.Submission:
     return _loaded[chapter_id]
 
 
-def withhold(chapter_id: str) -> None:
+def withhold(chapter_id: str) -> bool:
     """Forget chapter `chapter_id`'s code and refuse to load it again: a process grading that
-    chapter holds no reference version of it."""
+    chapter holds no reference version of it. True when its code had been loaded."""
     _withheld.add(chapter_id)
-    if chapter_id in _loaded:
-        loader.unload(_loaded.pop(chapter_id))
+    if chapter_id not in _loaded:
+        return False
+    loader.unload(_loaded.pop(chapter_id))
+    return True
 
 
 def _defining_exercise(name: str):

@@ -11,6 +11,7 @@ import base64
 import contextlib
 import dataclasses
 import importlib
+import inspect
 import tempfile
 import threading
 import time
@@ -55,23 +56,26 @@ class SplitChecks:
                 self.checks.update({key: (chapter_id, check) for key, check in found.items()})
         self.cases = {key: self._draw(key) for key in self.checks}
 
-    def _fixtures(self, key: str, stack: contextlib.ExitStack) -> dict:
+    def _fixtures(self, key: str, step: Callable, stack: contextlib.ExitStack) -> dict:
+        """The fixtures `step` of check `key` names (GPT-2's encoding and a folder only where named: they take time)."""
         from ..checks.conftest import check_seed, gpt2_for_checks
 
         chapter_id, check = self.checks[key]
-        return {
-            "ref": self.references[chapter_id],
-            "seed": check_seed(self.seed, key.rsplit("::", 1)[1]),
-            "gpt2": stack.enter_context(gpt2_for_checks()),
-            "tmp_path": Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="course-compare-"))),
-        }
+        named = inspect.signature(step).parameters
+        fixtures = {"ref": self.references[chapter_id], "seed": check_seed(self.seed, key.rsplit("::", 1)[1])}
+        if "gpt2" in named:
+            fixtures["gpt2"] = stack.enter_context(gpt2_for_checks())
+        if "tmp_path" in named:
+            fixtures["tmp_path"] = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="course-compare-")))
+        return fixtures
 
     def _draw(self, key: str) -> bytes:
         from ..checks import split
 
+        setup = self.checks[key][1].setup
         with _ONE_AT_A_TIME, contextlib.ExitStack() as stack, _one_thread():
-            fixtures = self._fixtures(key, stack)
-            return split.dumps(split.as_data(split.call_with(self.checks[key][1].setup, fixtures), "the case"))
+            fixtures = self._fixtures(key, setup, stack)
+            return split.dumps(split.as_data(split.call_with(setup, fixtures), "the case"))
 
     def decide(self, check: CheckResult, outputs: bytes | None) -> CheckResult:
         """The outcome of split check `check` from the outputs its submission produced."""
@@ -82,12 +86,13 @@ class SplitChecks:
         if check.outcome != runner.PRODUCED or outputs is None:
             return dataclasses.replace(check, outcome="error", message=WITHOUT_OUTPUTS)
         started = time.monotonic()
+        compare = self.checks[check.check_id][1].compare
         with _ONE_AT_A_TIME, contextlib.ExitStack() as stack, _one_thread():
-            fixtures = self._fixtures(check.check_id, stack)
+            fixtures = self._fixtures(check.check_id, compare, stack)
             try:
                 fixtures["case"] = split.loads(self.cases[check.check_id])
                 fixtures["outputs"] = split.loads(outputs)
-                split.call_with(self.checks[check.check_id][1].compare, fixtures)
+                split.call_with(compare, fixtures)
                 outcome, message = "passed", ""
             except Exception as exc:  # noqa: BLE001 - outputs a submission made: any failure is its own
                 outcome, message = runner.classify(exc)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import errno
+import gc
 import json
 import os
 import select
@@ -139,14 +140,15 @@ def grade(job: dict, prepared: Prepared, submissions: dict) -> dict:
 def withhold_references(chapter_ids, prepared: Prepared) -> None:
     """Drop the references of the chapters being graded, which the server may hold for later
     chapters, from this process's memory; `previous_chapters` refuses to load them again."""
-    import gc
-
     import previous_chapters
 
+    held = False
     for chapter_id in chapter_ids:
-        previous_chapters.withhold(chapter_id)
         prepared.reference.pop(chapter_id, None)
-    gc.collect()
+        held |= previous_chapters.withhold(chapter_id)
+    if held:  # its code is in cycles among the objects the server froze: collect them all
+        gc.unfreeze()
+        gc.collect()
 
 
 def tampered(changed: list[str]) -> dict:
@@ -281,6 +283,10 @@ def serve(connection_fd: int, chapters: list[str], exercise_timeout_s: float, ca
             warm_up(prepared, chapters)
         except Exception:  # noqa: BLE001 - only speed is lost; the server's log shows why
             traceback.print_exc()
+    # What the warm-up unloaded goes now; the rest is frozen, so a forked process's collections
+    # skip it instead of copying every page of it (the fork-server use in the gc module's docs).
+    gc.collect()
+    gc.freeze()
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_read, False)
     os.set_blocking(wake_write, False)
