@@ -145,6 +145,33 @@ def _record_of(future, sub: StudentSubmission, course: Course, chapter_ids: list
                                     output=traceback.format_exc())
 
 
+def _grade_pending(pending: list[StudentSubmission], course: Course, options: Options, chapter_ids: list[str],
+                   seed: int, timeout: float, hide: list[Path], namespaces: bool, already: int) -> None:
+    """Grade `pending` in parallel, writing each record as it finishes, with a progress bar that
+    starts at the `already` kept ones."""
+    records_dir = options.out / RECORDS
+    errors = 0
+    warm = len(pending) >= WARM_UP_FROM
+    with sandbox.ForkServer(chapter_ids, timeout, warm) as server, ThreadPoolExecutor(max_workers=options.workers) as pool, tqdm(
+        total=already + len(pending), initial=already, desc="grading", unit="submission", file=sys.stderr,
+        disable=not options.progress,
+    ) as bar:
+        split_checks = SplitChecks(course, chapter_ids, seed)  # drawn while the server starts
+        server.give_cases(split_checks.cases)
+        futures = {pool.submit(_grade_one, server, split_checks, s, course, chapter_ids, seed, timeout, hide, namespaces): s for s in pending}
+        try:
+            for future in as_completed(futures):
+                record = _record_of(future, futures[future], course, chapter_ids, seed)
+                write_atomic(records_dir / f"{record['safe_id']}.json", json.dumps(record, indent=1, ensure_ascii=False) + "\n")
+                errors += record["status"] == "error"
+                bar.set_postfix(errors=errors, refresh=False)
+                bar.update()
+        except BaseException:
+            server.stop()
+            pool.shutdown(cancel_futures=True)
+            raise
+
+
 def grade_class(course: Course, options: Options) -> Outcome:
     started = time.monotonic()
     options.submissions, options.out = options.submissions.resolve(), options.out.resolve()
@@ -180,25 +207,8 @@ def grade_class(course: Course, options: Options) -> Outcome:
     needed = (paths.course_root(), sandbox.PACKAGE_ROOT, Path(sys.prefix), Path(tempfile.gettempdir()), data.data_dir())
     needed = tuple(p.resolve() for p in needed)
     hide = [p for p in (options.submissions, options.out) if not any(n.is_relative_to(p) for n in needed)]
-    errors = 0
-    warm = len(pending) >= WARM_UP_FROM
-    split_checks = SplitChecks(course, chapter_ids, seed) if pending else None
-    cases = split_checks.cases if split_checks else {}
-    with sandbox.ForkServer(chapter_ids, timeout, cases, warm) as server, ThreadPoolExecutor(max_workers=options.workers) as pool, tqdm(
-        total=len(subs), initial=len(kept), desc="grading", unit="submission", file=sys.stderr, disable=not options.progress
-    ) as bar:
-        futures = {pool.submit(_grade_one, server, split_checks, s, course, chapter_ids, seed, timeout, hide, namespaces): s for s in pending}
-        try:
-            for future in as_completed(futures):
-                record = _record_of(future, futures[future], course, chapter_ids, seed)
-                write_atomic(records_dir / f"{record['safe_id']}.json", json.dumps(record, indent=1, ensure_ascii=False) + "\n")
-                errors += record["status"] == "error"
-                bar.set_postfix(errors=errors, refresh=False)
-                bar.update()
-        except BaseException:
-            server.stop()
-            pool.shutdown(cancel_futures=True)
-            raise
+    if pending:
+        _grade_pending(pending, course, options, chapter_ids, seed, timeout, hide, namespaces, already=len(kept))
 
     records = [results.read_record(records_dir / f"{s.safe_id}.json") for s in subs]
     if None in records:

@@ -240,21 +240,34 @@ class _Started:
 
 
 class ForkServer:
-    """A `worker --serve` process that has imported torch and the checks of `chapters`, loaded
-    the references later chapters import and read the split checks' `cases` once, and forks one
-    confined process per submission (`run`). With `warm`,
+    """A `worker --serve` process that imports torch and the checks of `chapters` and loads the
+    references later chapters import while the grader draws the split checks' cases; once
+    given them (`give_cases`) it forks one confined process per submission (`run`). With `warm`,
     it grades the references once before it forks (`worker.warm_up`): worth it for a class,
     not for one submission."""
 
-    def __init__(self, chapters: list[str], exercise_timeout_s: float, cases: dict[str, bytes], warm: bool = False):
-        self._cases = _new_scratch()
-        worker.write_cases(self._cases / "cases.json", cases)
-        self._arguments = (",".join(chapters), f"{exercise_timeout_s:g}", str(self._cases / "cases.json"),
-                           *(["--warm"] if warm else []))
+    def __init__(self, chapters: list[str], exercise_timeout_s: float, warm: bool = False):
+        self._cases_folder = _new_scratch()
+        self._cases: Path | None = None
+        self._arguments = (",".join(chapters), f"{exercise_timeout_s:g}", *(["--warm"] if warm else []))
         self._lock = threading.Lock()
         self._ids = itertools.count()
         self._stopped = False
         self._start()
+
+    def give_cases(self, cases: dict[str, bytes]) -> None:
+        """The split checks' cases (check id -> bytes), which the server reads before its first fork."""
+        path = self._cases_folder / "cases.json"
+        worker.write_cases(path, cases)
+        with self._lock:
+            self._cases = path
+            self._send_cases()
+
+    def _send_cases(self) -> None:
+        try:
+            self._connection.send(json.dumps({"cases": str(self._cases)}).encode())
+        except OSError:
+            pass  # the server is gone; the next run starts another
 
     def _start(self) -> None:
         self._connection, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -269,6 +282,8 @@ class ForkServer:
         self._log = _OutputTail(self._process.stdout)
         self._waiting: dict[int, _Started] = {}  # this server's submission processes, by request id
         threading.Thread(target=self._read_replies, args=(self._connection, self._process, self._waiting), daemon=True).start()
+        if self._cases is not None:  # a server started again after one died
+            self._send_cases()
 
     def _read_replies(self, connection: socket.socket, process: subprocess.Popen, waiting: dict[int, _Started]) -> None:
         try:
@@ -305,6 +320,8 @@ class ForkServer:
         reading, writing = os.pipe()
         request = {"job": str(job), "token": token, "env": _environment(home)}
         with self._lock:
+            if self._cases is None:
+                raise RuntimeError("give the server the split checks' cases before the first submission")
             if self._stopped:
                 os.close(reading)
                 os.close(writing)
@@ -365,7 +382,7 @@ class ForkServer:
             self.close()
         else:
             self.stop()
-        remove_tree(self._cases)
+        remove_tree(self._cases_folder)
 
 
 def _kill_group(pid: int) -> None:

@@ -1,9 +1,10 @@
 """The submission's processes: a fork server, and the process it forks to grade one student's notebooks.
 
-`python -m autograder.grading.worker --serve FD CHAPTERS TIMEOUT CASES [--warm]` (started
+`python -m autograder.grading.worker --serve FD CHAPTERS TIMEOUT [--warm]` (started
 by `sandbox.ForkServer`) imports torch and the checks, loads the reference notebooks that
-later chapters import (`previous_chapters`) and reads the split checks' cases once (with
---warm, also grades the references once: `warm_up`), and for each request forks a
+later chapters import (`previous_chapters`), then reads the split checks' cases from the
+file the grader's first message names (with --warm, also grades the references once:
+`warm_up`), and for each request forks a
 process that becomes one submission's: its own session, scrubbed environment and
 scratch folder, its namespaces (`enter_namespaces`) and resource limits. That process hides solutions/ and the hidden checks' files,
 remembers the functions grading relies on (`guard.Integrity`), loads each notebook,
@@ -76,7 +77,7 @@ class Prepared:
 
     course: Course
     reference: dict
-    cases: dict[str, bytes]
+    cases: dict[str, bytes] = dataclasses.field(default_factory=dict)
 
 
 def read_cases(path: Path) -> dict[str, bytes]:
@@ -87,7 +88,7 @@ def write_cases(path: Path, cases: dict[str, bytes]) -> None:
     path.write_text(json.dumps({key: base64.b64encode(value).decode("ascii") for key, value in cases.items()}))
 
 
-def prepare(chapters: list[str], exercise_timeout_s: float, cases: dict[str, bytes]) -> Prepared:
+def prepare(chapters: list[str], exercise_timeout_s: float) -> Prepared:
     """Import the checks of `chapters` and load the reference notebooks of the chapters before
     the last of them (which later chapters import through `previous_chapters`), so that solutions/
     and the hidden checks' files can be hidden before student code runs."""
@@ -109,7 +110,7 @@ def prepare(chapters: list[str], exercise_timeout_s: float, cases: dict[str, byt
     order = [ch.id for ch in course.chapters]
     last = max(order.index(chapter_id) for chapter_id in chapters)
     reference = {ch: previous_chapters.chapter(ch) for ch in order[:last] if paths.solution_notebook(ch).exists()}
-    return Prepared(course, reference, cases)
+    return Prepared(course, reference)
 
 
 def load_notebooks(job: dict, course: Course) -> dict:
@@ -260,10 +261,11 @@ def warm_up(prepared: Prepared, chapters: list[str]) -> None:
             loader.unload(submission)
 
 
-def serve(connection_fd: int, chapters: list[str], exercise_timeout_s: float, cases: Path, warm: bool) -> None:
+def serve(connection_fd: int, chapters: list[str], exercise_timeout_s: float, warm: bool) -> None:
     """The fork server: import torch, the checks and the earlier chapters' references once, read
-    the split checks' `cases` (and `warm_up` when `warm`), then fork one submission process per
-    request until the grader closes the connection.
+    the split checks' cases from the file named by the grader's first message, {"cases": path}
+    (and `warm_up` when `warm`), then fork one submission process per request until the grader
+    closes the connection.
 
     A request is {"id", "job", "token", "env"} with the write end of the submission's
     output pipe attached; the server answers {"id", "pid"} when the process started and
@@ -275,9 +277,14 @@ def serve(connection_fd: int, chapters: list[str], exercise_timeout_s: float, ca
 
     connection = socket.socket(fileno=connection_fd)
     try:
-        prepared, problem = prepare(chapters, exercise_timeout_s, read_cases(cases)), ""
+        prepared, problem = prepare(chapters, exercise_timeout_s), ""
     except Exception as exc:  # noqa: BLE001 - every submission reports it
         prepared, problem = None, f"the grader could not prepare: {type(exc).__name__}: {exc}"
+    message = connection.recv(MAX_REQUEST_BYTES)
+    if not message:
+        return  # the grader ended before it drew the cases
+    if prepared is not None:
+        prepared.cases = read_cases(Path(json.loads(message)["cases"]))
     if prepared is not None and warm:
         try:
             warm_up(prepared, chapters)
@@ -348,6 +355,6 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--probe"]:
         probe(Path(sys.argv[2]))
     elif sys.argv[1:2] == ["--serve"]:
-        serve(int(sys.argv[2]), sys.argv[3].split(","), float(sys.argv[4]), Path(sys.argv[5]), sys.argv[6:] == ["--warm"])
+        serve(int(sys.argv[2]), sys.argv[3].split(","), float(sys.argv[4]), sys.argv[5:] == ["--warm"])
     else:
-        sys.exit("usage: python -m autograder.grading.worker --serve FD CHAPTERS EXERCISE_TIMEOUT_S CASES [--warm] | --probe SCRATCH")
+        sys.exit("usage: python -m autograder.grading.worker --serve FD CHAPTERS EXERCISE_TIMEOUT_S [--warm] | --probe SCRATCH")

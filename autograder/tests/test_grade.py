@@ -237,8 +237,8 @@ def test_killing_the_grader_leaves_no_submission_process_running(tmp_path):
 
 
 def test_a_grading_server_that_died_is_replaced_for_the_next_submission(tmp_path):
-    cases = SplitChecks(manifest.load(), [CHAPTER], SEED).cases
-    with sandbox.ForkServer([CHAPTER], 60, cases) as server:
+    with sandbox.ForkServer([CHAPTER], 60) as server:
+        server.give_cases(SplitChecks(manifest.load(), [CHAPTER], SEED).cases)
         os.kill(server._process.pid, signal.SIGKILL)
         run = sandbox.run_submission(server, {CHAPTER: paths.solution_notebook(CHAPTER)}, seed=SEED, exercises=6,
                                      exercise_timeout_s=60, memory_mb=manifest.load().limits.memory_mb, hide=[],
