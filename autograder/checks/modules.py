@@ -7,11 +7,13 @@ mask, say) are the implementation's own business.
 from __future__ import annotations
 
 import contextlib
+import random
 from typing import Callable, Iterator
 
 import torch
 from torch import nn
 
+from autograder.checks.split import split
 from autograder.compare import expect, expect_close, expect_tensor, fail
 
 
@@ -183,9 +185,6 @@ def module_check(what: str, build: Callable, draw: Callable, doc: str, *, random
     (config, inputs) pairs to try; each is built with the reference's parameters (random ones with
     `random_weights`), and outputs and gradients are compared (`module_case`, `module_outputs`,
     `expect_module_outputs`). `doc` is the check's name in reports."""
-    import random
-
-    from autograder.checks.split import split
 
     def setup(ref, seed):
         rng = random.Random(seed)

@@ -9,9 +9,10 @@
   libraries, a DataLoader's workers, do not count; whatever gets around this is
   still held by the sandbox's process cap and time limit.)
 - Tampering shows: `Integrity` remembers the functions and classes that grading relies on
-  (PyTorch's comparisons and tensor methods, builtins, pytest, the grader's own modules)
-  before any student code runs, and names every one that was replaced since. A submission
-  that patched `torch.allclose`, `Tensor.__eq__` or a check helper gets zero.
+  (PyTorch's comparisons and tensor methods, builtins, pytest, the grader's own modules),
+  and the code and defaults inside each function, before any student code runs, and names
+  every one that was replaced or rewritten since. A submission that patched `torch.allclose`,
+  `Tensor.__eq__`, a check helper or its `__code__` or `__defaults__` gets zero.
 - Forked copies stay out of the grader: a process forked by student code that
   returns into grader code (a fork bomb's copies, once forking fails) exits there
   instead of grading the submission a second time. Workers forked by libraries
@@ -25,7 +26,7 @@ import posix
 import socket
 import sys
 from pathlib import Path
-from types import ModuleType
+from types import FunctionType, ModuleType
 
 GRADER_DIR = str(Path(__file__).resolve().parent.parent)
 _INTERNET = (socket.AF_INET, socket.AF_INET6)
@@ -123,6 +124,31 @@ def _is_code(value: object) -> bool:
     return callable(value) or isinstance(value, (ModuleType, staticmethod, classmethod, property))
 
 
+def _functions_in(value: object) -> list[FunctionType]:
+    """The Python functions a module or class entry holds (methods wrapped as static, class or property)."""
+    if isinstance(value, (staticmethod, classmethod)):
+        value = value.__func__
+    if isinstance(value, property):
+        return [f for f in (value.fget, value.fset, value.fdel) if isinstance(f, FunctionType)]
+    return [value] if isinstance(value, FunctionType) else []
+
+
+def _insides(function: FunctionType, depth: int = 2) -> tuple:
+    """What can be changed inside a function without replacing it: its code, its defaults, and what
+    it closes over that is code (with the insides of those functions, `depth` levels down)."""
+    kwdefaults = function.__kwdefaults__ or {}
+    found: list[object] = [function.__code__, function.__defaults__, *kwdefaults.keys(), *kwdefaults.values()]
+    for cell in function.__closure__ or ():
+        try:
+            contents = cell.cell_contents
+        except ValueError:  # a cell not filled yet
+            contents = None
+        found.append(contents if _is_code(contents) else None)
+        if depth and isinstance(contents, FunctionType):
+            found += _insides(contents, depth - 1)
+    return tuple(found)
+
+
 def _watched() -> dict[str, ModuleType]:
     return {
         name: module for name, module in list(sys.modules.items())
@@ -144,9 +170,16 @@ class Integrity:
             for key, value in list(namespace.items()):
                 if isinstance(value, type) and getattr(value, "__module__", None) == name:
                     self._entries.append((f"{name}.{key}", value, {k: v for k, v in vars(value).items() if _is_code(v)}))
+        # A function keeps its identity when its __code__ or __defaults__ are set: remember those too.
+        self._insides = [
+            (f"{owner_name}.{key}", function, _insides(function))
+            for owner_name, _, remembered in self._entries
+            for key, value in remembered.items()
+            for function in _functions_in(value)
+        ]
 
     def changed(self) -> list[str]:
-        """Dotted names of everything replaced, removed or shadowed since the snapshot, sorted."""
+        """Dotted names of everything replaced, removed, shadowed or rewritten since the snapshot, sorted."""
         found = [name for name, module in self._modules.items() if sys.modules.get(name) is not module]
         for owner_name, owner, remembered in self._entries:
             current = vars(owner)
@@ -154,4 +187,8 @@ class Integrity:
             if isinstance(owner, type):
                 found += [f"{owner_name}.{key}" for key in current.keys() - remembered.keys()
                           if _is_code(current[key]) and any(hasattr(base, key) for base in owner.__mro__[1:])]
+        for name, function, insides in self._insides:
+            now = _insides(function)
+            if len(now) != len(insides) or any(a is not b for a, b in zip(now, insides)):
+                found.append(name)
         return sorted(set(found) - UNWATCHED)

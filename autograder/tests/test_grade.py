@@ -343,6 +343,8 @@ PATCHES = {
     "patches-assert-close": "import torch.testing\ntorch.testing.assert_close = lambda *args, **kwargs: None\n",
     "patches-tensor-eq": "import torch\ntorch.Tensor.__eq__ = lambda self, other: torch.ones_like(self, dtype=torch.bool)\n",
     "patches-the-checks": "import autograder.compare as _c\n_c.fail = _c.expect = lambda *args, **kwargs: None\n",
+    "rewrites-the-checks": "import autograder.compare as _c\n_c.expect.__code__ = (lambda condition, message: None).__code__\n",
+    "loosens-the-tolerance": "import autograder.compare as _c\n_c.expect_close.__defaults__ = (1e9, 1e9)\n",
 }
 # Reads the reference notebook and the hidden checks, and fails loudly if either has any content.
 PEEK = (
@@ -476,7 +478,8 @@ def test_patching_what_the_checks_compare_with_gives_zero_and_names_it(hostile_r
     assert record["score"] == 0 and record["status"] == "error"
     assert "replaced functions that grading relies on" in record["message"]
     patched = {"patches-allclose": "torch.allclose", "patches-assert-close": "torch.testing.assert_close",
-               "patches-tensor-eq": "torch.Tensor.__eq__", "patches-the-checks": "autograder.compare.expect"}[student]
+               "patches-tensor-eq": "torch.Tensor.__eq__", "patches-the-checks": "autograder.compare.expect",
+               "rewrites-the-checks": "autograder.compare.expect", "loosens-the-tolerance": "autograder.compare.expect_close"}[student]
     assert patched in record["message"]
 
 
