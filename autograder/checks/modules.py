@@ -56,6 +56,19 @@ def expect_parameter_names(module: nn.Module, expected: dict[str, torch.Tensor],
             fail(f"{what}.{name} has shape {tuple(have[name].shape)}; expected {tuple(tensor.shape)}")
 
 
+def call_without_grad(module: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+    """`module(inputs)` without building a graph."""
+    with torch.no_grad():
+        return module(inputs)
+
+
+def expect_recorded_outputs(module: nn.Module, case: dict, what: str, atol: float) -> None:
+    """`module` gives, for each of a fixture's recorded "inputs", its recorded "outputs"."""
+    for inputs, expected in zip(case["inputs"], case["outputs"]):
+        shape = "x".join(map(str, inputs.shape))
+        expect_close(call_without_grad(module, inputs), expected, f"{what} on a {shape} input", atol=atol)
+
+
 def load_parameters(module: nn.Module, state: dict[str, torch.Tensor], what: str) -> nn.Module:
     """Check the parameter names and shapes, then copy `state` into `module`; returns the module."""
     expect_parameter_names(module, state, what)

@@ -11,10 +11,12 @@ import pytest
 import torch
 
 from autograder.checks.modules import (
+    call_without_grad,
     expect_causal,
     expect_eval_deterministic,
     expect_gradients_reach,
     expect_parameter_names,
+    expect_recorded_outputs,
     expect_train_stochastic,
     load_parameters,
 )
@@ -48,17 +50,6 @@ def _build(cls, case: dict, what: str):
     """`cls(**config)` with the recorded parameters loaded, in eval() mode."""
     module = load_parameters(cls(**case["config"]), case["state"], what)
     return module.eval()
-
-
-def _call(module, inputs):
-    with torch.no_grad():
-        return module(inputs)
-
-
-def _expect_recorded_outputs(module, case: dict, what: str) -> None:
-    for inputs, expected in zip(case["inputs"], case["outputs"]):
-        shape = "x".join(map(str, inputs.shape))
-        expect_close(_call(module, inputs), expected, f"{what} on a {shape} input", atol=ATOL)
 
 
 def _constant_values_input(config: dict, num_tokens: int = 7, batch: int = 2) -> torch.Tensor:
@@ -160,7 +151,7 @@ def test_self_attention_v1_has_weight_matrices(sub, recorded):
 def test_self_attention_v1_matches_recorded(sub, recorded):
     """same weights, same context vectors"""
     case = recorded["v1"]
-    _expect_recorded_outputs(_build(sub.SelfAttention_v1, case, "SelfAttention_v1(5, 3)"), case, "SelfAttention_v1(5, 3)")
+    expect_recorded_outputs(_build(sub.SelfAttention_v1, case, "SelfAttention_v1(5, 3)"), case, "SelfAttention_v1(5, 3)", ATOL)
 
 
 @self_attention_v1
@@ -187,7 +178,7 @@ def test_self_attention_v2_matches_recorded(sub, recorded):
     """same weights, same context vectors (with and without bias)"""
     for case in recorded["v2"]:
         what = f"SelfAttention_v2(5, 3, qkv_bias={case['config']['qkv_bias']})"
-        _expect_recorded_outputs(_build(sub.SelfAttention_v2, case, what), case, what)
+        expect_recorded_outputs(_build(sub.SelfAttention_v2, case, what), case, what, ATOL)
 
 
 @self_attention_v2
@@ -217,7 +208,7 @@ def test_causal_attention_weights_sum_to_one(sub, recorded):
     case = recorded["causal"]
     module = _build(sub.CausalAttention, case, CAUSAL)
     _values_all_ones(module.W_value)
-    _expect_rows_sum_to_one(_call(module, _constant_values_input(case["config"])), CAUSAL)
+    _expect_rows_sum_to_one(call_without_grad(module, _constant_values_input(case["config"])), CAUSAL)
 
 
 @causal_attention
@@ -235,7 +226,7 @@ def test_causal_attention_dropout_only_in_training(sub, recorded):
 def test_causal_attention_matches_recorded(sub, recorded):
     """same weights, same outputs in eval(), also for inputs shorter than context_length"""
     case = recorded["causal"]
-    _expect_recorded_outputs(_build(sub.CausalAttention, case, CAUSAL), case, CAUSAL)
+    expect_recorded_outputs(_build(sub.CausalAttention, case, CAUSAL), case, CAUSAL, ATOL)
 
 
 @causal_attention
@@ -270,7 +261,7 @@ def test_wrapper_holds_independent_heads(sub, recorded):
 def test_wrapper_matches_recorded(sub, recorded):
     """same weights, same outputs of width d_out * num_heads"""
     case = recorded["wrapper"]
-    _expect_recorded_outputs(_build(sub.MultiHeadAttentionWrapper, case, WRAPPER), case, WRAPPER)
+    expect_recorded_outputs(_build(sub.MultiHeadAttentionWrapper, case, WRAPPER), case, WRAPPER, ATOL)
 
 
 @multihead_wrapper
@@ -279,10 +270,10 @@ def test_wrapper_concatenates_heads_in_order(sub, recorded):
     case = recorded["wrapper"]
     module = _build(sub.MultiHeadAttentionWrapper, case, WRAPPER)
     inputs = case["inputs"][0]
-    out = _call(module, inputs)
+    out = call_without_grad(module, inputs)
     expect_tensor(out, f"{WRAPPER} output", shape=(*inputs.shape[:2], 9))
     for h, head in enumerate(module.heads):
-        expect_close(out[..., 3 * h: 3 * (h + 1)], _call(head, inputs), f"output columns {3 * h}..{3 * h + 2} (head {h})", atol=ATOL)
+        expect_close(out[..., 3 * h: 3 * (h + 1)], call_without_grad(head, inputs), f"output columns {3 * h}..{3 * h + 2} (head {h})", atol=ATOL)
 
 
 @multihead_wrapper
@@ -329,7 +320,7 @@ def test_multihead_attention_weights_sum_to_one(sub, recorded):
     module = _build(sub.MultiHeadAttention, case, what)
     _values_all_ones(module.W_value)
     _identity_out_proj(module)
-    _expect_rows_sum_to_one(_call(module, _constant_values_input(case["config"])), what)
+    _expect_rows_sum_to_one(call_without_grad(module, _constant_values_input(case["config"])), what)
 
 
 @multihead_attention
@@ -353,7 +344,7 @@ def test_multihead_attention_matches_recorded(sub, recorded):
     """same weights, same outputs in eval(), also for inputs shorter than context_length"""
     for case in recorded["multihead"]:
         what = _multihead_name(case["config"])
-        _expect_recorded_outputs(_build(sub.MultiHeadAttention, case, what), case, what)
+        expect_recorded_outputs(_build(sub.MultiHeadAttention, case, what), case, what, ATOL)
 
 
 @multihead_attention

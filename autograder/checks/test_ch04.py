@@ -16,10 +16,12 @@ from torch.nn.functional import gelu as torch_gelu
 from torch.nn.functional import layer_norm as torch_layer_norm
 
 from autograder.checks.modules import (
+    call_without_grad,
     expect_causal,
     expect_eval_deterministic,
     expect_gradients_reach,
     expect_parameter_names,
+    expect_recorded_outputs,
     expect_train_stochastic,
     load_parameters,
     skipped_init,
@@ -53,17 +55,6 @@ def _same_as_variant(actual: torch.Tensor, variants: dict[str, torch.Tensor]) ->
 
 def _build(cls, state: dict, what: str, *args):
     return load_parameters(cls(*args), state, what).eval()
-
-
-def _call(module, inputs):
-    with torch.no_grad():
-        return module(inputs)
-
-
-def _expect_recorded_outputs(module, case: dict, what: str) -> None:
-    for inputs, expected in zip(case["inputs"], case["outputs"]):
-        shape = "x".join(map(str, inputs.shape))
-        expect_close(_call(module, inputs), expected, f"{what} output on a {shape} input", atol=ATOL)
 
 
 # ---------------------------------------------------------------- ch04.layer_norm
@@ -136,7 +127,7 @@ def test_layer_norm_gradients_reach_scale_and_shift(sub):
 def test_gelu_is_the_tanh_approximation(sub):
     """GELU equals the tanh approximation from -6 to 6"""
     x = torch.linspace(-6, 6, 241)
-    out = _call(sub.GELU(), x.clone())
+    out = call_without_grad(sub.GELU(), x.clone())
     expect_tensor(out, "GELU()(x)", shape=x.shape)
     mistake = _same_as_variant(out, {
         "the exact erf form; the exercise asks for GPT-2's tanh approximation": torch_gelu(x),
@@ -151,7 +142,7 @@ def test_gelu_is_the_tanh_approximation(sub):
 def test_gelu_keeps_any_shape(sub):
     """GELU works element-wise on tensors of any shape"""
     x = torch.randn(2, 3, 5, generator=torch.Generator().manual_seed(2)) * 3
-    out = _call(sub.GELU(), x.clone())
+    out = call_without_grad(sub.GELU(), x.clone())
     expect_close(out, torch_gelu(x, approximate="tanh"), "GELU()(x) on a 2x3x5 input", atol=ATOL)
 
 
@@ -170,7 +161,7 @@ def test_feed_forward_layers(sub, recorded):
 def test_feed_forward_matches_recorded(sub, recorded):
     """same weights, same outputs"""
     case = recorded["feed_forward"]
-    _expect_recorded_outputs(_build(sub.FeedForward, case["state"], "FeedForward", recorded["config"]), case, "FeedForward")
+    expect_recorded_outputs(_build(sub.FeedForward, case["state"], "FeedForward", recorded["config"]), case, "FeedForward", ATOL)
 
 
 @feed_forward
@@ -198,7 +189,7 @@ def test_transformer_block_parameters(sub, recorded):
 def test_transformer_block_matches_recorded(sub, recorded):
     """same weights, same outputs in eval(), also for inputs shorter than the context"""
     case = recorded["block"]
-    _expect_recorded_outputs(_build(sub.TransformerBlock, case["state"], BLOCK, recorded["config"]), case, BLOCK)
+    expect_recorded_outputs(_build(sub.TransformerBlock, case["state"], BLOCK, recorded["config"]), case, BLOCK, ATOL)
 
 
 @transformer_block
@@ -222,7 +213,7 @@ def test_transformer_block_drops_each_sublayer_output(sub, recorded):
     """with drop_rate 1.0 in train(), both sublayer outputs are dropped and the block returns its input"""
     inputs = recorded["block"]["inputs"][0]
     module = sub.TransformerBlock({**recorded["config"], "drop_rate": 1.0}).train()
-    out = _call(module, inputs)
+    out = call_without_grad(module, inputs)
     expect_close(out, inputs, f"{BLOCK} with drop_rate 1.0 in train() (every sublayer output dropped, only the shortcuts left)", atol=ATOL)
 
 
@@ -232,7 +223,7 @@ def test_transformer_block_training_step_matches_recorded(sub, recorded):
     case = recorded["block"]
     module = _build(sub.TransformerBlock, case["state"], BLOCK, recorded["config"]).train()
     torch.manual_seed(recorded["block_train"]["seed"])
-    out = _call(module, case["inputs"][0])
+    out = call_without_grad(module, case["inputs"][0])
     expect_close(out, recorded["block_train"]["output"], f"{BLOCK} output in train() mode from a fixed seed", atol=ATOL)
 
 
@@ -281,7 +272,7 @@ def test_gpt_model_state_dict_uses_the_book_names(sub, recorded):
 def test_gpt_model_matches_recorded(sub, recorded):
     """same weights, same logits in eval(), also for inputs shorter than the context"""
     case = recorded["gpt"]
-    _expect_recorded_outputs(_build(sub.GPTModel, case["state"], GPT, recorded["config"]), case, GPT)
+    expect_recorded_outputs(_build(sub.GPTModel, case["state"], GPT, recorded["config"]), case, GPT, ATOL)
 
 
 @gpt_model
@@ -306,7 +297,7 @@ def test_gpt_model_dropout_only_in_training(sub, recorded):
 def test_gpt_model_drops_the_embeddings(sub, recorded):
     """with drop_rate 1.0 in train(), the embeddings (token plus position) are dropped: every position gets the same logits"""
     model = sub.GPTModel({**recorded["config"], "drop_rate": 1.0}).train()
-    logits = _call(model, recorded["gpt"]["inputs"][0])
+    logits = call_without_grad(model, recorded["gpt"]["inputs"][0])
     expect_tensor(logits, f"{GPT} logits", shape=recorded["gpt"]["outputs"][0].shape)
     expect_close(logits, logits[:1, :1].expand_as(logits), f"{GPT} logits with drop_rate 1.0 in train() "
                  "(drop_emb applies to the sum of token and position embeddings)", atol=ATOL)
