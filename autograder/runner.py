@@ -9,9 +9,9 @@ report into a `CheckResult`.
 from __future__ import annotations
 
 import os
-import sys
 import re
 import signal
+import sys
 import threading
 import traceback
 from pathlib import Path

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from autograder.checks.split import split
-from autograder.compare import expect, expect_close, expect_tensor, fail
+from autograder.compare import expect, expect_close, expect_list, expect_tensor, fail
 
 
 # The initialisers nn.Linear, nn.Embedding and friends call in reset_parameters().
@@ -209,8 +209,7 @@ def module_check(what: str, build: Callable, draw: Callable, doc: str, *, random
         return [module_outputs(build(sub), one, what) for one in case]
 
     def compare(outputs, case, ref):
-        expect(isinstance(outputs, list) and len(outputs) == len(case),
-               f"{what}: the checks got {len(outputs) if isinstance(outputs, list) else 'no'} results for {len(case)} inputs")
+        expect_list(outputs, len(case), f"the {what} results")
         for got, one in zip(outputs, case):
             expect_module_outputs(got, build(ref), one, what, atol=atol)
 

@@ -72,11 +72,11 @@ def _load(path: Path, chapter, seconds: float):
 
 @dataclasses.dataclass
 class Prepared:
-    """What the worker holds before student code runs: the course, its limits, the earlier chapters'
-    references (for `previous_chapters`) and the cases of the split checks (check id -> bytes)."""
+    """What the worker holds before student code runs besides the earlier chapters' references
+    (which `previous_chapters` keeps): the course, its limits, and the cases of the split checks
+    (check id -> bytes)."""
 
     course: Course
-    reference: dict
     cases: dict[str, bytes] = dataclasses.field(default_factory=dict)
 
 
@@ -109,8 +109,10 @@ def prepare(chapters: list[str], exercise_timeout_s: float) -> Prepared:
                 importlib.import_module(f"autograder.checks.{path.relative_to(runner.CHECKS_DIR).with_suffix('')}".replace("/", "."))
     order = [ch.id for ch in course.chapters]
     last = max(order.index(chapter_id) for chapter_id in chapters)
-    reference = {ch: previous_chapters.chapter(ch) for ch in order[:last] if paths.solution_notebook(ch).exists()}
-    return Prepared(course, reference)
+    for chapter_id in order[:last]:
+        if paths.solution_notebook(chapter_id).exists():
+            previous_chapters.chapter(chapter_id)
+    return Prepared(course)
 
 
 def load_notebooks(job: dict, course: Course) -> dict:
@@ -138,16 +140,13 @@ def grade(job: dict, prepared: Prepared, submissions: dict) -> dict:
     return {"checks": checks}
 
 
-def withhold_references(chapter_ids, prepared: Prepared) -> None:
+def withhold_references(chapter_ids) -> None:
     """Drop the references of the chapters being graded, which the server may hold for later
     chapters, from this process's memory; `previous_chapters` refuses to load them again."""
     import previous_chapters
 
-    held = False
-    for chapter_id in chapter_ids:
-        prepared.reference.pop(chapter_id, None)
-        held |= previous_chapters.withhold(chapter_id)
-    if held:  # its code is in cycles among the objects the server froze: collect them all
+    held = [previous_chapters.withhold(chapter_id) for chapter_id in chapter_ids]
+    if any(held):  # its code is in cycles among the objects the server froze: collect them all
         gc.unfreeze()
         gc.collect()
 
@@ -201,7 +200,7 @@ def grade_and_report(job: dict, token: str, prepared: Prepared | None, problem: 
     if job["namespaces"]:
         confine.hide_folders([Path(job["solutions"])])
         confine.empty_files(Path(job["hidden_checks"]))
-    withhold_references(job["notebooks"], prepared)
+    withhold_references(job["notebooks"])
     guard.install()
     changed = guard.Integrity().changed  # bound now: replacing Integrity.changed later changes nothing here
     try:
@@ -285,11 +284,11 @@ def serve(connection_fd: int, chapters: list[str], exercise_timeout_s: float, wa
         return  # the grader ended before it drew the cases
     if prepared is not None:
         prepared.cases = read_cases(Path(json.loads(message)["cases"]))
-    if prepared is not None and warm:
-        try:
-            warm_up(prepared, chapters)
-        except Exception:  # noqa: BLE001 - only speed is lost; the server's log shows why
-            traceback.print_exc()
+        if warm:
+            try:
+                warm_up(prepared, chapters)
+            except Exception:  # noqa: BLE001 - only speed is lost; the server's log shows why
+                traceback.print_exc()
     # What the warm-up unloaded goes now; the rest is frozen, so a forked process's collections
     # skip it instead of copying every page of it (the fork-server use in the gc module's docs).
     gc.collect()
