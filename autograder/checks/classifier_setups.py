@@ -144,3 +144,22 @@ class TokenVoteClassifier(nn.Module):
         if idx.shape[1] > context_length:
             fail(f"the model was given {idx.shape[1]} tokens but its context holds {context_length}")
         return 5.0 * nn.functional.one_hot(self.votes[idx], 2).float()
+
+
+class LlamaLayout(nn.Module):
+    """A model laid out as chapter 8's Llama3Model: tok_emb, trf_blocks, final_norm and an out_head
+    without bias, and no pos_emb. Token ids (batch, num_tokens) -> logits (batch, num_tokens, vocab_size).
+
+    Chapter 6 comes before chapter 8, so its checks build this layout themselves.
+    """
+
+    def __init__(self, vocab_size: int = 37, emb_dim: int = 24, n_layers: int = 2):
+        super().__init__()
+        self.tok_emb = nn.Embedding(vocab_size, emb_dim)
+        self.trf_blocks = nn.Sequential(*(nn.Sequential(nn.Linear(emb_dim, emb_dim), nn.SiLU()) for _ in range(n_layers)))
+        self.final_norm = nn.RMSNorm(emb_dim)
+        self.out_head = nn.Linear(emb_dim, vocab_size, bias=False)
+
+    def forward(self, in_idx: torch.Tensor) -> torch.Tensor:
+        return self.out_head(self.final_norm(self.trf_blocks(self.tok_emb(in_idx))))
+

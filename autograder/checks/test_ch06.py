@@ -27,6 +27,7 @@ from autograder.checks.classifier_setups import (
     TINY_GPT,
     ClassifierRun,
     ForwardLog,
+    LlamaLayout,
     TokenVoteClassifier,
     classifier_run,
     labelled_batches,
@@ -35,8 +36,7 @@ from autograder.checks.classifier_setups import (
     tiny_gpt,
     trainable_names,
 )
-from autograder.checks.llama_setups import SMALL_LLAMA
-from autograder.checks.modules import parameter_state
+from autograder.checks.modules import trained_parameter_state
 from autograder.checks.toy_models import CharTokenizer
 from autograder.checks.training_setups import StepLog
 from autograder.compare import expect, expect_close, expect_equal_tensor, expect_number, expect_tensor, expect_type, fail
@@ -275,9 +275,7 @@ def test_head_comes_from_the_global_generator(sub):
 @classifier_head
 def test_head_works_for_a_llama(sub):
     """a Llama3Model (no pos_emb, out_head without bias) becomes a classifier too: emb_dim is out_head.in_features"""
-    from previous_chapters import Llama3Model
-
-    model = _headed(sub, Llama3Model(SMALL_LLAMA), 2)
+    model = _headed(sub, LlamaLayout(), 2)
     with torch.no_grad():
         logits = model.eval()(torch.tensor([[1, 2, 3]]))
     expect_tensor(logits, "a Llama3Model classifier's logits", shape=(1, 3, 2))
@@ -463,7 +461,7 @@ def test_train_classifier_simple_reproduces_the_reference_run(sub, recorded):
                  f"{expected_norm:.5g}{hint}")
     for values, expected, name in zip(curves, case["curves"], names):
         expect_close(torch.tensor(values), torch.tensor(expected), f"train_classifier_simple's {name}", atol=TOL, rtol=TOL)
-    for name, tensor in parameter_state(run.model).items():
+    for name, tensor in trained_parameter_state(run.model).items():
         expect_close(tensor, case["state"][name], f"the model's {name} after train_classifier_simple", atol=TOL, rtol=TOL)
 
 

@@ -18,7 +18,7 @@ from autograder.checks.classifier_setups import (
     tiny_classifier,
     tiny_gpt,
 )
-from autograder.checks.modules import parameter_state
+from autograder.checks.modules import parameter_state, trained_parameter_state
 from autograder.checks.split import split
 from autograder.checks.test_ch06 import accuracy_and_loss, classifier_head, classify_review, spam_data, train_classifier
 from autograder.checks.toy_models import CharTokenizer
@@ -243,7 +243,7 @@ def test_train_classifier_simple_agrees_with_reference(outputs, case, ref):
     expect(examples_seen == expected[4], f"examples_seen is {examples_seen}; expected {expected[4]}")
     parameters = outputs["parameters"]
     expect_type(parameters, dict, "the model's parameters")
-    for name, expected_param in run.model.named_parameters():
+    for name, expected_param in trained_parameter_state(run.model).items():
         expect_close(parameters.get(name), expected_param, f"the model's {name} after train_classifier_simple",
                      atol=1e-4, rtol=1e-4)
 
