@@ -10,14 +10,7 @@ import inspect
 import os
 import sys
 
-from .data import DataError, configure_tiktoken_cache
-
 __all__ = ["check"]
-
-try:
-    configure_tiktoken_cache()
-except DataError:
-    pass  # no usable data manifest here; `course data` reports it when the data is asked for
 
 
 def check(target: str, namespace: dict | None = None) -> float | None:

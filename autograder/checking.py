@@ -7,10 +7,7 @@ from . import loader, paths
 from .manifest import Course, Exercise
 from .runner import run_checks
 from .scoring import ChapterResult, CourseResult, score_chapter
-
-
-class UsageError(Exception):
-    """A target or option the course does not know; the CLI exits with 2."""
+from .usage import UsageError
 
 
 def resolve_targets(course: Course, targets: list[str]) -> list[Exercise]:

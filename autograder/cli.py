@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .checking import UsageError
-from .data import DataManifestError
+from .usage import UsageError
+from llmcourse.data import DataManifestError
 from .manifest import ManifestError
 
 COMMANDS = ("check", "progress", "release", "fixtures", "selftest", "data", "generate", "grade", "gradescope")

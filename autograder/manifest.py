@@ -62,6 +62,10 @@ class Chapter:
     title: str
     exercises: tuple[Exercise, ...]
     data: tuple[str, ...]
+    # What the chapter's checks need (a subset of `data`): grading refuses to start without it.
+    check_data: tuple[str, ...] = ()
+    # Its reference notebook trains a model for minutes: the course's tests run it with the slow ones.
+    trains: bool = False
 
     @property
     def max_score(self) -> float:
@@ -166,11 +170,17 @@ def _chapter(reader: _Reader) -> Chapter:
             raise ManifestError(f"{reader.source}: exercise '{ex.id}' uses '{unknown[0]}', which is not an earlier exercise of its chapter")
         seen.add(ex.id)
     data = reader.get("data", list, "a list of data file or group names", default=[])
+    check_data = reader.get("check_data", list, "a list of data file or group names", default=[])
+    outside = [name for name in check_data if name not in data]
+    if outside:
+        raise ManifestError(f"{reader.source}: chapter '{chapter_id}' lists '{outside[0]}' in check_data but not in data")
     return Chapter(
         id=chapter_id,
         title=reader.get("title", str, "a title string"),
         exercises=tuple(exercises),
         data=tuple(data),
+        check_data=tuple(check_data),
+        trains=reader.get("trains", bool, "true or false", default=False),
     )
 
 

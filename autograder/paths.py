@@ -1,27 +1,9 @@
-"""Where the course's files live.
-
-The course root is the folder holding `course.toml`. It is found from `COURSE_ROOT`,
-else by walking up from the working directory, else next to this package (an
-editable install run from anywhere).
-"""
+"""Where the grader finds the course's files, under the course root (`llmcourse.paths.course_root`)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-MANIFEST_NAME = "course.toml"
-
-
-def course_root() -> Path:
-    """The folder that holds `course.toml`."""
-    env = os.environ.get("COURSE_ROOT")
-    if env:
-        return Path(env).resolve()
-    here = Path.cwd().resolve()
-    for folder in (here, *here.parents):
-        if (folder / MANIFEST_NAME).is_file():
-            return folder
-    return Path(__file__).resolve().parent.parent
+from llmcourse.paths import MANIFEST_NAME, course_root
 
 
 def manifest_path() -> Path:
@@ -36,9 +18,23 @@ def chapters_dir() -> Path:
     return course_root() / "chapters"
 
 
-def fixtures_dir() -> Path:
-    """Recorded public-check fixtures; shipped inside the package."""
-    return Path(__file__).resolve().parent / "checks" / "fixtures"
+def recorded_file(chapter_id: str) -> Path:
+    """The inputs and expected outputs recorded from the reference for a chapter's public checks;
+    shipped inside the package."""
+    return Path(__file__).resolve().parent / "checks" / "recorded" / f"{chapter_id}.pt"
+
+
+def public_checks(chapter_id: str) -> Path:
+    return Path(__file__).resolve().parent / "checks" / f"test_{chapter_id}.py"
+
+
+def instructor_dir(chapter_id: str) -> Path:
+    """A chapter's instructor-only material (`instructor/chNN/`)."""
+    return course_root() / "instructor" / chapter_id
+
+
+def hidden_checks(chapter_id: str) -> Path:
+    return instructor_dir(chapter_id) / "hidden.py"
 
 
 def student_notebook(chapter_id: str) -> Path:

@@ -24,14 +24,12 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 from . import manifest, paths
+from .instructor_only import is_instructor_only
 
 # Course files a student release carries as they are, relative to the course root.
-STUDENT_FILES = (
-    "README.md", "pyproject.toml", "nbgrader_config.py", "data/manifest.toml", "previous_chapters/__init__.py",
-)
-# Parts of the package that hold reference code (hidden checks, mutants and their
-# alternative solutions) or need solutions/ to run (fixture recorders, the course's tests).
-INSTRUCTOR_ONLY = ("checks/hidden", "mutants", "recorders", "tests")
+STUDENT_FILES = ("README.md", "pyproject.toml", "nbgrader_config.py", "data/manifest.toml")
+# The packages it carries whole: the grader with its public checks, the course's library, earlier chapters' code.
+STUDENT_PACKAGES = ("autograder", "llmcourse", "previous_chapters")
 # Files a local run leaves behind; never part of a release.
 LOCAL_LEFTOVERS = ("__pycache__", ".pytest_cache", ".ipynb_checkpoints")
 
@@ -95,14 +93,15 @@ def release(chapter_id: str) -> Path:
         return target
 
 
-def _leave_out(package: Path):
-    """A `shutil.copytree` ignore function that drops the instructor-only parts of `package`."""
+def _leave_out_leftovers(folder: str, names: list[str]) -> set[str]:
+    """A `shutil.copytree` ignore function that drops what local runs leave behind."""
+    return {name for name in names if name in LOCAL_LEFTOVERS}
 
-    def ignore(folder: str, names: list[str]) -> set[str]:
-        here = Path(folder).relative_to(package)
-        return {n for n in names if n in LOCAL_LEFTOVERS or (here / n).as_posix() in INSTRUCTOR_ONLY}
 
-    return ignore
+def _refuse_instructor_only(staging: Path) -> None:
+    leaked = [p.relative_to(staging) for p in staging.rglob("*") if is_instructor_only(p.relative_to(staging))]
+    if leaked:
+        raise ReleaseError(f"a student release must not hold instructor-only files: {', '.join(map(str, leaked[:5]))}")
 
 
 def _chapter_block_start(lines: list[str], header: int) -> int:
@@ -149,7 +148,7 @@ def write_student_release(out: Path, chapter_ids: list[str]) -> Path:
     """Write a student release of the course into `out` (a new or empty folder); return `out`.
 
     The release holds `chapters/<id>/` for `chapter_ids` (fresh from nbgrader),
-    the autograder package without its instructor-only parts, a `course.toml`
+    the course's packages (nothing instructor-only is in them), a `course.toml`
     listing only those chapters, and the set-up files a student needs. Nothing
     in it comes from solutions/ except through nbgrader's stubs. It is built in
     a scratch folder beside `out` and moved into place at the end, so a failed
@@ -164,12 +163,13 @@ def write_student_release(out: Path, chapter_ids: list[str]) -> Path:
         staging.mkdir()
         for chapter_id in chapter_ids:
             generate(chapter_id, staging / "chapters")
-        package = root / "autograder"
-        shutil.copytree(package, staging / "autograder", ignore=_leave_out(package))
+        for package in STUDENT_PACKAGES:
+            shutil.copytree(root / package, staging / package, ignore=_leave_out_leftovers)
         for name in STUDENT_FILES:
             (staging / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(root / name, staging / name)
         _write_manifest(staging, chapter_ids)
+        _refuse_instructor_only(staging)
         if out.exists():
             out.rmdir()
         staging.rename(out)

@@ -1,10 +1,10 @@
 """Run the pytest checks of some exercises against a submission and collect outcomes.
 
 The checks live in `autograder/checks/test_chNN.py` (public) and
-`autograder/checks/hidden/test_chNN_hidden.py` (hidden, instructor only). They
-get the submission through the `sub` fixture, which `SubmissionPlugin` serves;
-the plugin also enforces each exercise's time budget and turns every test
-report into a `CheckResult`.
+`instructor/chNN/hidden.py` (hidden, instructor only). They get the submission
+through the `sub` fixture (`autograder.check_plugin`), which `SubmissionPlugin`
+serves; the plugin also enforces each exercise's time budget and turns every
+test report into a `CheckResult`.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from .checks import split
+from . import loader, paths, split
 from .compare import CheckFailure
 from .forbidden import forbid
 from .loader import ExerciseUnavailable, Submission
@@ -26,21 +26,12 @@ from .manifest import Course, Exercise
 from .scoring import SKIPPED, CheckResult
 
 CHECKS_DIR = Path(__file__).resolve().parent / "checks"
-HIDDEN_DIR = CHECKS_DIR / "hidden"
 # The outcome of a split check whose produce step ran: the grader's compare step decides it.
 PRODUCED = "produced"
 
 
 class CheckTimeout(Exception):
     """An exercise used up its time budget."""
-
-
-def public_checks(chapter_id: str) -> Path:
-    return CHECKS_DIR / f"test_{chapter_id}.py"
-
-
-def hidden_checks(chapter_id: str) -> Path:
-    return HIDDEN_DIR / f"test_{chapter_id}_hidden.py"
 
 
 def check_title(function, name: str) -> str:
@@ -104,6 +95,9 @@ class SubmissionPlugin:
         self._spent: dict[str, float] = {}
         self._markers = {ex.marker: ex for ex in course.exercises()}
 
+    def submission(self, chapter_id: str) -> Submission:
+        return self.submissions[chapter_id]
+
     def produce_for(self, item: pytest.Item, check) -> None:
         """Run the produce step of split check `check` on its case; keep the outputs as bytes."""
         key = split.check_id(item.module.__name__, item.name)
@@ -157,7 +151,7 @@ class SubmissionPlugin:
             self.results.append(self._result(item, exercise, report, call))
 
     def _result(self, item, exercise: Exercise, report, call) -> CheckResult:
-        hidden = Path(str(item.fspath)).parent == HIDDEN_DIR
+        hidden = item.module.__name__.startswith("instructor.")
         visibility = "hidden" if hidden else "public"
         key = split.check_id(item.module.__name__, item.name)
         name = check_title(item.function, item.originalname)
@@ -171,6 +165,24 @@ class SubmissionPlugin:
             return CheckResult(exercise.id, name, outcome, "", visibility, call.duration, key)
         status, message = classify(call.excinfo.value)
         return CheckResult(exercise.id, name, status, message, visibility, call.duration, key)
+
+
+class StandalonePlugin(SubmissionPlugin):
+    """Loads notebooks itself when the checks run under plain pytest (`--notebook`, else `chapters/`)."""
+
+    def __init__(self, course: Course, notebook: str | None, seed: int):
+        super().__init__(course, {}, seed=seed)
+        self.notebook = notebook
+
+    def submission(self, chapter_id: str) -> Submission:
+        if chapter_id not in self.submissions:
+            path = Path(self.notebook) if self.notebook else paths.student_notebook(chapter_id)
+            self.submissions[chapter_id] = loader.load_notebook(path, self.course.chapter(chapter_id))
+        return self.submissions[chapter_id]
+
+
+def find_plugin(config: pytest.Config) -> SubmissionPlugin | None:
+    return next((p for p in config.pluginmanager.get_plugins() if isinstance(p, SubmissionPlugin)), None)
 
 
 def _forget_last_failure() -> None:
@@ -198,9 +210,9 @@ def run_checks(
     outcome is PRODUCED and their outputs go into `produced` (check id -> bytes).
     """
     chapters = sorted({ex.chapter_id for ex in exercises})
-    files = [public_checks(ch) for ch in chapters if public_checks(ch).exists()]
+    files = [paths.public_checks(ch) for ch in chapters if paths.public_checks(ch).exists()]
     if hidden:
-        files += [hidden_checks(ch) for ch in chapters if hidden_checks(ch).exists()]
+        files += [paths.hidden_checks(ch) for ch in chapters if paths.hidden_checks(ch).exists()]
     plugin = SubmissionPlugin(course, submissions, reference=reference, seed=seed, cases=cases)
     if not files:
         return []
@@ -208,6 +220,7 @@ def run_checks(
         *map(str, files),
         "-m", " or ".join(ex.marker for ex in exercises),
         "-c", str(CHECKS_DIR / "pytest.ini"),
+        "-p", "autograder.check_plugin",
         "--rootdir", str(CHECKS_DIR.parent),
         "-p", "no:terminal",
         "-p", "no:cacheprovider",

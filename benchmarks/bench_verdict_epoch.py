@@ -14,7 +14,7 @@ import time
 
 import torch
 
-from autograder.data import data_path, gpt2_encoding
+from llmcourse.data import data_path, gpt2_encoding
 
 GPT_CONFIG_124M = {"vocab_size": 50257, "context_length": 256, "emb_dim": 768, "n_heads": 12, "n_layers": 12,
                    "drop_rate": 0.1, "qkv_bias": False}

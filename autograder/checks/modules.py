@@ -13,27 +13,8 @@ from typing import Callable, Iterator
 import torch
 from torch import nn
 
-from autograder.checks.split import split
+from autograder.split import split
 from autograder.compare import expect, expect_close, expect_list, expect_tensor, fail
-
-
-# The initialisers nn.Linear, nn.Embedding and friends call in reset_parameters().
-_INITIALISERS = ("uniform_", "normal_", "trunc_normal_", "kaiming_uniform_", "kaiming_normal_",
-                 "xavier_uniform_", "xavier_normal_", "constant_", "zeros_", "ones_")
-
-
-@contextlib.contextmanager
-def skipped_init() -> Iterator[None]:
-    """Build modules without running torch.nn.init: parameters are allocated but never written,
-    so the operating system backs them with no memory and a 124M-parameter model takes milliseconds."""
-    saved = {name: getattr(nn.init, name) for name in _INITIALISERS}
-    try:
-        for name in _INITIALISERS:
-            setattr(nn.init, name, lambda tensor, *args, **kwargs: tensor)
-        yield
-    finally:
-        for name, function in saved.items():
-            setattr(nn.init, name, function)
 
 
 def parameter_state(module: nn.Module) -> dict[str, torch.Tensor]:
@@ -204,7 +185,7 @@ def expect_module_outputs(outputs: dict, ref_cls, case: dict, what: str, atol: f
 
 def module_check(what: str, build: Callable, draw: Callable, doc: str, *, random_weights: bool = False,
                  atol: float = 1e-5) -> Callable:
-    """A split check (`autograder.checks.split`) of module `what`, the class `build(namespace)` gives
+    """A split check (`autograder.split`) of module `what`, the class `build(namespace)` gives
     (`operator.attrgetter("LayerNorm")`, or a builder of its own): `draw(rng)` returns the
     (config, inputs) pairs to try; each is built with the reference's parameters (random ones with
     `random_weights`), and outputs and gradients are compared (`module_case`, `module_outputs`,

@@ -10,7 +10,7 @@ import regex
 import torch
 from torch.utils.data import DataLoader
 
-from autograder.checks.gpt2_tokens import END_OF_TEXT_ID, GPT2_PATTERN
+from autograder.gpt2_for_checks import END_OF_TEXT_ID, GPT2_PATTERN
 from autograder.compare import (
     expect,
     expect_close,

@@ -24,8 +24,8 @@ from autograder.checks.modules import (
     expect_parameter_names,
     load_parameters,
     randomised,
-    skipped_init,
 )
+from llmcourse.fast_init import skipped_init
 from autograder.compare import (
     expect,
     expect_close,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from .. import paths
-from ..checking import UsageError
+from ..usage import UsageError
 from ..manifest import Course
 
 

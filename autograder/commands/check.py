@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 from . import add_command, require_solutions
+from ..usage import UsageError
 from .. import checking, manifest, report
 
 EPILOG = """\
@@ -42,9 +43,9 @@ def run(args) -> int:
     course = manifest.load()
     exercises = checking.resolve_targets(course, args.targets)
     if args.notebook is not None and not args.notebook.exists():
-        raise checking.UsageError(f"no notebook at {args.notebook}")
+        raise UsageError(f"no notebook at {args.notebook}")
     if args.notebook is not None and args.notebook.is_file() and len({ex.chapter_id for ex in exercises}) > 1:
-        raise checking.UsageError("--notebook FILE needs targets from a single chapter; for several, name a folder holding chNN/chNN.ipynb")
+        raise UsageError("--notebook FILE needs targets from a single chapter; for several, name a folder holding chNN/chNN.ipynb")
     result = checking.check_notebooks(course, exercises, args.notebook, hidden=args.hidden, seed=args.seed)
     if args.json:
         print(json.dumps(result.to_json()))

@@ -5,7 +5,8 @@ import argparse
 import sys
 
 from . import add_command
-from .. import data, manifest
+from .. import manifest
+from llmcourse import data
 
 EPILOG = """\
 examples:

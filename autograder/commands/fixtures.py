@@ -1,8 +1,8 @@
-"""`course fixtures`: regenerate the public checks' recorded fixtures from solutions/."""
+"""`course fixtures`: record what the public checks compare with, from solutions/."""
 from __future__ import annotations
 
 from . import add_command, chapters_with_solutions, require_solutions
-from .. import fixtures, manifest, paths
+from .. import manifest, paths, recording
 
 EPILOG = """\
 examples:
@@ -28,6 +28,6 @@ def run(args) -> int:
     course = manifest.load()
     chapters = chapters_with_solutions(course, args.chapters)
     for chapter_id in chapters:
-        path = fixtures.write(course, chapter_id)
+        path = recording.write(course, chapter_id)
         print(f"wrote {path.relative_to(paths.course_root())} ({path.stat().st_size / 1024:.1f} KiB)")
     return 0

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from . import add_command
-from .. import data, pretrained, pretrained_llama
+from llmcourse import data, pretrained, pretrained_llama
 
 EPILOG = """\
 examples:

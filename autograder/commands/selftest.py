@@ -5,6 +5,7 @@ from tqdm import tqdm
 
 from . import add_command, chapters_with_solutions, require_solutions
 from .. import manifest, selftest
+from ..usage import require_check_data
 
 EPILOG = """\
 examples:
@@ -33,6 +34,7 @@ def run(args) -> int:
     require_solutions()
     course = manifest.load()
     chapters = chapters_with_solutions(course, args.chapters)
+    require_check_data(course, chapters, "the self-test")
     all_ok, mutants, killed = True, 0, 0
     for chapter_id in chapters:
         with tqdm(total=selftest.steps(chapter_id), desc=f"selftest {chapter_id}", unit="step", leave=False) as bar:

@@ -21,11 +21,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .. import data, paths
-from ..checking import UsageError
+from .. import paths
+from llmcourse import data
+from ..usage import UsageError, require_check_data
 from ..manifest import Course
 from . import outputs, results, sandbox
-from .comparing import SplitChecks
+from .verdicts import SplitChecks
 from .atomic import remove_leftovers, write_atomic
 from .submissions import StudentSubmission, find_submissions
 
@@ -181,6 +182,7 @@ def grade_class(course: Course, options: Options) -> Outcome:
     if not subs:
         raise UsageError(f"no submissions in {options.submissions}: expected a folder or a notebook per student")
     chapter_ids = _chapters(options, previous, subs, course)
+    require_check_data(course, chapter_ids, "grading")
     seed = _seed(options, previous)
     timeout = options.exercise_timeout_s or course.limits.exercise_timeout_s
     print(f"grading {len(subs)} submissions on {', '.join(chapter_ids)} with seed {seed} (a regrade with --seed {seed} draws the same hidden inputs)", flush=True)

@@ -120,11 +120,13 @@ def hide_folders(folders: list[Path]) -> None:
             _mount("tmpfs", str(folder), "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k")
 
 
-def empty_files(folder: Path) -> None:
-    """Cover `folder` with a read-only tmpfs holding an empty file for each of its files: the names
-    stay (pytest collects modules that were imported before by their paths), the contents go."""
-    names = [entry.name for entry in folder.iterdir() if entry.is_file()]
+def empty_files(folder: Path, kept: list[Path]) -> None:
+    """Cover `folder` with a read-only tmpfs that holds only an empty file for each of `kept` (files
+    under `folder`): their names stay, since pytest collects modules imported before by their paths;
+    their contents and everything else in `folder` go."""
+    names = [path.relative_to(folder) for path in kept if path.is_relative_to(folder)]
     _mount("tmpfs", str(folder), "tmpfs", MS_NOSUID | MS_NODEV, "size=64k")
     for name in names:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).touch()
     _mount(None, str(folder), None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)

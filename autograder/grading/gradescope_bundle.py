@@ -25,7 +25,8 @@ import zipfile
 from pathlib import Path
 
 from .. import manifest, paths, release
-from ..checking import UsageError
+from ..usage import UsageError, require_check_data
+from ..instructor_only import needed_for_grading
 from ..manifest import Course
 from . import batch, outputs
 from .atomic import write_atomic
@@ -37,8 +38,6 @@ STUDENT = "submission"
 TORCH_PIN = "torch==2.13.0"
 # Course files the bundle carries as they are (pyproject's readme must exist for pip).
 COURSE_FILES = ("README.md", "pyproject.toml", "data/manifest.toml")
-# The course's own tests need every chapter's solutions; grading never runs them.
-LEFT_OUT = ("tests",)
 
 SETUP_SH = """\
 #!/usr/bin/env bash
@@ -65,11 +64,11 @@ exec python3 -m autograder.grading.gradescope_bundle run --root "$ROOT"
 """
 
 
-def _add_tree(bundle: zipfile.ZipFile, folder: Path, arcname: str, skip: tuple[str, ...] = ()) -> None:
-    """Add the files under `folder` as `arcname/...`, without local leftovers or the top-level names in `skip`."""
+def _add_tree(bundle: zipfile.ZipFile, folder: Path, arcname: str) -> None:
+    """Add the files under `folder` as `arcname/...`, without local leftovers."""
     for path in sorted(folder.rglob("*")):
         relative = path.relative_to(folder)
-        if not path.is_file() or relative.parts[0] in skip or set(relative.parts) & set(release.LOCAL_LEFTOVERS):
+        if not path.is_file() or set(relative.parts) & set(release.LOCAL_LEFTOVERS):
             continue
         bundle.write(path, f"{arcname}/{relative.as_posix()}")
 
@@ -95,6 +94,7 @@ def build(out: Path, chapter_ids: list[str]) -> Path:
     missing = [c for c in chapter_ids if not paths.solution_notebook(c).is_file()]
     if missing:
         raise UsageError(f"no reference notebook for {', '.join(missing)} in {paths.solutions_dir()}; the hidden checks need it")
+    require_check_data(course, chapter_ids, "a Gradescope bundle")
     out = Path(out).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=out.parent, prefix=f".{out.name}-", delete=False) as tmp:
@@ -107,10 +107,11 @@ def build(out: Path, chapter_ids: list[str]) -> Path:
             _add_text(bundle, paths.MANIFEST_NAME, course_toml)
             for name in COURSE_FILES:
                 bundle.write(root / name, name)
-            _add_tree(bundle, root / "autograder", "autograder", skip=LEFT_OUT)
-            _add_tree(bundle, root / "previous_chapters", "previous_chapters")
-            for chapter_id in chapter_ids:
-                _add_tree(bundle, paths.solutions_dir() / chapter_id, f"solutions/{chapter_id}")
+            for package in release.STUDENT_PACKAGES:
+                _add_tree(bundle, root / package, package)
+            for name in needed_for_grading(chapter_ids):
+                if not set(name.parts) & set(release.LOCAL_LEFTOVERS):
+                    bundle.write(root / name, name.as_posix())
         scratch.replace(out)
     finally:
         scratch.unlink(missing_ok=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 from ..manifest import Chapter, Course
 from ..runner import PRODUCED
 from ..scoring import SKIPPED, STATUSES, ChapterResult, CheckResult, ExerciseResult, score_chapter
-from .comparing import GRADER_MESSAGES, decode
+from .verdicts import GRADER_MESSAGES, decode
 from .submissions import StudentSubmission
 
 MAX_TEXT = 2000
@@ -38,7 +38,7 @@ def _clip(value: object) -> str:
 
 def parse_report(report: object, course: Course, chapter_ids: list[str]) -> tuple[list[CheckResult], dict[str, bytes]]:
     """The checks in a worker's report, and the outputs of the split checks it produced (check id ->
-    bytes, for `comparing.SplitChecks`); raises ReportError for anything else."""
+    bytes, for `verdicts.SplitChecks`); raises ReportError for anything else."""
     if not isinstance(report, dict):
         raise ReportError("the report is not a JSON object")
     if "error" in report:

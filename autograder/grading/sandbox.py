@@ -10,8 +10,8 @@ mount and pid namespaces: no network at all, a read-only file system outside the
 scratch folder, and every process it started dies with it. Its output is captured
 and truncated, never parsed; the one thing read back is the result file it writes
 into the scratch folder, which must carry the one-time token only the grader and
-that process know. The reference solutions and the hidden checks are hidden from it,
-and it only produces the hidden checks' outputs (`comparing` decides them).
+that process know. Everything instructor-only (`instructor_only`) is hidden from it,
+and it only produces the hidden checks' outputs (`verdicts` decides them).
 """
 from __future__ import annotations
 
@@ -33,8 +33,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from .. import data, paths
-from ..runner import HIDDEN_DIR
+from .. import paths
+from llmcourse import data
+from ..instructor_only import instructor_only_paths
 from . import worker
 from .worker import PROBE_OK
 
@@ -445,7 +446,7 @@ def run_submission(
         job = _write_job(
             scratch, notebooks, home=str(home), seed=seed, memory_mb=memory_mb,
             nproc=_user_tasks() + MAX_PROCESSES, max_processes=MAX_PROCESSES, namespaces=namespaces,
-            hide=[str(p) for p in hide], solutions=str(paths.solutions_dir()), hidden_checks=str(HIDDEN_DIR),
+            hide=[str(p) for p in hide], instructor_only=[str(p) for p in instructor_only_paths()],
         )
         budget = exercise_timeout_s * (exercises + len(notebooks)) + STARTUP_S
         token = secrets.token_hex(16)

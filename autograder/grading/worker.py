@@ -9,7 +9,7 @@ process that becomes one submission's: its own session, scrubbed environment and
 scratch folder, its namespaces (`enter_namespaces`) and resource limits. That process hides solutions/ and the hidden checks' files,
 remembers the functions grading relies on (`guard.Integrity`), loads each notebook,
 runs the same public checks as `course check --hidden` and the produce steps of its hidden
-checks (`autograder.checks.split`: the grader compares their outputs with the reference),
+checks (`autograder.split`: the grader compares their outputs with the reference),
 and writes every check's outcome (a hidden check's: its outputs) with the request's
 one-time token to the job's result file, or an
 error when the submission replaced any of those functions. That file is all the
@@ -96,17 +96,19 @@ def prepare(chapters: list[str], exercise_timeout_s: float) -> Prepared:
 
     import previous_chapters
 
-    from .. import manifest, paths, runner
+    from .. import manifest, paths
+    from ..instructor_only import instructor_module
 
     course = manifest.load()
     course = dataclasses.replace(
         course, limits=dataclasses.replace(course.limits, exercise_timeout_s=exercise_timeout_s)
     )
-    importlib.import_module("autograder.checks.conftest")
+    importlib.import_module("autograder.check_plugin")
     for chapter_id in chapters:
-        for path in (runner.public_checks(chapter_id), runner.hidden_checks(chapter_id)):
-            if path.exists():
-                importlib.import_module(f"autograder.checks.{path.relative_to(runner.CHECKS_DIR).with_suffix('')}".replace("/", "."))
+        if paths.public_checks(chapter_id).exists():
+            importlib.import_module(f"autograder.checks.test_{chapter_id}")
+        if paths.hidden_checks(chapter_id).exists():
+            instructor_module(chapter_id, "hidden")
     order = [ch.id for ch in course.chapters]
     last = max(order.index(chapter_id) for chapter_id in chapters)
     for chapter_id in order[:last]:
@@ -125,7 +127,7 @@ def grade(job: dict, prepared: Prepared, submissions: dict) -> dict:
     """Run the checks of the job's chapters on `submissions` (`load_notebooks`), the split checks'
     produce steps only; {"checks": [...]} (a produced check carries its outputs, base64)."""
     from .. import runner
-    from .comparing import encode
+    from .verdicts import encode
 
     course = prepared.course
     exercises = [ex for chapter_id in submissions for ex in course.chapter(chapter_id).exercises]
@@ -190,6 +192,21 @@ def enter_namespaces(scratch: Path, hide: list[Path], max_processes: int) -> Non
     confine.die_with_parent()
 
 
+def hide_instructor_only(folders: list[Path]) -> None:
+    """Hide the instructor-only folders (`instructor_only`). Of the instructor folder only the
+    modules this process imported stay, as empty files: their code is already loaded."""
+    imported = [
+        Path(module.__file__).resolve()
+        for name, module in list(sys.modules.items())
+        if name.split(".")[0] == "instructor" and getattr(module, "__file__", None)
+    ]
+    for folder in folders:
+        if folder.name == "instructor":
+            confine.empty_files(folder.resolve(), imported)
+        else:
+            confine.hide_folders([folder])
+
+
 def grade_and_report(job: dict, token: str, prepared: Prepared | None, problem: str) -> None:
     """Hide what student code must not read, guard, grade, and write the report with `token`; never returns."""
     main_pid = os.getpid()
@@ -198,8 +215,7 @@ def grade_and_report(job: dict, token: str, prepared: Prepared | None, problem: 
         _write(Path(job["result"]), {"token": token, "error": problem})
         os._exit(0)
     if job["namespaces"]:
-        confine.hide_folders([Path(job["solutions"])])
-        confine.empty_files(Path(job["hidden_checks"]))
+        hide_instructor_only([Path(p) for p in job["instructor_only"]])
     withhold_references(job["notebooks"])
     guard.install()
     changed = guard.Integrity().changed  # bound now: replacing Integrity.changed later changes nothing here

@@ -1,0 +1,140 @@
+"""The grader's steps of the split hidden checks (`autograder.split`): draw every
+check's case once per run, and decide each check from the outputs a submission produced.
+
+Both steps run in the grader's process, with the references loaded here from solutions/;
+a submission's process only runs the produce steps. A split check that comes back with
+neither outputs nor a failure of the student's own code is an error, whatever its report says.
+"""
+from __future__ import annotations
+
+import base64
+import contextlib
+import dataclasses
+import inspect
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+from .. import loader, paths, runner, split
+from ..gpt2_for_checks import gpt2_for_checks
+from ..instructor_only import instructor_module
+from ..manifest import Course
+from ..runner import check_title, exercise_marker
+from ..scoring import CheckResult
+
+# Outcomes a split check may report besides PRODUCED: its produce step failed in student code.
+_FAILED_IN_SUBMISSION = ("failed", "error", "not_implemented", "missing")
+# Checks seed torch's global generator; one check at a time in this process.
+_ONE_AT_A_TIME = threading.Lock()
+
+# What the grader says of a split check its submission's process gave no outputs for; fixed texts,
+# so feedback may show them as they are (`results.hidden_message`).
+WITHOUT_OUTPUTS = "the submission's process reported this hidden check without the outputs it has to produce"
+UNKNOWN_CHECK = "the submission's process reported an unknown check"
+NOT_REPORTED = "the submission's process did not report this hidden check"
+GRADER_MESSAGES = frozenset({WITHOUT_OUTPUTS, UNKNOWN_CHECK, NOT_REPORTED})
+
+
+class SplitChecks:
+    """The split checks of some chapters, their references, and the cases drawn for one run's seed."""
+
+    def __init__(self, course: Course, chapter_ids: list[str], seed: int):
+
+        self.seed = seed
+        self.checks: dict[str, tuple[str, Callable]] = {}
+        self.references: dict[str, loader.Submission] = {}
+        for chapter_id in chapter_ids:
+            if not paths.hidden_checks(chapter_id).exists() or not paths.solution_notebook(chapter_id).exists():
+                continue
+            module = instructor_module(chapter_id, "hidden")
+            found = split.split_checks(module)
+            if found:
+                self.references[chapter_id] = loader.load_notebook(paths.solution_notebook(chapter_id), course.chapter(chapter_id))
+                self.checks.update({key: (chapter_id, check) for key, check in found.items()})
+        self.cases = {key: self._draw(key) for key in self.checks}
+
+    def _fixtures(self, key: str, step: Callable, stack: contextlib.ExitStack) -> dict:
+        """The fixtures `step` of check `key` names (GPT-2's encoding and a folder only where named: they take time)."""
+
+        chapter_id, check = self.checks[key]
+        named = inspect.signature(step).parameters
+        fixtures = {"ref": self.references[chapter_id], "seed": split.check_seed(self.seed, key.rsplit("::", 1)[1])}
+        if "gpt2" in named:
+            fixtures["gpt2"] = stack.enter_context(gpt2_for_checks())
+        if "tmp_path" in named:
+            fixtures["tmp_path"] = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="course-compare-")))
+        return fixtures
+
+    def _draw(self, key: str) -> bytes:
+
+        setup = self.checks[key][1].setup
+        with _ONE_AT_A_TIME, contextlib.ExitStack() as stack, _one_thread():
+            fixtures = self._fixtures(key, setup, stack)
+            return split.dumps(split.as_data(split.call_with(setup, fixtures), "the case"))
+
+    def decide(self, check: CheckResult, outputs: bytes | None) -> CheckResult:
+        """The outcome of split check `check` from the outputs its submission produced."""
+
+        if check.outcome in _FAILED_IN_SUBMISSION:
+            return check
+        if check.outcome != runner.PRODUCED or outputs is None:
+            return dataclasses.replace(check, outcome="error", message=WITHOUT_OUTPUTS)
+        started = time.monotonic()
+        compare = self.checks[check.check_id][1].compare
+        with _ONE_AT_A_TIME, contextlib.ExitStack() as stack, _one_thread():
+            fixtures = self._fixtures(check.check_id, compare, stack)
+            try:
+                fixtures["case"] = split.loads(self.cases[check.check_id])
+                fixtures["outputs"] = split.loads(outputs)
+                split.call_with(compare, fixtures)
+                outcome, message = "passed", ""
+            except Exception as exc:  # noqa: BLE001 - outputs a submission made: any failure is its own
+                outcome, message = runner.classify(exc)
+        seconds = check.seconds + time.monotonic() - started
+        return dataclasses.replace(check, outcome=outcome, message=message, seconds=seconds)
+
+    def complete(self, checks: list[CheckResult], outputs: dict[str, bytes], course: Course,
+                 chapter_ids: list[str]) -> list[CheckResult]:
+        """`checks` with every split check of `chapter_ids` decided here; one the report left out counts as an error."""
+        decided = []
+        for check in checks:
+            if check.check_id in self.checks:
+                check = self.decide(check, outputs.get(check.check_id))
+            elif check.outcome == runner.PRODUCED:
+                check = dataclasses.replace(check, outcome="error", message=UNKNOWN_CHECK)
+            decided.append(check)
+        reported = {check.check_id for check in checks}
+        exercises = {ex.marker: ex.id for ex in course.exercises()}
+        for key, (chapter_id, check) in self.checks.items():
+            if chapter_id in chapter_ids and key not in reported:
+                name = check_title(check, key.rsplit("::", 1)[1])
+                decided.append(CheckResult(exercises[exercise_marker(check)], name, "error", NOT_REPORTED, "hidden", 0.0, key))
+        return decided
+
+
+def encode(outputs: bytes) -> str:
+    return base64.b64encode(outputs).decode("ascii")
+
+
+def decode(text: object) -> bytes | None:
+    """The bytes of outputs in a report, or None where there are none or they are not base64."""
+    if not isinstance(text, str):
+        return None
+    try:
+        return base64.b64decode(text, validate=True)
+    except ValueError:
+        return None
+
+
+@contextlib.contextmanager
+def _one_thread():
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)

@@ -1,0 +1,23 @@
+"""Errors in what the command line asked for, and the checks of its prerequisites; the CLI exits with 2."""
+from __future__ import annotations
+
+from .manifest import Course
+
+
+class UsageError(Exception):
+    """A target or option the course does not know, or something a command needs that is not here."""
+
+
+def require_check_data(course: Course, chapter_ids: list[str], what: str) -> None:
+    """Refuse to start `what` when a data file the checks of `chapter_ids` need is not fetched:
+    a check that skips would give its points away. Names the command that fetches them."""
+    from llmcourse.data import is_available
+
+    needed = sorted({name for chapter_id in chapter_ids for name in course.chapter(chapter_id).check_data})
+    missing = [name for name in needed if not is_available(name)]
+    if missing:
+        raise UsageError(
+            f"{what} needs data its checks use and that is not here: {', '.join(missing)}; "
+            f"run `course data fetch {' '.join(missing)}` first (a check without its data would be skipped "
+            "and its points given away)"
+        )

@@ -1,0 +1,1 @@
+"""The template chapter's instructor-only material."""

@@ -1,0 +1,31 @@
+"""Test-session set-up: data files come from the shared data folder beside the course, when there is one.
+
+Nothing is downloaded: the shared folder serves as a `file://` mirror, and tests
+that need data skip when neither it nor fetched files are here.
+"""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from autograder import paths
+from llmcourse import data
+
+SHARED_DATA = paths.course_root().parent / "shared" / "data"
+# A chapter laid out for copying (test_contributing), not tests of this course.
+collect_ignore = ["chapter_template"]
+
+
+def pytest_configure(config):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    missing = [f.name for f in data.resolve(None) if not data.is_available(f.name) and (SHARED_DATA / f.name).is_file()]
+    if missing:
+        data.fetch(missing, mirror=SHARED_DATA.as_uri(), progress=False)
+        data.configure_tiktoken_cache()
+
+
+@pytest.fixture
+def needs_gpt2_files():
+    if not data.is_available("gpt2-bpe"):
+        pytest.skip("needs the GPT-2 tokenizer files (course data fetch gpt2-bpe, or ../shared/data)")

@@ -1,0 +1,29 @@
+"""The checks are proven: the reference full, the stubs zero, mutants caught, alternatives accepted."""
+from __future__ import annotations
+
+import pytest
+
+from autograder import manifest, paths, selftest
+from llmcourse import data
+
+
+COURSE = manifest.load()
+CHAPTERS = [chapter.id for chapter in COURSE.chapters]
+
+
+@pytest.mark.parametrize("chapter_id", CHAPTERS)
+def test_chapter_selftest_holds(chapter_id):
+    if not paths.solution_notebook(chapter_id).exists():
+        pytest.skip("needs solutions/")
+    missing = [name for name in COURSE.chapter(chapter_id).check_data if not data.is_available(name)]
+    if missing:
+        pytest.skip(f"its checks need {', '.join(missing)} (course data fetch, or ../shared/data)")
+    report = selftest.selftest_chapter(COURSE, chapter_id)
+    assert report.ok, "\n".join(report.problems)
+    assert report.killed == report.mutants >= 3 * len(COURSE.chapter(chapter_id).exercises)
+
+
+def test_mutant_that_no_longer_applies_is_reported():
+    mutant = selftest.Mutant("gone", (("not in the source", "anything"),), "ch02.x")
+    with pytest.raises(selftest.MutantError, match="occurs 0 times"):
+        selftest.mutant_source("def f():\n    return 1\n", mutant)
