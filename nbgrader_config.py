@@ -4,6 +4,7 @@ The reference notebooks in solutions/ are nbgrader's source; the student
 notebooks in chapters/ are its release (`course release` runs
 `nbgrader generate_assignment` for each chapter).
 """
+
 c = get_config()  # noqa: F821 - provided by nbgrader when it loads this file
 
 c.CourseDirectory.root = "."

@@ -3,6 +3,7 @@
 In a chapter notebook, `check("ch02.gpt_dataset")` checks what the running
 kernel defines; on the command line, `course check ch02`.
 """
+
 from __future__ import annotations
 
 import contextlib

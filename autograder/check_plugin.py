@@ -5,10 +5,11 @@ directly (`pytest autograder/checks/test_ch02.py -m ch02_gpt_dataset`), the
 checks load `--notebook`, or the chapter's notebook in `chapters/`
 (`runner.StandalonePlugin`).
 """
+
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache
 
 import pytest
 
@@ -98,7 +99,7 @@ def seed(request) -> int:
     return check_seed(_plugin(request).seed, request.node.name)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _recorded(chapter_id: str) -> dict:
     import torch
 

@@ -1,4 +1,5 @@
 """Check notebooks or a live kernel: targets -> loaded submissions -> checks -> scores."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -67,8 +68,16 @@ def check_submissions(
     use `reference` (chapter id -> loaded reference) where given, else load it from solutions/.
     With `cases`, split checks only produce their outputs, into `produced` (`runner.run_checks`).
     """
-    checks = run_checks(course, submissions, with_uses(course, exercises), hidden=hidden, seed=seed,
-                        reference=reference, cases=cases, produced=produced)
+    checks = run_checks(
+        course,
+        submissions,
+        with_uses(course, exercises),
+        hidden=hidden,
+        seed=seed,
+        reference=reference,
+        cases=cases,
+        produced=produced,
+    )
     chapters: list[ChapterResult] = []
     for chapter_id, picked in _by_chapter(course, exercises).items():
         chapters.append(score_chapter(course.chapter(chapter_id), picked, checks))

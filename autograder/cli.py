@@ -1,12 +1,14 @@
 """The `course` command: one sub-command per module in `autograder.commands`."""
+
 from __future__ import annotations
 
 import argparse
 import sys
 
-from .usage import UsageError
 from llmcourse.data import DataManifestError
+
 from .manifest import ManifestError
+from .usage import UsageError
 
 COMMANDS = ("check", "progress", "release", "fixtures", "selftest", "data", "generate", "grade", "gradescope")
 

@@ -3,9 +3,11 @@
 A message names the first mismatching index and the values there, or the max
 abs difference; it never prints a whole expected answer.
 """
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 
 class CheckFailure(AssertionError):
@@ -44,7 +46,9 @@ def expect_sequence_equal(actual: Sequence, expected: Sequence, what: str) -> No
         if a != e:
             fail(f"{what}: first difference at index {i}: got {_short(a)}, expected {_short(e)}")
     if len(actual) != len(expected):
-        fail(f"{what}: got {len(actual)} items, expected {len(expected)} (the first {min(len(actual), len(expected))} agree)")
+        fail(
+            f"{what}: got {len(actual)} items, expected {len(expected)} (the first {min(len(actual), len(expected))} agree)"
+        )
 
 
 def expect_text_equal(actual: Any, expected: str, what: str) -> None:
@@ -56,7 +60,7 @@ def expect_text_equal(actual: Any, expected: str, what: str) -> None:
     start = max(i - 12, 0)
     fail(
         f"{what}: first difference at character {i}, after {actual[start:i]!r}: "
-        f"got {actual[i:i + 3]!r}, expected {expected[i:i + 3]!r}"
+        f"got {actual[i : i + 3]!r}, expected {expected[i : i + 3]!r}"
     )
 
 
@@ -112,13 +116,16 @@ def expect_equal_tensor(actual: Any, expected, what: str) -> None:
     bad = actual != expected
     if bad.any():
         index = tuple(int(i) for i in bad.nonzero()[0])
-        fail(f"{what}: first difference at index {index}: got {actual[index].item()}, expected {expected[index].item()}")
+        fail(
+            f"{what}: first difference at index {index}: got {actual[index].item()}, expected {expected[index].item()}"
+        )
     if actual.dtype != expected.dtype and not (actual.dtype.is_floating_point or expected.dtype.is_floating_point):
         fail(f"{what} has dtype {actual.dtype}; expected {expected.dtype}")
 
 
-def expect_close_or_name_the_mistake(actual, expected, what: str, who: str, mistakes, atol: float = 1e-5,
-                                     mistake_atol: float | None = None) -> None:
+def expect_close_or_name_the_mistake(
+    actual, expected, what: str, who: str, mistakes, atol: float = 1e-5, mistake_atol: float | None = None
+) -> None:
     """expect_close(actual, expected, what), except that an `actual` matching one of `mistakes`
     ((description, output it gives) pairs, made only once the output is wrong) fails with a
     message naming it: `who` and the description."""

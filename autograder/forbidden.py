@@ -1,4 +1,4 @@
-""""From scratch" enforcement: calls an exercise may not make while its checks run.
+""" "From scratch" enforcement: calls an exercise may not make while its checks run.
 
 A check declares them with `@pytest.mark.forbid("torch.nn.functional.layer_norm", ...)`;
 each dotted name is replaced for the duration of the check by a function that
@@ -6,6 +6,7 @@ raises `ForbiddenCall`, which the report shows as a failed check with a clear
 message instead of a silent zero. Names a submission imported directly
 (`from torch.nn.functional import layer_norm`) are replaced in its namespace too.
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -1,4 +1,5 @@
 """GPT-2's encoding for the checks, and a byte-level stand-in for it when its files are not fetched."""
+
 from __future__ import annotations
 
 import contextlib

@@ -5,6 +5,7 @@ Everything here sits in folders of the course root: the reference notebooks, eac
 instructor material (`instructor/chNN/`), the course's own tests and benchmarks (which hold
 or load reference code) and the repository's history (which holds all of it).
 """
+
 from __future__ import annotations
 
 import importlib

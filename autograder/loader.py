@@ -7,6 +7,7 @@ IPython magics and shell lines are skipped. A cell that fails to compile or
 raises is recorded against its exercise and the other cells still run, so one
 broken exercise never hides the others.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -115,7 +116,11 @@ def exercise_of_cell(cell: dict, chapter: Chapter) -> str | None:
 def cell_index(cells: list, chapter: Chapter, exercise_id: str) -> int | None:
     """The position of the exercise's code cell among `cells`, or None."""
     for i, cell in enumerate(cells):
-        if isinstance(cell, dict) and cell.get("cell_type") == "code" and exercise_of_cell(cell, chapter) == exercise_id:
+        if (
+            isinstance(cell, dict)
+            and cell.get("cell_type") == "code"
+            and exercise_of_cell(cell, chapter) == exercise_id
+        ):
             return i
     return None
 

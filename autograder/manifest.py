@@ -3,11 +3,12 @@
 Every problem is reported as a `ManifestError` that names the file, the key and
 what was expected, so a typo in the manifest is fixed in one look.
 """
+
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 try:
@@ -123,7 +124,7 @@ class _Reader:
             raise self.error(key, expected)
         return value
 
-    def sub(self, key: str, value: dict) -> "_Reader":
+    def sub(self, key: str, value: dict) -> _Reader:
         return _Reader(self.source, value, f"{self.where}{key}.")
 
 
@@ -167,13 +168,17 @@ def _chapter(reader: _Reader) -> Chapter:
             raise ManifestError(f"{reader.source}: exercise id '{ex.id}' appears twice")
         unknown = [u for u in ex.uses if u not in seen]
         if unknown:
-            raise ManifestError(f"{reader.source}: exercise '{ex.id}' uses '{unknown[0]}', which is not an earlier exercise of its chapter")
+            raise ManifestError(
+                f"{reader.source}: exercise '{ex.id}' uses '{unknown[0]}', which is not an earlier exercise of its chapter"
+            )
         seen.add(ex.id)
     data = reader.get("data", list, "a list of data file or group names", default=[])
     check_data = reader.get("check_data", list, "a list of data file or group names", default=[])
     outside = [name for name in check_data if name not in data]
     if outside:
-        raise ManifestError(f"{reader.source}: chapter '{chapter_id}' lists '{outside[0]}' in check_data but not in data")
+        raise ManifestError(
+            f"{reader.source}: chapter '{chapter_id}' lists '{outside[0]}' in check_data but not in data"
+        )
     return Chapter(
         id=chapter_id,
         title=reader.get("title", str, "a title string"),
@@ -189,7 +194,9 @@ def parse(source: Path) -> Course:
     try:
         raw = tomllib.loads(source.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ManifestError(f"{source}: no course manifest here; run from the course folder or set COURSE_ROOT") from None
+        raise ManifestError(
+            f"{source}: no course manifest here; run from the course folder or set COURSE_ROOT"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ManifestError(f"{source}: not valid TOML: {exc}") from None
     top = _Reader(source, raw, "")
@@ -218,7 +225,7 @@ def parse(source: Path) -> Course:
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load_cached(source: Path) -> Course:
     return parse(source)
 

@@ -1,4 +1,5 @@
 """Where the grader finds the course's files, under the course root (`llmcourse.paths.course_root`)."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -5,6 +5,7 @@ of inputs and expected outputs; the dict is saved with `torch.save` into
 `autograder/checks/recorded/chNN.pt` and read by the checks' `recorded` fixture
 with `weights_only=True`.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

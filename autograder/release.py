@@ -8,6 +8,7 @@ released notebooks are real nbgrader assignments.
 folder: the generated chapters and the autograder with its public checks, but
 nothing that holds or needs the reference solutions.
 """
+
 from __future__ import annotations
 
 import filecmp
@@ -46,8 +47,14 @@ def generate(chapter_id: str, release_dir: Path) -> Path:
     """Run nbgrader's generate_assignment for one chapter into `release_dir`; return the chapter folder."""
     root = paths.course_root()
     command = [
-        sys.executable, "-m", "nbgrader", "generate_assignment", chapter_id,
-        "--force", "--no-db", "--log-level=WARN",
+        sys.executable,
+        "-m",
+        "nbgrader",
+        "generate_assignment",
+        chapter_id,
+        "--force",
+        "--no-db",
+        "--log-level=WARN",
         f"--CourseDirectory.root={root}",
         f"--CourseDirectory.release_directory={release_dir}",
     ]

@@ -1,4 +1,5 @@
 """Text reports of check results for students: a table per chapter, one line per check."""
+
 from __future__ import annotations
 
 import shutil

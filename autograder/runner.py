@@ -6,6 +6,7 @@ through the `sub` fixture (`autograder.check_plugin`), which `SubmissionPlugin`
 serves; the plugin also enforces each exercise's time budget and turns every
 test report into a `CheckResult`.
 """
+
 from __future__ import annotations
 
 import os
@@ -123,11 +124,13 @@ class SubmissionPlugin:
         budget = self.course.limits.exercise_timeout_s - self._spent.get(exercise.id if exercise else "", 0.0)
         use_alarm = exercise is not None and threading.current_thread() is threading.main_thread()
         if use_alarm:
+
             def on_alarm(signum, frame):
                 raise CheckTimeout(
                     f"took longer than the {self.course.limits.exercise_timeout_s:g} s this exercise may use "
                     "(an infinite loop, or a very slow implementation?)"
                 )
+
             previous = signal.signal(signal.SIGALRM, on_alarm)
             signal.setitimer(signal.ITIMER_REAL, max(budget, 0.001))
         forbidden = [name for mark in item.iter_markers("forbid") for name in mark.args]
@@ -218,17 +221,25 @@ def run_checks(
         return []
     args = [
         *map(str, files),
-        "-m", " or ".join(ex.marker for ex in exercises),
-        "-c", str(CHECKS_DIR / "pytest.ini"),
-        "-p", "autograder.check_plugin",
-        "--rootdir", str(CHECKS_DIR.parent),
-        "-p", "no:terminal",
-        "-p", "no:cacheprovider",
+        "-m",
+        " or ".join(ex.marker for ex in exercises),
+        "-c",
+        str(CHECKS_DIR / "pytest.ini"),
+        "-p",
+        "autograder.check_plugin",
+        "--rootdir",
+        str(CHECKS_DIR.parent),
+        "-p",
+        "no:terminal",
+        "-p",
+        "no:cacheprovider",
         # Its gc.collect() passes at the end of every session cost seconds and report nothing checks use.
-        "-p", "no:unraisableexception",
+        "-p",
+        "no:unraisableexception",
         "--capture=sys",
         "--assert=plain",
-        "-W", "ignore",
+        "-W",
+        "ignore",
     ]
     # Third-party pytest plugins (random order, timeouts, ...) must not change how checks run.
     autoload = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
@@ -242,7 +253,9 @@ def run_checks(
         else:
             os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = autoload
     if code in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
-        raise RuntimeError(f"the checks in {', '.join(f.name for f in files)} could not run (pytest exit code {int(code)})")
+        raise RuntimeError(
+            f"the checks in {', '.join(f.name for f in files)} could not run (pytest exit code {int(code)})"
+        )
     if produced is not None:
         produced.update(plugin.produced)
     return plugin.results

@@ -4,6 +4,7 @@ An exercise's points are shared equally among its checks that ran (skipped
 checks do not count), so a partly right exercise earns partial credit. Its
 status is the most telling outcome among its checks.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

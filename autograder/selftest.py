@@ -8,6 +8,7 @@ under its exercise in `instructor/chNN/mutants.py`. An alternative is a whole ce
 written another way: a module `instructor/chNN/alternatives/<exercise>/<name>.py`
 whose docstring says how it differs.
 """
+
 from __future__ import annotations
 
 import ast
@@ -15,8 +16,8 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from . import loader, paths
-from .instructor_only import instructor_module
 from .checking import check_submissions
+from .instructor_only import instructor_module
 from .manifest import Course, Exercise
 from .scoring import SKIPPED, ExerciseResult
 
@@ -80,7 +81,9 @@ def mutated_notebook(course: Course, mutant: Mutant) -> dict:
     exercise = course.exercise(mutant.exercise_id)
     notebook = loader.read_notebook(paths.solution_notebook(exercise.chapter_id))
     source = mutant_source(_reference_cell(course, notebook["cells"], exercise), mutant)
-    notebook["cells"] = loader.with_cell_source(notebook["cells"], course.chapter(exercise.chapter_id), exercise.id, source)
+    notebook["cells"] = loader.with_cell_source(
+        notebook["cells"], course.chapter(exercise.chapter_id), exercise.id, source
+    )
     return notebook
 
 
@@ -97,7 +100,9 @@ def _check_one(
 def mutants(chapter_id: str) -> list[Mutant]:
     """The chapter's mutants, each knowing its exercise."""
     listed = instructor_module(chapter_id, "mutants").MUTANTS
-    return [dataclasses.replace(mutant, exercise_id=exercise_id) for exercise_id, own in listed.items() for mutant in own]
+    return [
+        dataclasses.replace(mutant, exercise_id=exercise_id) for exercise_id, own in listed.items() for mutant in own
+    ]
 
 
 def alternatives(chapter_id: str) -> list[Alternative]:
@@ -160,17 +165,25 @@ def selftest_chapter(course: Course, chapter_id: str, progress=None) -> Selftest
         killed = result.score < result.max_score and result.status in ("failed", "error") and result.message
         out.killed += bool(killed)
         mark = "killed " if killed else "SURVIVED"
-        out.lines.append(f"  {mark} {exercise.id}: {mutant.description} -> {result.score:g}/{result.max_score:g} {result.message[:150]}")
+        out.lines.append(
+            f"  {mark} {exercise.id}: {mutant.description} -> {result.score:g}/{result.max_score:g} {result.message[:150]}"
+        )
         if not killed:
-            out.problems.append(f"mutant survived: {exercise.id}: {mutant.description} ({result.status}, {result.score:g} points)")
+            out.problems.append(
+                f"mutant survived: {exercise.id}: {mutant.description} ({result.status}, {result.score:g} points)"
+            )
         step()
 
     for alternative in chapter_alternatives:
         exercise = course.exercise(alternative.exercise_id)
         # Alternatives must satisfy the hidden checks too: those compare with the live reference.
-        result = _check_one(course, exercise, reference, alternative.source, f"alternative for {exercise.id}", hidden=True)
+        result = _check_one(
+            course, exercise, reference, alternative.source, f"alternative for {exercise.id}", hidden=True
+        )
         ok = result.status == "passed"
-        out.lines.append(f"  {'full   ' if ok else 'REJECTED'} {exercise.id}: {alternative.description} -> {result.score:g}/{result.max_score:g} {result.message[:150]}")
+        out.lines.append(
+            f"  {'full   ' if ok else 'REJECTED'} {exercise.id}: {alternative.description} -> {result.score:g}/{result.max_score:g} {result.message[:150]}"
+        )
         if not ok:
             out.problems.append(f"alternative rejected: {exercise.id}: {alternative.description}: {result.message}")
         step()

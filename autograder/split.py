@@ -24,6 +24,7 @@ its own process (`autograder.grading.verdicts`) and the submission's process run
 only produce: it never holds the reference, and what it reports about a split check
 is its outputs, not a verdict.
 """
+
 from __future__ import annotations
 
 import functools
@@ -31,7 +32,8 @@ import inspect
 import io
 import numbers
 import zlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from autograder.compare import fail
 

@@ -1,4 +1,5 @@
 """Errors in what the command line asked for, and the checks of its prerequisites; the CLI exits with 2."""
+
 from __future__ import annotations
 
 from .manifest import Course

@@ -3,6 +3,7 @@
 usage: python benchmarks/bench_bpe_train.py [TEXT_FILE] [--notebook NOTEBOOK]
 TEXT_FILE defaults to the fetched tinyshakespeare.txt (`course data fetch tinyshakespeare.txt`).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,8 +34,10 @@ def main() -> None:
     start = time.perf_counter()
     vocab, merges = submission.train_bpe(text, VOCAB_SIZE, SPECIALS)
     seconds = time.perf_counter() - start
-    print(f"train_bpe: {len(text):,} characters, vocab {len(vocab):,} ({len(merges)} merges) in {seconds:.2f} s "
-          f"on {os.cpu_count()} cores")
+    print(
+        f"train_bpe: {len(text):,} characters, vocab {len(vocab):,} ({len(merges)} merges) in {seconds:.2f} s "
+        f"on {os.cpu_count()} cores"
+    )
     print("first merges:", merges[:8])
 
 

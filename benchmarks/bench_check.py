@@ -4,6 +4,7 @@ usage: python benchmarks/bench_check.py [CHAPTER ...] [--runs N]   (default: eve
 Runs the real command in a fresh process each time (imports included) and prints
 each run and the median.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -11,6 +12,7 @@ import os
 import statistics
 import subprocess
 import time
+
 from autograder import manifest, paths
 
 ROOT = paths.course_root()

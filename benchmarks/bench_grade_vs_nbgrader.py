@@ -9,6 +9,7 @@ processes) and `nbgrader autograde` (which executes every notebook top to bottom
 kernel). Prints submissions per minute for both, the ratio, and whether the two gave
 the same total to every student.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,8 +24,8 @@ import time
 from pathlib import Path
 
 from autograder import manifest, paths
-from llmcourse import data
 from autograder.selftest import mutated_notebook, suite
+from llmcourse import data
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -82,23 +83,56 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         course_dir = Path(tmp)
         students = build_class(course_dir, args.chapter, args.students)
-        subprocess.run([*nbgrader, "generate_assignment", args.chapter, "--force", "--log-level=WARN",
-                        f"--CourseDirectory.release_directory={course_dir / 'release'}"], cwd=course_dir, env=env, check=True)
-        course_seconds = timed([sys.executable, "-m", "autograder.cli", "grade", str(course_dir / "submitted"), "--out",
-                                str(course_dir / "results"), "--chapters", args.chapter, "--seed", "1",
-                                "--workers", str(args.workers)], course_dir, env)
+        subprocess.run(
+            [
+                *nbgrader,
+                "generate_assignment",
+                args.chapter,
+                "--force",
+                "--log-level=WARN",
+                f"--CourseDirectory.release_directory={course_dir / 'release'}",
+            ],
+            cwd=course_dir,
+            env=env,
+            check=True,
+        )
+        course_seconds = timed(
+            [
+                sys.executable,
+                "-m",
+                "autograder.cli",
+                "grade",
+                str(course_dir / "submitted"),
+                "--out",
+                str(course_dir / "results"),
+                "--chapters",
+                args.chapter,
+                "--seed",
+                "1",
+                "--workers",
+                str(args.workers),
+            ],
+            course_dir,
+            env,
+        )
         nbgrader_seconds = timed([*nbgrader, "autograde", args.chapter, "--force", "--log-level=WARN"], course_dir, env)
         with open(course_dir / "results" / "gradebook.csv", newline="", encoding="utf-8") as handle:
             ours = {row["student"]: float(row["total"]) for row in csv.DictReader(handle)}
         theirs = nbgrader_totals(course_dir, args.chapter, students)
     differing = [s for s in students if abs(ours[s] - theirs[s]) > 0.05]
-    per_minute = {name: 60 * args.students / seconds
-                  for name, seconds in (("course grade", course_seconds), ("nbgrader autograde", nbgrader_seconds))}
-    print(f"{args.students} submissions of {args.chapter} on {os.cpu_count()} cores ({args.workers} course grade workers)")
+    per_minute = {
+        name: 60 * args.students / seconds
+        for name, seconds in (("course grade", course_seconds), ("nbgrader autograde", nbgrader_seconds))
+    }
+    print(
+        f"{args.students} submissions of {args.chapter} on {os.cpu_count()} cores ({args.workers} course grade workers)"
+    )
     for name, seconds in (("course grade", course_seconds), ("nbgrader autograde", nbgrader_seconds)):
         print(f"  {name:19} {seconds:7.1f} s  {per_minute[name]:6.1f} submissions/min")
     print(f"  ratio: course grade is {nbgrader_seconds / course_seconds:.1f}x nbgrader's throughput")
-    print(f"  same total for every student: {not differing}" + (f" (differ: {', '.join(differing)})" if differing else ""))
+    print(
+        f"  same total for every student: {not differing}" + (f" (differ: {', '.join(differing)})" if differing else "")
+    )
 
 
 if __name__ == "__main__":

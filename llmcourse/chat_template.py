@@ -6,6 +6,7 @@ header of the assistant's turn, for the model to continue. It is rendered as
 `transformers`' `apply_chat_template` renders it: a sandboxed Jinja environment with
 trim_blocks, lstrip_blocks, loop controls, `raise_exception` and `strftime_now`.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,9 @@ def _raise_exception(message: str) -> None:
     raise jinja2.exceptions.TemplateError(message)
 
 
-def _tojson(value: object, ensure_ascii: bool = False, indent: int | None = None, separators=None,
-            sort_keys: bool = False) -> str:
+def _tojson(
+    value: object, ensure_ascii: bool = False, indent: int | None = None, separators=None, sort_keys: bool = False
+) -> str:
     return json.dumps(value, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
 
 
@@ -42,13 +44,15 @@ class ChatTemplate:
     `{{ eos_token }}` (None where the model has none).
     """
 
-    def __init__(self, template: str, tokenizer: SpecialTokenizer, bos_token: str | None = None,
-                 eos_token: str | None = None):
+    def __init__(
+        self, template: str, tokenizer: SpecialTokenizer, bos_token: str | None = None, eos_token: str | None = None
+    ):
         import jinja2.ext
         from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-        environment = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
-                                                    extensions=[jinja2.ext.loopcontrols])
+        environment = ImmutableSandboxedEnvironment(
+            trim_blocks=True, lstrip_blocks=True, extensions=[jinja2.ext.loopcontrols]
+        )
         environment.filters["tojson"] = _tojson
         environment.globals["raise_exception"] = _raise_exception
         environment.globals["strftime_now"] = lambda format: datetime.now().strftime(format)

@@ -19,6 +19,7 @@ Environment:
     COURSE_DATA_MANIFEST  the manifest to read (default: <course root>/data/manifest.toml)
     TIKTOKEN_CACHE_DIR    tiktoken's cache; set to <data folder>/tiktoken unless already set
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -31,9 +32,10 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 try:
     import tomllib
@@ -97,8 +99,13 @@ class DataFile:
 
 def _archive_of(file: DataFile) -> DataFile:
     """The zip archive that holds `file`, as a file of its own (`NAME.zip`, pinned by archive_sha256)."""
-    return DataFile(name=f"{file.name}.zip", url=file.url, size=None, sha256=file.archive_sha256,
-                    description=f"the archive holding {file.name}")
+    return DataFile(
+        name=f"{file.name}.zip",
+        url=file.url,
+        size=None,
+        sha256=file.archive_sha256,
+        description=f"the archive holding {file.name}",
+    )
 
 
 @dataclass(frozen=True)
@@ -139,20 +146,55 @@ def _data_file(source: Path, name: str, table: Any) -> DataFile:
     where = key + "."
     return DataFile(
         name=name,
-        url=_field(source, table, where, "url", lambda v: isinstance(v, str) and v.startswith(("https://", "http://")),
-                   "an http:// or https:// URL"),
-        size=_field(source, table, where, "size", lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0,
-                    "the file's size in bytes (a positive integer), or left out") if "size" in table else None,
-        sha256=_field(source, table, where, "sha256", lambda v: isinstance(v, str) and bool(_SHA256.match(v)),
-                      "the file's sha256 as 64 lowercase hex digits"),
-        description=_field(source, table, where, "description", lambda v: isinstance(v, str) and bool(v),
-                           "a one-line description"),
-        member=_field(source, table, where, "member", lambda v: isinstance(v, str) and bool(v),
-                      "the file's path inside the zip archive at url") if "member" in table else None,
-        archive_sha256=_field(source, table, where, "archive_sha256",
-                              lambda v: isinstance(v, str) and bool(_SHA256.match(v)),
-                              "the zip archive's sha256 as 64 lowercase hex digits (with member)")
-        if "member" in table else None,
+        url=_field(
+            source,
+            table,
+            where,
+            "url",
+            lambda v: isinstance(v, str) and v.startswith(("https://", "http://")),
+            "an http:// or https:// URL",
+        ),
+        size=_field(
+            source,
+            table,
+            where,
+            "size",
+            lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0,
+            "the file's size in bytes (a positive integer), or left out",
+        )
+        if "size" in table
+        else None,
+        sha256=_field(
+            source,
+            table,
+            where,
+            "sha256",
+            lambda v: isinstance(v, str) and bool(_SHA256.match(v)),
+            "the file's sha256 as 64 lowercase hex digits",
+        ),
+        description=_field(
+            source, table, where, "description", lambda v: isinstance(v, str) and bool(v), "a one-line description"
+        ),
+        member=_field(
+            source,
+            table,
+            where,
+            "member",
+            lambda v: isinstance(v, str) and bool(v),
+            "the file's path inside the zip archive at url",
+        )
+        if "member" in table
+        else None,
+        archive_sha256=_field(
+            source,
+            table,
+            where,
+            "archive_sha256",
+            lambda v: isinstance(v, str) and bool(_SHA256.match(v)),
+            "the zip archive's sha256 as 64 lowercase hex digits (with member)",
+        )
+        if "member" in table
+        else None,
     )
 
 
@@ -167,20 +209,29 @@ def load_data_manifest(source: Path | None = None) -> DataManifest:
         ) from None
     except tomllib.TOMLDecodeError as exc:
         raise DataManifestError(f"{source}: not valid TOML: {exc}") from None
-    tables = _field(source, raw, "", "files", lambda v: isinstance(v, dict) and bool(v),
-                    'a table of [files."NAME"] tables')
+    tables = _field(
+        source, raw, "", "files", lambda v: isinstance(v, dict) and bool(v), 'a table of [files."NAME"] tables'
+    )
     files = {name: _data_file(source, name, table) for name, table in tables.items()}
-    raw_groups = _field(source, raw, "", "groups", lambda v: isinstance(v, dict),
-                        "a [groups] table of name = [file names]") if "groups" in raw else {}
+    raw_groups = (
+        _field(source, raw, "", "groups", lambda v: isinstance(v, dict), "a [groups] table of name = [file names]")
+        if "groups" in raw
+        else {}
+    )
     groups = {}
-    for group, members in raw_groups.items():
+    for group in raw_groups:
         if group in files:
             raise DataManifestError(f"{source}: group '{group}' has the name of a file; rename one of them")
-        groups[group] = tuple(_field(
-            source, raw_groups, "groups.", group,
-            lambda v: isinstance(v, list) and bool(v) and all(m in files for m in v),
-            f"a non-empty list of file names from [files] ({', '.join(files)})",
-        ))
+        groups[group] = tuple(
+            _field(
+                source,
+                raw_groups,
+                "groups.",
+                group,
+                lambda v: isinstance(v, list) and bool(v) and all(m in files for m in v),
+                f"a non-empty list of file names from [files] ({', '.join(files)})",
+            )
+        )
     return DataManifest(files=files, groups=groups, source=source)
 
 
@@ -260,8 +311,9 @@ def _source_url(file: DataFile, mirror_base: str | None) -> str:
 def _progress_bar(file: DataFile, total: int | None, initial: int, enabled: bool) -> tqdm:
     from tqdm import tqdm
 
-    return tqdm(total=total, initial=initial, desc=file.name, unit="B", unit_scale=True,
-                unit_divisor=1024, disable=not enabled)
+    return tqdm(
+        total=total, initial=initial, desc=file.name, unit="B", unit_scale=True, unit_divisor=1024, disable=not enabled
+    )
 
 
 def _receive(response: Any, part: Path, file: DataFile, offset: int, progress: bool) -> None:
@@ -365,7 +417,9 @@ def _download_from_archive(file: DataFile, target: Path, progress: bool) -> None
         with zipfile.ZipFile(archive) as zipped, zipped.open(file.member) as member, part.open("wb") as out:
             shutil.copyfileobj(member, out)
     except KeyError:
-        raise DataFetchError(f"{file.name}: the archive from {file.url} holds no {file.member}; {MIRROR_HINT}") from None
+        raise DataFetchError(
+            f"{file.name}: the archive from {file.url} holds no {file.member}; {MIRROR_HINT}"
+        ) from None
     finally:
         archive.unlink(missing_ok=True)
     _verify_and_place(part, target, file, f"{file.url} ({file.member})")

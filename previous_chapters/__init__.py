@@ -6,6 +6,7 @@ first chapter whose setup cells do), loaded from the reference notebook in
 `chapters/`. With the reference, a mistake left in chapter 3 never breaks or
 costs points in chapter 4.
 """
+
 from __future__ import annotations
 
 from autograder import loader, manifest, paths

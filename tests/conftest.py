@@ -3,6 +3,7 @@
 Nothing is downloaded: the shared folder serves as a `file://` mirror, and tests
 that need data skip when neither it nor fetched files are here.
 """
+
 from __future__ import annotations
 
 import os

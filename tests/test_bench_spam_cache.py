@@ -1,5 +1,6 @@
 """The spam benchmark's frozen-trunk cache: a classifier that looks up its frozen blocks' output computes
 the logits and the AdamW update of the full classifier, on chapter 4's GPTModel and chapter 8's Llama3Model."""
+
 from __future__ import annotations
 
 import copy
@@ -11,11 +12,27 @@ from autograder import paths
 from benchmarks.bench_spam_finetune import record_last_block_inputs, skip_frozen_blocks
 
 VOCAB_SIZE, NUM_TOKENS = 29, 6
-GPT_CONFIG = {"vocab_size": VOCAB_SIZE, "context_length": 10, "emb_dim": 12, "n_heads": 3, "n_layers": 3,
-              "drop_rate": 0.0, "qkv_bias": True}
-LLAMA_CONFIG = {"vocab_size": VOCAB_SIZE, "context_length": 10, "emb_dim": 12, "n_heads": 3, "n_layers": 3,
-                "hidden_dim": 20, "n_kv_groups": 1, "rope_base": 10_000.0, "rope_freq": None,
-                "dtype": torch.float32}
+GPT_CONFIG = {
+    "vocab_size": VOCAB_SIZE,
+    "context_length": 10,
+    "emb_dim": 12,
+    "n_heads": 3,
+    "n_layers": 3,
+    "drop_rate": 0.0,
+    "qkv_bias": True,
+}
+LLAMA_CONFIG = {
+    "vocab_size": VOCAB_SIZE,
+    "context_length": 10,
+    "emb_dim": 12,
+    "n_heads": 3,
+    "n_layers": 3,
+    "hidden_dim": 20,
+    "n_kv_groups": 1,
+    "rope_base": 10_000.0,
+    "rope_freq": None,
+    "dtype": torch.float32,
+}
 
 
 @pytest.fixture(scope="module")

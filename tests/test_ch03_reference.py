@@ -1,4 +1,5 @@
 """The chapter 3 reference attention agrees with PyTorch's own attention."""
+
 from __future__ import annotations
 
 import pytest
@@ -62,7 +63,8 @@ def test_wrapper_equals_its_heads_side_by_side(ch03):
     wrapper = ch03.MultiHeadAttentionWrapper(d_in=4, d_out=3, context_length=5, dropout=0.0, num_heads=2).eval()
     x = torch.randn(2, 5, 4)
     expected = torch.cat(
-        [F.scaled_dot_product_attention(h.W_query(x), h.W_key(x), h.W_value(x), is_causal=True) for h in wrapper.heads], dim=-1
+        [F.scaled_dot_product_attention(h.W_query(x), h.W_key(x), h.W_value(x), is_causal=True) for h in wrapper.heads],
+        dim=-1,
     )
     torch.testing.assert_close(wrapper(x), expected)
 

@@ -1,4 +1,5 @@
 """The chapter 4 reference GPT agrees with PyTorch's layer norm and GELU and with Hugging Face's GPT-2."""
+
 from __future__ import annotations
 
 import pytest
@@ -45,15 +46,27 @@ def _hf_gpt2_like(ch04_model, cfg):
     """A Hugging Face GPT2LMHeadModel holding the same weights as a chapter 4 GPTModel."""
     transformers = pytest.importorskip("transformers")
     config = transformers.GPT2Config(
-        vocab_size=cfg["vocab_size"], n_positions=cfg["context_length"], n_embd=cfg["emb_dim"], n_layer=cfg["n_layers"],
-        n_head=cfg["n_heads"], activation_function="gelu_new", layer_norm_epsilon=1e-5, tie_word_embeddings=False,
-        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+        vocab_size=cfg["vocab_size"],
+        n_positions=cfg["context_length"],
+        n_embd=cfg["emb_dim"],
+        n_layer=cfg["n_layers"],
+        n_head=cfg["n_heads"],
+        activation_function="gelu_new",
+        layer_norm_epsilon=1e-5,
+        tie_word_embeddings=False,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
     )
     hf = transformers.GPT2LMHeadModel(config).eval()
     ours = ch04_model.state_dict()
-    mapped = {"transformer.wte.weight": ours["tok_emb.weight"], "transformer.wpe.weight": ours["pos_emb.weight"],
-              "transformer.ln_f.weight": ours["final_norm.scale"], "transformer.ln_f.bias": ours["final_norm.shift"],
-              "lm_head.weight": ours["out_head.weight"]}
+    mapped = {
+        "transformer.wte.weight": ours["tok_emb.weight"],
+        "transformer.wpe.weight": ours["pos_emb.weight"],
+        "transformer.ln_f.weight": ours["final_norm.scale"],
+        "transformer.ln_f.bias": ours["final_norm.shift"],
+        "lm_head.weight": ours["out_head.weight"],
+    }
     for i in range(cfg["n_layers"]):
         block, h = f"trf_blocks.{i}.", f"transformer.h.{i}."
         projections = [ours[f"{block}att.W_{name}.weight"] for name in ("query", "key", "value")]
@@ -74,7 +87,15 @@ def _hf_gpt2_like(ch04_model, cfg):
 
 
 def test_gpt_model_logits_equal_hugging_face_gpt2(ch04):
-    cfg = {"vocab_size": 97, "context_length": 16, "emb_dim": 32, "n_heads": 4, "n_layers": 3, "drop_rate": 0.1, "qkv_bias": True}
+    cfg = {
+        "vocab_size": 97,
+        "context_length": 16,
+        "emb_dim": 32,
+        "n_heads": 4,
+        "n_layers": 3,
+        "drop_rate": 0.1,
+        "qkv_bias": True,
+    }
     torch.manual_seed(0)
     model = ch04.GPTModel(cfg).eval()
     with torch.no_grad():
@@ -88,11 +109,21 @@ def test_gpt_model_logits_equal_hugging_face_gpt2(ch04):
 
 
 def test_generate_text_simple_equals_hugging_face_greedy_search(ch04):
-    cfg = {"vocab_size": 50, "context_length": 32, "emb_dim": 16, "n_heads": 2, "n_layers": 2, "drop_rate": 0.0, "qkv_bias": True}
+    cfg = {
+        "vocab_size": 50,
+        "context_length": 32,
+        "emb_dim": 16,
+        "n_heads": 2,
+        "n_layers": 2,
+        "drop_rate": 0.0,
+        "qkv_bias": True,
+    }
     torch.manual_seed(1)
     model = ch04.GPTModel(cfg).eval()
     hf = _hf_gpt2_like(model, cfg)
     prompt = torch.tensor([[4, 8, 15, 16]])
     ours = ch04.generate_text_simple(model, prompt, max_new_tokens=10, context_size=cfg["context_length"])
-    theirs = hf.generate(prompt, max_new_tokens=10, do_sample=False, pad_token_id=0, attention_mask=torch.ones_like(prompt))
+    theirs = hf.generate(
+        prompt, max_new_tokens=10, do_sample=False, pad_token_id=0, attention_mask=torch.ones_like(prompt)
+    )
     assert ours.tolist() == theirs.tolist()

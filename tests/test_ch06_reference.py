@@ -1,5 +1,6 @@
 """The chapter 6 reference classifier agrees with transformers' GPT2ForSequenceClassification on the
 same weights, and its data pipeline gives the book's sizes on the real SMS Spam Collection."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -14,8 +15,15 @@ transformers.logging.set_verbosity_error()
 
 # A GPT-2 with every size distinct; its pad token is an id the inputs never hold, so that
 # GPT2ForSequenceClassification reads the last position of every (unpadded) sequence.
-HF_GPT2 = {"vocab_size": 61, "n_positions": 12, "n_embd": 12, "n_layer": 2, "n_head": 3, "pad_token_id": 60,
-           "num_labels": 2}
+HF_GPT2 = {
+    "vocab_size": 61,
+    "n_positions": 12,
+    "n_embd": 12,
+    "n_layer": 2,
+    "n_head": 3,
+    "pad_token_id": 60,
+    "num_labels": 2,
+}
 
 
 @pytest.fixture(scope="module")
@@ -44,10 +52,20 @@ def course_classifier(ch06, hf_model) -> torch.nn.Module:
     its head holding GPT2ForSequenceClassification's score weights and a zero bias (score has none)."""
     from previous_chapters import GPTModel, load_weights_into_gpt
 
-    cfg = {"vocab_size": HF_GPT2["vocab_size"], "context_length": HF_GPT2["n_positions"], "emb_dim": HF_GPT2["n_embd"],
-           "n_heads": HF_GPT2["n_head"], "n_layers": HF_GPT2["n_layer"], "drop_rate": 0.0, "qkv_bias": True}
-    params = {name.removeprefix("transformer."): tensor.clone() for name, tensor in hf_model.state_dict().items()
-              if name.startswith("transformer.") and not name.endswith((".attn.bias", ".attn.masked_bias"))}
+    cfg = {
+        "vocab_size": HF_GPT2["vocab_size"],
+        "context_length": HF_GPT2["n_positions"],
+        "emb_dim": HF_GPT2["n_embd"],
+        "n_heads": HF_GPT2["n_head"],
+        "n_layers": HF_GPT2["n_layer"],
+        "drop_rate": 0.0,
+        "qkv_bias": True,
+    }
+    params = {
+        name.removeprefix("transformer."): tensor.clone()
+        for name, tensor in hf_model.state_dict().items()
+        if name.startswith("transformer.") and not name.endswith((".attn.bias", ".attn.masked_bias"))
+    }
     model = GPTModel(cfg)
     load_weights_into_gpt(model, params)
     ch06.add_classification_head(model, num_classes=HF_GPT2["num_labels"])
@@ -68,8 +86,9 @@ def test_last_token_logits_equal_gpt2_for_sequence_classification(ch06, hf_class
     ids, _ = _inputs()
     with torch.no_grad():
         for length in (1, 5, HF_GPT2["n_positions"]):
-            torch.testing.assert_close(ours(ids[:, :length])[:, -1, :], hf_classifier(ids[:, :length]).logits,
-                                       atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(
+                ours(ids[:, :length])[:, -1, :], hf_classifier(ids[:, :length]).logits, atol=1e-5, rtol=1e-5
+            )
 
 
 def test_loss_and_its_gradients_equal_transformers(ch06, hf_classifier):
@@ -82,8 +101,11 @@ def test_loss_and_its_gradients_equal_transformers(ch06, hf_classifier):
     loss = ch06.calc_loss_batch(ids, labels, ours, "cpu")
     loss.backward()
     torch.testing.assert_close(loss, theirs, atol=1e-5, rtol=1e-5)
-    pairs = [(ours.out_head.weight, hf_classifier.score.weight), (ours.final_norm.scale, hf_classifier.transformer.ln_f.weight),
-             (ours.final_norm.shift, hf_classifier.transformer.ln_f.bias)]
+    pairs = [
+        (ours.out_head.weight, hf_classifier.score.weight),
+        (ours.final_norm.scale, hf_classifier.transformer.ln_f.weight),
+        (ours.final_norm.shift, hf_classifier.transformer.ln_f.bias),
+    ]
     for mine, hf_param in pairs:
         torch.testing.assert_close(mine.grad, hf_param.grad, atol=1e-5, rtol=1e-4)
     assert ours.tok_emb.weight.grad is None and ours.trf_blocks[0].att.W_query.weight.grad is None

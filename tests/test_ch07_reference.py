@@ -6,6 +6,7 @@ ignore_index) must equal the loss of every example computed alone, without any
 padding: every token predicting the next and the last predicting the end-of-text
 token; with the prompt masked, the loss over the response tokens only.
 """
+
 from __future__ import annotations
 
 import json
@@ -50,8 +51,15 @@ def model():
     from previous_chapters import GPTModel
 
     torch.manual_seed(0)
-    cfg = {"vocab_size": 50257, "context_length": 256, "emb_dim": 16, "n_heads": 2, "n_layers": 1, "drop_rate": 0.0,
-           "qkv_bias": False}
+    cfg = {
+        "vocab_size": 50257,
+        "context_length": 256,
+        "emb_dim": 16,
+        "n_heads": 2,
+        "n_layers": 1,
+        "drop_rate": 0.0,
+        "qkv_bias": False,
+    }
     return GPTModel(cfg).eval()
 
 

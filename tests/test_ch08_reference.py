@@ -4,6 +4,7 @@ transformers' Llama 3.1 RoPE frequencies and LlamaForCausalLM, and with tiktoken
 (Hugging Face and Meta checkpoints, GGUF files and SmolLM2 are compared with transformers in
 test_pretrained_llama.py.)
 """
+
 from __future__ import annotations
 
 import pytest
@@ -43,10 +44,17 @@ def test_rope_frequencies_equal_transformers(ch08, scaling):
 
     rope = {"rope_type": "default", "rope_theta": 500_000.0}
     if scaling:
-        rope = {**rope, "rope_type": "llama3", "factor": scaling["factor"], "low_freq_factor": scaling["low_freq_factor"],
-                "high_freq_factor": scaling["high_freq_factor"],
-                "original_max_position_embeddings": scaling["original_context_length"]}
-    config = LlamaConfig(hidden_size=2048, num_attention_heads=32, max_position_embeddings=131_072, rope_parameters=rope)
+        rope = {
+            **rope,
+            "rope_type": "llama3",
+            "factor": scaling["factor"],
+            "low_freq_factor": scaling["low_freq_factor"],
+            "high_freq_factor": scaling["high_freq_factor"],
+            "original_max_position_embeddings": scaling["original_context_length"],
+        }
+    config = LlamaConfig(
+        hidden_size=2048, num_attention_heads=32, max_position_embeddings=131_072, rope_parameters=rope
+    )
     if scaling:
         expected, _ = ROPE_INIT_FUNCTIONS["llama3"](config)
     else:
@@ -80,14 +88,40 @@ def test_llama_logits_and_cached_generation_equal_transformers(ch08):
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
-    rope = {"rope_type": "llama3", "rope_theta": 500_000.0, "factor": 8.0, "low_freq_factor": 1.0,
-            "high_freq_factor": 4.0, "original_max_position_embeddings": 16}
-    hf = LlamaForCausalLM(LlamaConfig(vocab_size=97, hidden_size=48, intermediate_size=80, num_hidden_layers=2,
-                                      num_attention_heads=6, num_key_value_heads=2, max_position_embeddings=64,
-                                      rms_norm_eps=1e-5, rope_parameters=rope, tie_word_embeddings=False)).eval()
-    cfg = {"vocab_size": 97, "context_length": 64, "emb_dim": 48, "n_heads": 6, "n_layers": 2, "hidden_dim": 80,
-           "n_kv_groups": 2, "rope_base": 500_000.0, "rope_freq": {**LLAMA31_SCALING, "original_context_length": 16},
-           "dtype": torch.float32}
+    rope = {
+        "rope_type": "llama3",
+        "rope_theta": 500_000.0,
+        "factor": 8.0,
+        "low_freq_factor": 1.0,
+        "high_freq_factor": 4.0,
+        "original_max_position_embeddings": 16,
+    }
+    hf = LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=97,
+            hidden_size=48,
+            intermediate_size=80,
+            num_hidden_layers=2,
+            num_attention_heads=6,
+            num_key_value_heads=2,
+            max_position_embeddings=64,
+            rms_norm_eps=1e-5,
+            rope_parameters=rope,
+            tie_word_embeddings=False,
+        )
+    ).eval()
+    cfg = {
+        "vocab_size": 97,
+        "context_length": 64,
+        "emb_dim": 48,
+        "n_heads": 6,
+        "n_layers": 2,
+        "hidden_dim": 80,
+        "n_kv_groups": 2,
+        "rope_base": 500_000.0,
+        "rope_freq": {**LLAMA31_SCALING, "original_context_length": 16},
+        "dtype": torch.float32,
+    }
     model = ch08.Llama3Model(cfg)
     ch08.load_weights_into_llama(model, cfg, hf.state_dict())
     tokens = torch.randint(0, 97, (2, 40))
@@ -112,4 +146,4 @@ def test_tokenizer_equals_tiktoken_on_the_same_ranks(ch08, tmp_path, monkeypatch
     plain = tiktoken.Encoding("plain", pat_str=ch08.LLAMA3_PATTERN, mergeable_ranks=ranks(), special_tokens={})
     text = "Hello world, 1234567 themes and THE theme's end.\n\n  ok"
     assert tokenizer.encode(text) == plain.encode(text)
-    assert tokenizer.decode(tokenizer.encode(text, bos=True))[len("<|begin_of_text|>"):] == text
+    assert tokenizer.decode(tokenizer.encode(text, bos=True))[len("<|begin_of_text|>") :] == text

@@ -3,6 +3,7 @@
 scaling, lora_alpha / r (or lora_alpha / sqrt(r) with rsLoRA), the outputs and gradients match;
 merge_lora matches merge_and_unload, and the trainable counts match on chapter 4's GPTModel.
 """
+
 from __future__ import annotations
 
 import copy
@@ -41,7 +42,9 @@ def peft_and_ours(ch09, r: int, lora_alpha: float, use_rslora: bool = False):
 
     torch.manual_seed(0)
     base = TwoLayers()
-    config = LoraConfig(r=r, lora_alpha=lora_alpha, target_modules=["fc1", "fc2"], lora_dropout=0.0, use_rslora=use_rslora)
+    config = LoraConfig(
+        r=r, lora_alpha=lora_alpha, target_modules=["fc1", "fc2"], lora_dropout=0.0, use_rslora=use_rslora
+    )
     peft_model = get_peft_model(copy.deepcopy(base), config)
     alpha = lora_alpha / (math.sqrt(r) if use_rslora else r)
     ours = copy.deepcopy(base)
@@ -72,8 +75,12 @@ def test_gradients_equal_peft_gradients_transposed(ch09):
     peft_model(x).square().sum().backward()
     for name in ("fc1", "fc2"):
         peft_layer, our_layer = getattr(peft_model.base_model.model, name), getattr(ours, name)
-        torch.testing.assert_close(our_layer.lora.A.grad, peft_layer.lora_A["default"].weight.grad.T, rtol=1e-4, atol=1e-5)
-        torch.testing.assert_close(our_layer.lora.B.grad, peft_layer.lora_B["default"].weight.grad.T, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(
+            our_layer.lora.A.grad, peft_layer.lora_A["default"].weight.grad.T, rtol=1e-4, atol=1e-5
+        )
+        torch.testing.assert_close(
+            our_layer.lora.B.grad, peft_layer.lora_B["default"].weight.grad.T, rtol=1e-4, atol=1e-5
+        )
         assert our_layer.linear.weight.grad is None and peft_layer.base_layer.weight.grad is None
 
 
@@ -88,10 +95,20 @@ def test_merge_lora_equals_peft_merge_and_unload(ch09):
 
 def test_trainable_count_equals_peft_on_gpt_model(ch09):
     from peft import LoraConfig, get_peft_model
+
     from previous_chapters import GPTModel
 
-    model = GPTModel({"vocab_size": 29, "context_length": 10, "emb_dim": 12, "n_heads": 3, "n_layers": 2,
-                      "drop_rate": 0.0, "qkv_bias": False})
+    model = GPTModel(
+        {
+            "vocab_size": 29,
+            "context_length": 10,
+            "emb_dim": 12,
+            "n_heads": 3,
+            "n_layers": 2,
+            "drop_rate": 0.0,
+            "qkv_bias": False,
+        }
+    )
     targets = [name for name, module in model.named_modules() if isinstance(module, nn.Linear)]
     peft_model = get_peft_model(copy.deepcopy(model), LoraConfig(r=4, lora_alpha=8, target_modules=targets))
     peft_trainable, _ = peft_model.get_nb_trainable_parameters()

@@ -1,4 +1,5 @@
 """Later chapters build on earlier chapters' reference code, and a failure names the failing parts it builds on."""
+
 from __future__ import annotations
 
 import json
@@ -67,8 +68,12 @@ def test_a_failing_building_block_is_named_in_the_dependent_exercise(course):
     chapter = course.chapter("ch04")
     cells = loader.read_notebook(REFERENCE["ch04"])["cells"]
     source = loader.cell_source(cells[loader.cell_index(cells, chapter, "ch04.layer_norm")])
-    cells = loader.with_cell_source(cells, chapter, "ch04.layer_norm", source.replace("unbiased=False", "unbiased=True"))
-    result = checking.check_submissions(course, {"ch04": loader.load_cells(cells, chapter)}, [course.exercise("ch04.gpt_model")])
+    cells = loader.with_cell_source(
+        cells, chapter, "ch04.layer_norm", source.replace("unbiased=False", "unbiased=True")
+    )
+    result = checking.check_submissions(
+        course, {"ch04": loader.load_cells(cells, chapter)}, [course.exercise("ch04.gpt_model")]
+    )
     (gpt,) = result.chapters[0].exercises
     assert gpt.status == "failed" and 0 < gpt.score < gpt.max_score
     assert "your LayerNorm and TransformerBlock also fail their checks — fix those first" in gpt.message
@@ -78,7 +83,7 @@ def test_a_failing_building_block_is_named_in_the_dependent_exercise(course):
 def test_ready_made_attention_is_refused_with_a_clear_message(course, imported):
     chapter = course.chapter("ch03")
     cells = loader.read_notebook(REFERENCE["ch03"])["cells"]
-    cheat = f'''
+    cheat = f"""
 import torch.nn.functional as F
 from torch.nn.functional import scaled_dot_product_attention
 
@@ -94,9 +99,11 @@ class CausalAttention(nn.Module):
     def forward(self, x):
         return {imported}(self.W_query(x), self.W_key(x), self.W_value(x), is_causal=True,
                           dropout_p=self.p if self.training else 0.0)
-'''
+"""
     cells = loader.with_cell_source(cells, chapter, "ch03.causal_attention", cheat)
-    result = checking.check_submissions(course, {"ch03": loader.load_cells(cells, chapter)}, [course.exercise("ch03.causal_attention")])
+    result = checking.check_submissions(
+        course, {"ch03": loader.load_cells(cells, chapter)}, [course.exercise("ch03.causal_attention")]
+    )
     (causal,) = result.chapters[0].exercises
     assert causal.status == "failed" and causal.score == 0
     assert "written from scratch" in causal.message and "scaled_dot_product_attention" in causal.message

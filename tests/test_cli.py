@@ -1,4 +1,5 @@
 """The `course` command keeps its contract: JSON shape, statuses and exit codes."""
+
 from __future__ import annotations
 
 import json
@@ -15,7 +16,9 @@ SOLUTION = str(paths.solution_notebook("ch02"))
 
 
 def course(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "autograder.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "autograder.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
 
 
 def exercises(obj):
@@ -57,7 +60,9 @@ def test_one_exercise_reports_only_that_exercise():
     assert obj["score"] == obj["max_score"] == 3
 
 
-@pytest.mark.parametrize("args", [("check", "ch99.no_such_exercise"), ("check", "ch99"), ("check", "ch02", "--notebook", "nowhere.ipynb")])
+@pytest.mark.parametrize(
+    "args", [("check", "ch99.no_such_exercise"), ("check", "ch99"), ("check", "ch02", "--notebook", "nowhere.ipynb")]
+)
 def test_unknown_targets_exit_with_2(args):
     done = course(*args)
     assert done.returncode == 2 and "Traceback" not in done.stderr
@@ -84,8 +89,14 @@ def test_release_check_finds_chapters_in_sync():
 
 def test_malformed_manifest_exits_with_2_naming_the_file(tmp_path):
     (tmp_path / "course.toml").write_text('[course]\ntitle = "T"\nversion = 1\n')
-    done = subprocess.run([sys.executable, "-m", "autograder.cli", "check", "ch02"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120, env={**os.environ, "COURSE_ROOT": str(tmp_path)})
+    done = subprocess.run(
+        [sys.executable, "-m", "autograder.cli", "check", "ch02"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COURSE_ROOT": str(tmp_path)},
+    )
     assert done.returncode == 2
     assert str(tmp_path / "course.toml") in done.stderr and "course.version" in done.stderr
 
@@ -103,8 +114,14 @@ def test_public_checks_work_without_solutions(tmp_path):
     notebook = tmp_path / "mine.ipynb"
     notebook.write_text(paths.solution_notebook("ch02").read_text())
     env = {**os.environ, "COURSE_ROOT": str(tmp_path), "COURSE_DATA_DIR": str(ROOT / "data" / "downloads")}
-    done = subprocess.run([sys.executable, "-m", "autograder.cli", "check", "ch02", "--notebook", str(notebook), "--json"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+    done = subprocess.run(
+        [sys.executable, "-m", "autograder.cli", "check", "ch02", "--notebook", str(notebook), "--json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert json.loads(done.stdout)["score"] == 17
 
@@ -125,8 +142,9 @@ def test_grading_without_the_data_a_check_needs_refuses_to_start_and_names_the_f
     (submitted / "ch02.ipynb").write_bytes(paths.solution_notebook("ch02").read_bytes())
     args = [part.format(submitted=tmp_path / "submitted", out=tmp_path / "out") for part in command]
     env = {**os.environ, "COURSE_DATA_DIR": str(tmp_path / "no-data"), "TIKTOKEN_CACHE_DIR": str(tmp_path / "no-cache")}
-    done = subprocess.run([sys.executable, "-m", "autograder.cli", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120, env=env)
+    done = subprocess.run(
+        [sys.executable, "-m", "autograder.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=120, env=env
+    )
     assert done.returncode == 2, done.stdout + done.stderr
     assert "course data fetch gpt2-bpe" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "out" / "gradebook.csv").exists() and not (tmp_path / "out" / "ch02.zip").exists()

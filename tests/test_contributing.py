@@ -56,7 +56,12 @@ def course(folder: Path, *args: str) -> subprocess.CompletedProcess:
         "COURSE_DATA_DIR": str(folder / "data" / "downloads"),
     }
     return subprocess.run(
-        [sys.executable, "-m", "autograder.cli", *args], cwd=folder, capture_output=True, text=True, timeout=300, env=env
+        [sys.executable, "-m", "autograder.cli", *args],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
     )
 
 

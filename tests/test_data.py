@@ -1,4 +1,5 @@
 """The data manifest, downloads and offline GPT-2 tokenizer, against a local web server."""
+
 from __future__ import annotations
 
 import argparse
@@ -14,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from llmcourse import data
 from autograder.commands import data as data_command
 from autograder.paths import course_root
+from llmcourse import data
 
 SHARED_DATA = course_root().parent / "shared" / "data"
 DEAD_URL = "http://127.0.0.1:9/gone"  # port 9 (discard) refuses connections
@@ -201,9 +202,7 @@ def test_file_mirror_serves_files_by_name(tmp_path, monkeypatch, isolated):
     mirror = tmp_path / "mirror"
     mirror.mkdir()
     (mirror / "beta.txt").write_bytes(BETA)
-    monkeypatch.setenv(
-        "COURSE_DATA_MANIFEST", str(write_manifest(tmp_path / "m.toml", {"beta.txt": (DEAD_URL, BETA)}))
-    )
+    monkeypatch.setenv("COURSE_DATA_MANIFEST", str(write_manifest(tmp_path / "m.toml", {"beta.txt": (DEAD_URL, BETA)})))
     monkeypatch.setenv("COURSE_DATA_MIRROR", mirror.as_uri())
     (path,) = data.fetch(["beta.txt"], progress=False)
     assert path.read_bytes() == BETA
@@ -211,9 +210,7 @@ def test_file_mirror_serves_files_by_name(tmp_path, monkeypatch, isolated):
 
 def test_mirror_argument_replaces_the_manifest_url_with_or_without_a_slash(tmp_path, monkeypatch, server):
     server.files["mirror/beta.txt"] = BETA
-    monkeypatch.setenv(
-        "COURSE_DATA_MANIFEST", str(write_manifest(tmp_path / "m.toml", {"beta.txt": (DEAD_URL, BETA)}))
-    )
+    monkeypatch.setenv("COURSE_DATA_MANIFEST", str(write_manifest(tmp_path / "m.toml", {"beta.txt": (DEAD_URL, BETA)})))
     for dest, mirror in (("slash", f"{server.base}/mirror/"), ("bare", f"{server.base}/mirror")):
         (path,) = data.fetch(["beta.txt"], mirror=mirror, dest=tmp_path / dest, progress=False)
         assert path.read_bytes() == BETA
@@ -330,7 +327,8 @@ def test_course_manifest_matches_the_shared_data_files():
     shared = [file for file in manifest.files.values() if (SHARED_DATA / file.name).exists()]
     # Pretrained weights and packages (megabytes to gigabytes) are not kept in the shared folder; the texts are.
     assert {"the-verdict.txt", "tinyshakespeare.txt", "instruction-data.json", "SMSSpamCollection.tsv"} <= {
-        file.name for file in shared}
+        file.name for file in shared
+    }
     for file in shared:
         content = (SHARED_DATA / file.name).read_bytes()
         assert (len(content), hashlib.sha256(content).hexdigest()) == (file.size, file.sha256), file.name
@@ -339,7 +337,7 @@ def test_course_manifest_matches_the_shared_data_files():
 @pytest.fixture
 def no_tiktoken_downloads(monkeypatch):
     """A fresh tiktoken registry whose downloader fails the test if it is ever called."""
-    tiktoken = pytest.importorskip("tiktoken")
+    pytest.importorskip("tiktoken")
     import tiktoken.load
     import tiktoken.registry
 
@@ -359,7 +357,26 @@ def test_gpt2_encoding_is_built_offline_from_mirrored_files(monkeypatch, isolate
     # ids from Raschka, "Build a Large Language Model (From Scratch)", chapter 2
     text = "Hello, do you like tea? <|endoftext|> In the sunlit terraces of someunknownPlace."
     assert encoding.encode(text, allowed_special={"<|endoftext|>"}) == [
-        15496, 11, 466, 345, 588, 8887, 30, 220, 50256, 554, 262, 4252, 18250, 8812, 2114, 286, 617, 34680, 27271, 13,
+        15496,
+        11,
+        466,
+        345,
+        588,
+        8887,
+        30,
+        220,
+        50256,
+        554,
+        262,
+        4252,
+        18250,
+        8812,
+        2114,
+        286,
+        617,
+        34680,
+        27271,
+        13,
     ]
     assert encoding.encode("Akwirw ier") == [33901, 86, 343, 86, 220, 959]
     assert len(encoding.encode((SHARED_DATA / "the-verdict.txt").read_text(encoding="utf-8"))) == 5145
@@ -461,7 +478,8 @@ def archived(server: FakeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         f'[files."data.tsv"]\nurl = "{server.base}/archive.zip"\n'
         f'archive_sha256 = "{hashlib.sha256(ARCHIVE).hexdigest()}"\nmember = "collection/data"\n'
         f'size = {len(ALPHA)}\nsha256 = "{hashlib.sha256(ALPHA).hexdigest()}"\ndescription = "a zipped file"\n',
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     monkeypatch.setenv("COURSE_DATA_MANIFEST", str(path))
     return path
 
@@ -482,8 +500,9 @@ def test_archive_with_a_wrong_checksum_is_refused_before_extraction(archived, se
 
 def test_archive_without_the_member_names_it(archived, server, isolated, monkeypatch):
     server.files["archive.zip"] = other = _zipped({"readme.txt": BETA})
-    archived.write_text(archived.read_text().replace(hashlib.sha256(ARCHIVE).hexdigest(),
-                                                     hashlib.sha256(other).hexdigest()))
+    archived.write_text(
+        archived.read_text().replace(hashlib.sha256(ARCHIVE).hexdigest(), hashlib.sha256(other).hexdigest())
+    )
     with pytest.raises(data.DataFetchError, match="holds no collection/data"):
         data.fetch(["data.tsv"], progress=False)
     assert not any(isolated.iterdir())

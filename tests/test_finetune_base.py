@@ -1,4 +1,5 @@
 """The base model chapters 6, 7 and 9 fine-tune: GPT-2 124M when fetched, else SmolLM2-135M."""
+
 from __future__ import annotations
 
 import pytest

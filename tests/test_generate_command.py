@@ -1,4 +1,5 @@
 """`course generate` writes with a pretrained GPT-2, and says how to get the weights when they are missing."""
+
 from __future__ import annotations
 
 import json
@@ -14,7 +15,11 @@ from tests.test_pretrained import save_small_gpt2
 pytest.importorskip("transformers")
 pytest.importorskip("gguf")
 from tests.test_pretrained_llama import (  # noqa: E402 - needs transformers and gguf
-    CHATML, save_hugging_face, small_llama, train_byte_level_bpe)
+    CHATML,
+    save_hugging_face,
+    small_llama,
+    train_byte_level_bpe,
+)
 
 
 def test_generate_prints_the_prompt_and_its_continuation(tmp_path, capsys, needs_gpt2_files):
@@ -92,7 +97,7 @@ def _greedy_text(folder, prompt: list[int], max_new_tokens: int, stop_id: int | 
 
     loaded = pretrained_llama.load_llama(folder, progress=False)
     written = generate_text_simple_cached(loaded.model, torch.tensor([prompt]), max_new_tokens, eos_id=stop_id)
-    return loaded.tokenizer.decode(written[0, len(prompt):].tolist())
+    return loaded.tokenizer.decode(written[0, len(prompt) :].tolist())
 
 
 def test_llama_folder_continues_the_prompt_greedily_by_default(llama_folder, capsys):

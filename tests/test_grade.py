@@ -1,4 +1,5 @@
 """`course grade`: a class graded in sandboxed processes, resumable, and unharmed by hostile submissions."""
+
 from __future__ import annotations
 
 import copy
@@ -17,11 +18,11 @@ from pathlib import Path
 import pytest
 
 from autograder import loader, manifest, paths
-from autograder.scoring import CheckResult
 from autograder.grading import batch, sandbox, verdicts
-from autograder.grading.verdicts import SplitChecks
 from autograder.grading.results import hidden_message
 from autograder.grading.submissions import safe_name
+from autograder.grading.verdicts import SplitChecks
+from autograder.scoring import CheckResult
 
 ROOT = paths.course_root()
 CHAPTER = "ch02"
@@ -39,7 +40,10 @@ def needs_solutions():
 def course_grade(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "autograder.cli", "grade", *map(str, args)],
-        cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -132,7 +136,11 @@ def test_gradebook_has_a_column_per_exercise_chapter_total_and_total(graded):
     assert book["full"]["total"] == book["full"][CHAPTER] == "17"
     assert all(book["full"][i] != "0" for i in ids)
     assert book["zero"]["total"] == "0"
-    assert (book["partial"]["total"], book["partial"]["ch02.input_embeddings"], book["partial"]["ch02.gpt_dataset"]) == ("15", "0", "3")
+    assert (
+        book["partial"]["total"],
+        book["partial"]["ch02.input_embeddings"],
+        book["partial"]["ch02.gpt_dataset"],
+    ) == ("15", "0", "3")
 
 
 def test_every_student_gets_feedback_and_gradescope_results(graded):
@@ -168,7 +176,9 @@ def test_every_chapters_reference_gets_full_marks_in_the_sandbox(tmp_path):
 
 def test_a_warmed_up_server_grades_like_a_cold_one(graded, small_class, tmp_path, monkeypatch):
     monkeypatch.setattr(batch, "WARM_UP_FROM", 1)
-    batch.grade_class(manifest.load(), batch.Options(small_class, tmp_path / "out", workers=2, seed=SEED, progress=False))
+    batch.grade_class(
+        manifest.load(), batch.Options(small_class, tmp_path / "out", workers=2, seed=SEED, progress=False)
+    )
     assert final_outputs(tmp_path / "out") == final_outputs(graded)
 
 
@@ -192,7 +202,19 @@ def test_resume_grades_only_the_missing_submission(graded, small_class, tmp_path
 
 def test_a_run_killed_with_sigkill_then_resumed_ends_like_an_uninterrupted_one(graded, small_class, tmp_path):
     out = tmp_path / "results"
-    command = [sys.executable, "-m", "autograder.cli", "grade", str(small_class), "--out", str(out), "--seed", str(SEED), "--workers", "1"]
+    command = [
+        sys.executable,
+        "-m",
+        "autograder.cli",
+        "grade",
+        str(small_class),
+        "--out",
+        str(out),
+        "--seed",
+        str(SEED),
+        "--workers",
+        "1",
+    ]
     run = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while not list((out / "submissions").glob("*.json")) and time.monotonic() < deadline:
@@ -221,7 +243,17 @@ def grading_processes(prefix: str) -> list[int]:
 def test_killing_the_grader_leaves_no_submission_process_running(tmp_path):
     root = tmp_path / "class"
     hand_in(root, "loops", with_setup_prefix(solution(), "while True:\n    pass\n"))
-    command = [sys.executable, "-m", "autograder.cli", "grade", str(root), "--out", str(tmp_path / "out"), "--workers", "1"]
+    command = [
+        sys.executable,
+        "-m",
+        "autograder.cli",
+        "grade",
+        str(root),
+        "--out",
+        str(tmp_path / "out"),
+        "--workers",
+        "1",
+    ]
     run = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     prefix = str(Path(tempfile.gettempdir()).resolve() / f"{sandbox.SCRATCH_PREFIX}{run.pid}-")
     deadline = time.monotonic() + 60
@@ -240,16 +272,31 @@ def test_a_grading_server_that_died_is_replaced_for_the_next_submission(tmp_path
     with sandbox.ForkServer([CHAPTER], 60) as server:
         server.give_cases(SplitChecks(manifest.load(), [CHAPTER], SEED).cases)
         os.kill(server._process.pid, signal.SIGKILL)
-        run = sandbox.run_submission(server, {CHAPTER: paths.solution_notebook(CHAPTER)}, seed=SEED, exercises=6,
-                                     exercise_timeout_s=60, memory_mb=manifest.load().limits.memory_mb, hide=[],
-                                     namespaces=NAMESPACES)
+        run = sandbox.run_submission(
+            server,
+            {CHAPTER: paths.solution_notebook(CHAPTER)},
+            seed=SEED,
+            exercises=6,
+            exercise_timeout_s=60,
+            memory_mb=manifest.load().limits.memory_mb,
+            hide=[],
+            namespaces=NAMESPACES,
+        )
     outcomes = {c["outcome"] for c in run.report["checks"]}
-    assert run.problem == "" and "passed" in outcomes and outcomes <= {"passed", "produced", "skipped"}  # skipped: no GPT-2 files
+    assert (
+        run.problem == "" and "passed" in outcomes and outcomes <= {"passed", "produced", "skipped"}
+    )  # skipped: no GPT-2 files
 
 
 @pytest.mark.parametrize(
     ("student", "safe"),
-    [("alice", "alice"), ("..", "student-"), ("../../etc/passwd", "_.._etc_passwd-"), ("Zoë M", "Zo__M-"), (".hidden", "hidden-")],
+    [
+        ("alice", "alice"),
+        ("..", "student-"),
+        ("../../etc/passwd", "_.._etc_passwd-"),
+        ("Zoë M", "Zo__M-"),
+        (".hidden", "hidden-"),
+    ],
 )
 def test_safe_names_stay_inside_the_results_folder(student, safe):
     name = safe_name(student)
@@ -314,10 +361,13 @@ def mixed_submission(port: int, out: Path, root: Path) -> dict:
     changes = {
         "ch02.simple_tokenizer": "import sys\nsys.exit(0)\n" + source_of(notebook, "ch02.simple_tokenizer"),
         "ch02.bpe_train": "_hog = bytearray(50 * 10**9)\n" + source_of(notebook, "ch02.bpe_train"),
-        "ch02.bpe_tokenizer": f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=5)\n" + source_of(notebook, "ch02.bpe_tokenizer"),
+        "ch02.bpe_tokenizer": f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=5)\n"
+        + source_of(notebook, "ch02.bpe_tokenizer"),
         "ch02.gpt_dataset": raw_socket + escape + source_of(notebook, "ch02.gpt_dataset"),
         "ch02.create_dataloader": loud + source_of(stub(), "ch02.create_dataloader"),
-        "ch02.input_embeddings": source_of(notebook, "ch02.input_embeddings").replace("class InputEmbedding(", "class InputEmbeddings("),
+        "ch02.input_embeddings": source_of(notebook, "ch02.input_embeddings").replace(
+            "class InputEmbedding(", "class InputEmbeddings("
+        ),
     }
     for exercise_id, source in changes.items():
         notebook = edited(notebook, exercise_id, source)
@@ -375,7 +425,9 @@ def hostile(tmp_path_factory, listener) -> tuple[Path, Path, dict[str, bytes]]:
     hand_in(root, "stub", stub())
     hand_in(root, "mixed", mixed_submission(port, out, root))
     if NAMESPACES or os.geteuid() != 0:  # root without namespaces has no kernel cap on processes
-        hand_in(root, "forkbomb", edited(solution(), "ch02.input_embeddings", "import os\nwhile True:\n    os.fork()\n"))
+        hand_in(
+            root, "forkbomb", edited(solution(), "ch02.input_embeddings", "import os\nwhile True:\n    os.fork()\n")
+        )
     hand_in(root, "exits", edited(solution(), "ch02.bpe_train", "import os\nos._exit(0)\n"))
     for student, patch in PATCHES.items():
         hand_in(root, student, edited(stub(), "ch02.gpt_dataset", patch + source_of(stub(), "ch02.gpt_dataset")))
@@ -383,7 +435,15 @@ def hostile(tmp_path_factory, listener) -> tuple[Path, Path, dict[str, bytes]]:
     hand_in(root, "peeks", edited(solution(), "ch02.gpt_dataset", peek + source_of(solution(), "ch02.gpt_dataset")))
     forge = FORGE.format(exercises=[ex.id for ex in manifest.load().chapter(CHAPTER).exercises])
     hand_in(root, "forges", edited(stub(), "ch02.input_embeddings", forge + source_of(stub(), "ch02.input_embeddings")))
-    hand_in(root, "loops", edited(solution(), "ch02.bpe_train", "def train_bpe(text, vocab_size, special_tokens):\n    while True:\n        pass\n"))
+    hand_in(
+        root,
+        "loops",
+        edited(
+            solution(),
+            "ch02.bpe_train",
+            "def train_bpe(text, vocab_size, special_tokens):\n    while True:\n        pass\n",
+        ),
+    )
     hand_in(root, "hangs-at-import", with_setup_prefix(solution(), "while True:\n    pass\n"))
     ignores = "import signal, time\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\nwhile True:\n    time.sleep(1)\n"
     hand_in(root, "a-hang-ignoring-alarms", with_setup_prefix(solution(), ignores))
@@ -437,7 +497,10 @@ def test_sys_exit_memory_bomb_network_rename_and_loud_output_cost_only_their_exe
     assert "SystemExit" in ex["ch02.simple_tokenizer"]["message"]
     assert ex["ch02.bpe_train"]["score"] == 0 and "MemoryError" in ex["ch02.bpe_train"]["message"]
     assert f"{manifest.load().limits.memory_mb} MB" in ex["ch02.bpe_train"]["message"]
-    assert ex["ch02.bpe_tokenizer"]["score"] == 0 and "network access is not allowed" in ex["ch02.bpe_tokenizer"]["message"]
+    assert (
+        ex["ch02.bpe_tokenizer"]["score"] == 0
+        and "network access is not allowed" in ex["ch02.bpe_tokenizer"]["message"]
+    )
     assert ex["ch02.gpt_dataset"]["status"] == "passed"
     assert (ex["ch02.create_dataloader"]["status"], ex["ch02.create_dataloader"]["score"]) == ("not_implemented", 0)
     assert ex["ch02.input_embeddings"]["status"] == "missing"
@@ -477,9 +540,14 @@ def test_patching_what_the_checks_compare_with_gives_zero_and_names_it(hostile_r
     record = hostile_records[student]
     assert record["score"] == 0 and record["status"] == "error"
     assert "replaced functions that grading relies on" in record["message"]
-    patched = {"patches-allclose": "torch.allclose", "patches-assert-close": "torch.testing.assert_close",
-               "patches-tensor-eq": "torch.Tensor.__eq__", "patches-the-checks": "autograder.compare.expect",
-               "rewrites-the-checks": "autograder.compare.expect", "loosens-the-tolerance": "autograder.compare.expect_close"}[student]
+    patched = {
+        "patches-allclose": "torch.allclose",
+        "patches-assert-close": "torch.testing.assert_close",
+        "patches-tensor-eq": "torch.Tensor.__eq__",
+        "patches-the-checks": "autograder.compare.expect",
+        "rewrites-the-checks": "autograder.compare.expect",
+        "loosens-the-tolerance": "autograder.compare.expect_close",
+    }[student]
     assert patched in record["message"]
 
 
@@ -495,7 +563,10 @@ def test_a_report_forged_by_the_submission_is_refused(hostile_records):
 
 def test_endless_loops_are_stopped(hostile_records):
     loops = exercises(hostile_records["loops"])
-    assert loops["ch02.bpe_train"]["score"] == 0 and f"took longer than the {TIMEOUT_S} s" in loops["ch02.bpe_train"]["message"]
+    assert (
+        loops["ch02.bpe_train"]["score"] == 0
+        and f"took longer than the {TIMEOUT_S} s" in loops["ch02.bpe_train"]["message"]
+    )
     assert_graded_in_full(hostile_records["loops"], except_for=("ch02.bpe_train",))
     at_import = hostile_records["hangs-at-import"]
     assert at_import["score"] == 0
@@ -549,13 +620,23 @@ def test_without_namespaces_the_guard_and_the_limits_still_hold(tmp_path, monkey
     monkeypatch.setattr(sandbox, "namespaces_available", lambda: (False, "turned off for this test"))
     root, out = tmp_path / "submitted", tmp_path / "results"
     port = listener.getsockname()[1]
-    notebook = edited(solution(), "ch02.bpe_train", "_hog = bytearray(50 * 10**9)\n" + source_of(solution(), "ch02.bpe_train"))
+    notebook = edited(
+        solution(), "ch02.bpe_train", "_hog = bytearray(50 * 10**9)\n" + source_of(solution(), "ch02.bpe_train")
+    )
     network = f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=5)\n"
-    hand_in(root, "guarded", edited(notebook, "ch02.bpe_tokenizer", network + source_of(solution(), "ch02.bpe_tokenizer")))
+    hand_in(
+        root, "guarded", edited(notebook, "ch02.bpe_tokenizer", network + source_of(solution(), "ch02.bpe_tokenizer"))
+    )
     outcome = batch.grade_class(manifest.load(), batch.Options(root, out, workers=1, seed=SEED, progress=False))
-    assert outcome.sandbox == "rlimits+guard" and "without namespaces (turned off for this test)" in capsys.readouterr().err
+    assert (
+        outcome.sandbox == "rlimits+guard"
+        and "without namespaces (turned off for this test)" in capsys.readouterr().err
+    )
     ex = exercises(records(out)["guarded"])
-    assert ex["ch02.bpe_tokenizer"]["status"] == "error" and "network access is not allowed" in ex["ch02.bpe_tokenizer"]["message"]
+    assert (
+        ex["ch02.bpe_tokenizer"]["status"] == "error"
+        and "network access is not allowed" in ex["ch02.bpe_tokenizer"]["message"]
+    )
     assert ex["ch02.bpe_train"]["status"] == "error" and "MemoryError" in ex["ch02.bpe_train"]["message"]
     assert_graded_in_full(records(out)["guarded"], except_for=("ch02.bpe_tokenizer", "ch02.bpe_train"))
     with pytest.raises(BlockingIOError):
@@ -567,8 +648,20 @@ def test_a_forged_report_or_a_grader_failure_costs_one_submission_only(tmp_path,
         student = Path(notebooks[CHAPTER]).parts[-3]
         if student == "crashes-the-grader":
             raise RuntimeError("a bug in the grader")
-        forged = {"checks": [{"exercise_id": "ch09.everything", "name": "x", "outcome": "passed", "visibility": "public"}]}
-        odd = {"checks": [{"exercise_id": "ch02.gpt_dataset", "name": "x", "outcome": "failed", "message": "bad \udcff byte", "visibility": "public"}]}
+        forged = {
+            "checks": [{"exercise_id": "ch09.everything", "name": "x", "outcome": "passed", "visibility": "public"}]
+        }
+        odd = {
+            "checks": [
+                {
+                    "exercise_id": "ch02.gpt_dataset",
+                    "name": "x",
+                    "outcome": "failed",
+                    "message": "bad \udcff byte",
+                    "visibility": "public",
+                }
+            ]
+        }
         return sandbox.RunOutcome({"forges": forged, "odd-text": odd}.get(student, {"checks": []}), "", "", 0.1)
 
     monkeypatch.setattr(sandbox, "run_submission", fake_run)
@@ -578,11 +671,16 @@ def test_a_forged_report_or_a_grader_failure_costs_one_submission_only(tmp_path,
     outcome = batch.grade_class(manifest.load(), batch.Options(root, out, workers=2, seed=SEED, progress=False))
     found = records(out)
     assert [r["student"] for r in outcome.errors] == ["crashes-the-grader", "forges"]
-    assert "the grader failed on this submission (RuntimeError: a bug in the grader)" in found["crashes-the-grader"]["message"]
+    assert (
+        "the grader failed on this submission (RuntimeError: a bug in the grader)"
+        in found["crashes-the-grader"]["message"]
+    )
     assert "did not report its checks: the report names a check of no graded exercise" in found["forges"]["message"]
     assert found["forges"]["score"] == 0
-    assert all(ex["status"] == "error" and ex["score"] == 0 and ex["message"].startswith(verdicts.NOT_REPORTED)
-               for ex in exercises(found["no-checks"]).values())
+    assert all(
+        ex["status"] == "error" and ex["score"] == 0 and ex["message"].startswith(verdicts.NOT_REPORTED)
+        for ex in exercises(found["no-checks"]).values()
+    )
     assert exercises(found["odd-text"])["ch02.gpt_dataset"]["message"].startswith("bad ? byte")
     assert sorted(gradebook(out)) == ["crashes-the-grader", "forges", "no-checks", "odd-text"]
 
@@ -624,7 +722,7 @@ checks["call"](notebook["fork"])
 
 # Looks through every readable .py file on sys.path and under the course for code that defines
 # the exercises' names: whole files, and every string constant, run until one defines them.
-STEAL = '''\
+STEAL = """\
 import ast, os, sys
 _names = {names!r}
 _stolen = {{}}
@@ -655,7 +753,7 @@ for _top in [p for p in sys.path if p and os.path.isdir(p)] + [os.getcwd(), {roo
                 if isinstance(_value, str) and any(f"class {{n}}(" in _value or f"def {{n}}(" in _value for n in _names):
                     _take(_value)
 globals().update(_stolen)
-'''
+"""
 
 
 def chapter_with_cells(chapter_id: str, first: str) -> dict:
@@ -663,7 +761,9 @@ def chapter_with_cells(chapter_id: str, first: str) -> dict:
     chapter = manifest.load().chapter(chapter_id)
     notebook = loader.read_notebook(paths.student_notebook(chapter_id))
     for index, exercise in enumerate(chapter.exercises):
-        notebook["cells"] = loader.with_cell_source(notebook["cells"], chapter, exercise.id, first if index == 0 else "pass\n")
+        notebook["cells"] = loader.with_cell_source(
+            notebook["cells"], chapter, exercise.id, first if index == 0 else "pass\n"
+        )
     return notebook
 
 

@@ -1,4 +1,5 @@
 """`course gradescope`: the bundle holds what Gradescope runs, and grades a submission like `course grade`."""
+
 from __future__ import annotations
 
 import json
@@ -32,7 +33,10 @@ def bundle(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("bundle") / "autograder.zip"
     done = subprocess.run(
         [sys.executable, "-m", "autograder.cli", "gradescope", "--out", str(out), "--chapters", CHAPTER],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     return out
@@ -54,7 +58,8 @@ def bundle_environment(root: Path) -> dict[str, str]:
     source = root / "source"
     env = {k: v for k, v in os.environ.items() if k not in ("COURSE_ROOT", "PYTHONPATH")}
     env.update(
-        PYTHONPATH=str(source), COURSE_DATA_DIR=str(data.data_dir().resolve()),
+        PYTHONPATH=str(source),
+        COURSE_DATA_DIR=str(data.data_dir().resolve()),
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', os.defpath)}",
     )
     return env
@@ -69,15 +74,28 @@ def test_bundle_holds_the_scripts_the_course_and_the_hidden_checks(bundle):
         names = set(archive.namelist())
         modes = {info.filename: info.external_attr >> 16 for info in archive.infolist()}
         course_toml = archive.read("course.toml").decode()
-    for name in ("setup.sh", "run_autograder", "course.toml", "pyproject.toml", "data/manifest.toml",
-                 "autograder/cli.py", f"instructor/{CHAPTER}/hidden.py", "llmcourse/data.py",
-                 f"solutions/{CHAPTER}/{CHAPTER}.ipynb", "previous_chapters/__init__.py"):
+    for name in (
+        "setup.sh",
+        "run_autograder",
+        "course.toml",
+        "pyproject.toml",
+        "data/manifest.toml",
+        "autograder/cli.py",
+        f"instructor/{CHAPTER}/hidden.py",
+        "llmcourse/data.py",
+        f"solutions/{CHAPTER}/{CHAPTER}.ipynb",
+        "previous_chapters/__init__.py",
+    ):
         assert name in names, name
     for script in ("setup.sh", "run_autograder"):
         assert modes[script] & stat.S_IXUSR, f"{script} is not executable in the zip"
     assert not any(n.startswith(("chapters/", "tests/", "benchmarks/")) or "__pycache__" in n for n in names)
-    assert not any(n.startswith(f"instructor/{CHAPTER}/") and n != f"instructor/{CHAPTER}/hidden.py"
-                   and not n.endswith("__init__.py") for n in names), "mutants, alternatives or recorders in the bundle"
+    assert not any(
+        n.startswith(f"instructor/{CHAPTER}/")
+        and n != f"instructor/{CHAPTER}/hidden.py"
+        and not n.endswith("__init__.py")
+        for n in names
+    ), "mutants, alternatives or recorders in the bundle"
     assert not any(n.startswith("solutions/") and not n.startswith(f"solutions/{CHAPTER}/") for n in names)
     assert 'id = "ch03"' not in course_toml and f'id = "{CHAPTER}"' in course_toml
 
@@ -95,7 +113,11 @@ def test_run_autograder_gives_full_marks_to_the_reference_notebook(tmp_path, bun
     root = gradescope_root(tmp_path, bundle, paths.solution_notebook(CHAPTER))
     done = subprocess.run(
         [sys.executable, "-m", "autograder.grading.gradescope_bundle", "run", "--root", str(root), "--seed", str(SEED)],
-        cwd=root / "source", env=bundle_environment(root), capture_output=True, text=True, timeout=240,
+        cwd=root / "source",
+        env=bundle_environment(root),
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert done.returncode == 0, done.stderr
     result = results_of(root)
@@ -109,8 +131,12 @@ def test_run_autograder_gives_full_marks_to_the_reference_notebook(tmp_path, bun
 def test_run_autograder_gives_zero_to_the_student_stub(tmp_path, bundle):
     root = gradescope_root(tmp_path, bundle, paths.student_notebook(CHAPTER))
     done = subprocess.run(
-        ["bash", str(root / "source" / "run_autograder")], cwd=tmp_path,
-        env={**bundle_environment(root), "AUTOGRADER_ROOT": str(root)}, capture_output=True, text=True, timeout=240,
+        ["bash", str(root / "source" / "run_autograder")],
+        cwd=tmp_path,
+        env={**bundle_environment(root), "AUTOGRADER_ROOT": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert done.returncode == 0, done.stderr
     result = results_of(root)
@@ -124,7 +150,11 @@ def test_a_submission_without_chapter_notebooks_gets_zero_and_says_what_to_hand_
     (root / "submission" / "work" / f"{CHAPTER}.ipynb").rename(root / "submission" / "work" / "notes.ipynb")
     done = subprocess.run(
         [sys.executable, "-m", "autograder.grading.gradescope_bundle", "run", "--root", str(root)],
-        cwd=root / "source", env=bundle_environment(root), capture_output=True, text=True, timeout=60,
+        cwd=root / "source",
+        env=bundle_environment(root),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
     result = results_of(root)

@@ -1,4 +1,5 @@
 """Bad submissions: each broken exercise gets a clear status and zero, every other exercise is still graded."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -53,15 +54,28 @@ def test_cell_that_raises(tmp_path, reference_cells):
 
 
 def test_deleted_cell(tmp_path, reference_cells):
-    cells = [c for c in reference_cells if loader.exercise_of_cell(c, manifest.load().chapter(CHAPTER)) != "ch02.bpe_train"]
+    cells = [
+        c for c in reference_cells if loader.exercise_of_cell(c, manifest.load().chapter(CHAPTER)) != "ch02.bpe_train"
+    ]
     results = grade(tmp_path, cells)
     assert (results["ch02.bpe_train"].status, results["ch02.bpe_train"].score) == ("missing", 0)
     assert_others_pass(results, "ch02.bpe_train")
 
 
 def test_misspelt_class_name(tmp_path, reference_cells):
-    source = loader.cell_source(next(c for c in reference_cells if loader.exercise_of_cell(c, manifest.load().chapter(CHAPTER)) == "ch02.input_embeddings"))
-    results = grade(tmp_path, with_cell(reference_cells, "ch02.input_embeddings", source.replace("class InputEmbedding", "class InputEmbeding")))
+    source = loader.cell_source(
+        next(
+            c
+            for c in reference_cells
+            if loader.exercise_of_cell(c, manifest.load().chapter(CHAPTER)) == "ch02.input_embeddings"
+        )
+    )
+    results = grade(
+        tmp_path,
+        with_cell(
+            reference_cells, "ch02.input_embeddings", source.replace("class InputEmbedding", "class InputEmbeding")
+        ),
+    )
     broken = results["ch02.input_embeddings"]
     assert broken.status == "missing" and "no class named InputEmbedding; found InputEmbeding" in broken.message
 

@@ -1,4 +1,5 @@
 """Hidden checks compare with the live reference on seeded random inputs and never reveal them."""
+
 from __future__ import annotations
 
 import os
@@ -20,7 +21,9 @@ def course():
 def hidden_results(course, cells, seed, chapter_id="ch02"):
     chapter = course.chapter(chapter_id)
     submission = loader.load_cells(cells, chapter)
-    result = checking.check_submissions(course, {chapter_id: submission}, list(chapter.exercises), hidden=True, seed=seed)
+    result = checking.check_submissions(
+        course, {chapter_id: submission}, list(chapter.exercises), hidden=True, seed=seed
+    )
     return result.chapters[0].exercises
 
 
@@ -43,7 +46,9 @@ def test_hidden_failure_says_what_differs_without_the_inputs(course, needs_gpt2_
     cells = loader.read_notebook(paths.solution_notebook("ch02"))["cells"]
     chapter = course.chapter("ch02")
     reference_source = loader.cell_source(cells[loader.cell_index(cells, chapter, "ch02.gpt_dataset")])
-    changed = loader.with_cell_source(cells, chapter, "ch02.gpt_dataset", selftest.mutant_source(reference_source, mutant))
+    changed = loader.with_cell_source(
+        cells, chapter, "ch02.gpt_dataset", selftest.mutant_source(reference_source, mutant)
+    )
     dataset = next(ex for ex in hidden_results(course, changed, 5) if ex.exercise.id == "ch02.gpt_dataset")
     hidden = [c for c in dataset.checks if c.visibility == "hidden"]
     assert hidden and hidden[0].outcome == "failed"
@@ -58,6 +63,8 @@ def test_checking_the_llama_tokenizer_leaves_the_tiktoken_cache_as_it_was(course
     cells = loader.read_notebook(paths.solution_notebook("ch08"))["cells"]
     chapter = course.chapter("ch08")
     exercise = [ex for ex in chapter.exercises if ex.id == "ch08.llama3_tokenizer"]
-    result = checking.check_submissions(course, {"ch08": loader.load_cells(cells, chapter)}, exercise, hidden=True, seed=0)
+    result = checking.check_submissions(
+        course, {"ch08": loader.load_cells(cells, chapter)}, exercise, hidden=True, seed=0
+    )
     assert result.chapters[0].exercises[0].status == "passed"
     assert (sorted(cache.iterdir()) if cache.is_dir() else []) == before

@@ -1,5 +1,6 @@
 """The response judge: score parsing, the local judge on a scripted model, and the Ollama judge through the
 official client against a fake Ollama server on 127.0.0.1 (nothing real is needed or reached)."""
+
 from __future__ import annotations
 
 import json
@@ -13,17 +14,26 @@ import pytest
 import torch
 from torch import nn
 
-from llmcourse import judge
 from autograder.checks.toy_models import CharTokenizer
+from llmcourse import judge
 
 TOKENIZER = CharTokenizer(string.printable)
 EOS = TOKENIZER.encode("~")[0]
 TRIPLE = ("Name a primary color.", "Red.", "Blue.")
 
 
-@pytest.mark.parametrize("reply, score", [
-    ("85", 85), (" 100\n", 100), ("Score: 7 out of 100", 7), ("150", 100), ("0", 0), ("I cannot tell.", None), ("", None),
-])
+@pytest.mark.parametrize(
+    "reply, score",
+    [
+        ("85", 85),
+        (" 100\n", 100),
+        ("Score: 7 out of 100", 7),
+        ("150", 100),
+        ("0", 0),
+        ("I cannot tell.", None),
+        ("", None),
+    ],
+)
 def test_parse_score_takes_the_first_integer_capped_at_100(reply, score):
     assert judge.parse_score(reply) == score
 
@@ -68,8 +78,11 @@ def test_local_judge_stops_after_max_new_tokens():
 
 
 def test_write_scores_writes_the_judge_the_mean_and_every_reply(tmp_path):
-    scores = [judge.Score("p", "r", "a", " 40", 40), judge.Score("p", "r", "b", "none", None),
-              judge.Score("p", "r", "c", "80", 80)]
+    scores = [
+        judge.Score("p", "r", "a", " 40", 40),
+        judge.Score("p", "r", "b", "none", None),
+        judge.Score("p", "r", "c", "80", 80),
+    ]
     path = judge.write_scores(tmp_path / "results" / "scores.json", _local_judge("1"), scores)
     written = json.loads(path.read_text(encoding="utf-8"))
     assert (written["judge"], written["mean_score"], written["scored"]) == ("scripted", 60, 2)
@@ -81,8 +94,13 @@ class FakeOllama(BaseHTTPRequestHandler):
 
     def do_GET(self):
         if self.path == "/api/tags":
-            self._json({"models": [{"model": name, "name": name, "size": 1, "digest": "0" * 64}
-                                   for name in self.server.pulled]})
+            self._json(
+                {
+                    "models": [
+                        {"model": name, "name": name, "size": 1, "digest": "0" * 64} for name in self.server.pulled
+                    ]
+                }
+            )
         else:
             self._json({"error": "not found"}, status=404)
 
@@ -91,8 +109,14 @@ class FakeOllama(BaseHTTPRequestHandler):
         self.server.requests.append((self.path, body))
         model = body.get("model", "")
         if self.path == "/api/chat" and (model if ":" in model else f"{model}:latest") in self.server.pulled:
-            self._json({"model": body["model"], "created_at": "2024-05-01T00:00:00Z", "done": True,
-                        "message": {"role": "assistant", "content": self.server.reply}})
+            self._json(
+                {
+                    "model": body["model"],
+                    "created_at": "2024-05-01T00:00:00Z",
+                    "done": True,
+                    "message": {"role": "assistant", "content": self.server.reply},
+                }
+            )
         else:
             self._json({"error": f"model '{model}' not found"}, status=404)
 

@@ -57,14 +57,20 @@ def course_modules() -> dict[str, set[str]]:
     for path in files:
         imported = imports_of(path)
         submodules = {m for m in imported if m in names}
-        packages = {m[:-1] for m in imported if m.endswith(":") and not any(s.startswith(m[:-1] + ".") for s in submodules)}
+        packages = {
+            m[:-1] for m in imported if m.endswith(":") and not any(s.startswith(m[:-1] + ".") for s in submodules)
+        }
         graph[module_name(path)] = {m for m in submodules | packages if m in names and m != module_name(path)}
     return graph
 
 
 def test_the_library_imports_nothing_of_the_grader_or_the_instructor_material():
     for path in (ROOT / "llmcourse").rglob("*.py"):
-        outside = {m.rstrip(":") for m in imports_of(path) if m.rstrip(":").split(".")[0] in ("autograder", "instructor", "tests")}
+        outside = {
+            m.rstrip(":")
+            for m in imports_of(path)
+            if m.rstrip(":").split(".")[0] in ("autograder", "instructor", "tests")
+        }
         assert not outside, f"{path.relative_to(ROOT)} imports {sorted(outside)}"
 
 

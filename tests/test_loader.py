@@ -1,4 +1,5 @@
 """The loader runs setup and exercise cells only, and reports each broken cell against its exercise."""
+
 from __future__ import annotations
 
 import json
@@ -20,7 +21,13 @@ CHAPTER = Chapter(
 def code(source, grade_id=None, setup=False):
     meta = {}
     if grade_id:
-        meta["nbgrader"] = {"solution": True, "grade": False, "grade_id": grade_id, "locked": False, "schema_version": 3}
+        meta["nbgrader"] = {
+            "solution": True,
+            "grade": False,
+            "grade_id": grade_id,
+            "locked": False,
+            "schema_version": 3,
+        }
     if setup:
         meta["tags"] = ["setup"]
     return {"cell_type": "code", "metadata": meta, "source": source, "outputs": [], "execution_count": None}
@@ -53,7 +60,13 @@ def test_only_setup_and_exercise_cells_run(tmp_path):
 
 
 def test_magics_and_shell_lines_are_skipped(tmp_path):
-    sub = load(tmp_path, code("%matplotlib inline\n!pip install nothing\nX = 1", setup=True), code("%%bash\necho hi", setup=True), GOOD_FIRST, GOOD_SECOND)
+    sub = load(
+        tmp_path,
+        code("%matplotlib inline\n!pip install nothing\nX = 1", setup=True),
+        code("%%bash\necho hi", setup=True),
+        GOOD_FIRST,
+        GOOD_SECOND,
+    )
     assert sub.setup_problem is None and sub.namespace["X"] == 1
 
 

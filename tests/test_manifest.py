@@ -1,4 +1,5 @@
 """course.toml is validated into typed objects with errors naming file, key and expectation."""
+
 from __future__ import annotations
 
 import pytest
@@ -45,13 +46,13 @@ def test_exercise_knows_its_chapter_and_marker(tmp_path):
 @pytest.mark.parametrize(
     "old, new, key",
     [
-        ('points = 2', 'points = "two"', "chapters[0].exercises[0].points"),
-        ('points = 2', 'points = -1', "chapters[0].exercises[0].points"),
+        ("points = 2", 'points = "two"', "chapters[0].exercises[0].points"),
+        ("points = 2", "points = -1", "chapters[0].exercises[0].points"),
         ('id = "ch02.thing"', 'id = "ch03.thing"', "chapters[0].exercises[0].id"),
-        ('names = ["Thing"]', 'names = []', "chapters[0].exercises[0].names"),
-        ('memory_mb = 512', 'memory_mb = "lots"', "limits.memory_mb"),
+        ('names = ["Thing"]', "names = []", "chapters[0].exercises[0].names"),
+        ("memory_mb = 512", 'memory_mb = "lots"', "limits.memory_mb"),
         ('id = "ch02"\n', 'id = "chapter2"\n', "chapters[0].id"),
-        ('title = "A thing"\n', '', "chapters[0].exercises[0].title"),
+        ('title = "A thing"\n', "", "chapters[0].exercises[0].title"),
     ],
 )
 def test_malformed_manifest_names_file_key_and_expectation(tmp_path, old, new, key):
@@ -68,15 +69,16 @@ def test_invalid_toml_is_reported_with_the_file(tmp_path):
 
 
 def test_duplicate_exercise_ids_are_rejected(tmp_path):
-    text = GOOD + GOOD[GOOD.index("[[chapters.exercises]]"):]
+    text = GOOD + GOOD[GOOD.index("[[chapters.exercises]]") :]
     with pytest.raises(manifest.ManifestError, match="appears twice"):
         manifest.parse(write(tmp_path, text))
 
 
 def test_uses_must_name_an_earlier_exercise_of_the_chapter(tmp_path):
-    later = GOOD + GOOD[GOOD.index("[[chapters.exercises]]"):].replace("ch02.thing", "ch02.other")
-    uses_earlier = later[: later.rindex('names = ["Thing"]')] + later[later.rindex('names = ["Thing"]'):].replace(
-        'names = ["Thing"]', 'names = ["Thing"]\nuses = ["ch02.thing"]', 1)
+    later = GOOD + GOOD[GOOD.index("[[chapters.exercises]]") :].replace("ch02.thing", "ch02.other")
+    uses_earlier = later[: later.rindex('names = ["Thing"]')] + later[later.rindex('names = ["Thing"]') :].replace(
+        'names = ["Thing"]', 'names = ["Thing"]\nuses = ["ch02.thing"]', 1
+    )
     assert manifest.parse(write(tmp_path, uses_earlier)).exercise("ch02.other").uses == ("ch02.thing",)
     uses_later = later.replace('names = ["Thing"]', 'names = ["Thing"]\nuses = ["ch02.other"]', 1)
     with pytest.raises(manifest.ManifestError, match="not an earlier exercise"):

@@ -1,4 +1,5 @@
 """nbgrader's own pipeline grades the chapters: generate_assignment, then autograde scores the check cells."""
+
 from __future__ import annotations
 
 import csv
@@ -16,8 +17,13 @@ ROOT = paths.course_root()
 
 
 def nbgrader(*args: str, cwd) -> None:
-    done = subprocess.run([sys.executable, "-m", "nbgrader", *args, "--log-level=WARN"], cwd=cwd,
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "nbgrader", *args, "--log-level=WARN"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -35,11 +41,20 @@ def course_dir(tmp_path, monkeypatch, needs_gpt2_files):
 # ch04 also proves that `from previous_chapters import ...` works inside nbgrader's kernel.
 @pytest.mark.parametrize("chapter_id", ["ch02", "ch04"])
 def test_nbgrader_autograde_gives_the_reference_full_points_and_the_stub_zero(chapter_id, course_dir):
-    for student, source in (("alice", paths.solution_notebook(chapter_id)), ("bob", paths.student_notebook(chapter_id))):
+    for student, source in (
+        ("alice", paths.solution_notebook(chapter_id)),
+        ("bob", paths.student_notebook(chapter_id)),
+    ):
         (course_dir / "submitted" / student / chapter_id).mkdir(parents=True)
         shutil.copy(source, course_dir / "submitted" / student / chapter_id / f"{chapter_id}.ipynb")
 
-    nbgrader("generate_assignment", chapter_id, "--force", f"--CourseDirectory.release_directory={course_dir / 'release'}", cwd=course_dir)
+    nbgrader(
+        "generate_assignment",
+        chapter_id,
+        "--force",
+        f"--CourseDirectory.release_directory={course_dir / 'release'}",
+        cwd=course_dir,
+    )
     nbgrader("autograde", chapter_id, "--force", cwd=course_dir)
 
     from nbgrader.api import Gradebook
@@ -67,14 +82,37 @@ def test_nbgrader_autograde_and_course_grade_give_the_same_points(course_dir, mo
     for student, mutant in mutants.items():
         (course_dir / "submitted" / student / chapter_id).mkdir(parents=True)
         notebook = mutated_notebook(manifest.load(), mutant)
-        (course_dir / "submitted" / student / chapter_id / f"{chapter_id}.ipynb").write_text(json.dumps(notebook), encoding="utf-8")
+        (course_dir / "submitted" / student / chapter_id / f"{chapter_id}.ipynb").write_text(
+            json.dumps(notebook), encoding="utf-8"
+        )
     monkeypatch.setenv("COURSE_GRADE_SEED", "5")
 
-    nbgrader("generate_assignment", chapter_id, "--force", f"--CourseDirectory.release_directory={course_dir / 'release'}", cwd=course_dir)
+    nbgrader(
+        "generate_assignment",
+        chapter_id,
+        "--force",
+        f"--CourseDirectory.release_directory={course_dir / 'release'}",
+        cwd=course_dir,
+    )
     nbgrader("autograde", chapter_id, "--force", cwd=course_dir)
-    graded = subprocess.run([sys.executable, "-m", "autograder.cli", "grade", str(course_dir / "submitted"), "--out",
-                             str(course_dir / "results"), "--seed", "5", "--chapters", chapter_id],
-                            capture_output=True, text=True, timeout=900)
+    graded = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "autograder.cli",
+            "grade",
+            str(course_dir / "submitted"),
+            "--out",
+            str(course_dir / "results"),
+            "--seed",
+            "5",
+            "--chapters",
+            chapter_id,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert graded.returncode == 0, graded.stdout + graded.stderr
 
     from nbgrader.api import Gradebook
@@ -90,5 +128,7 @@ def test_nbgrader_autograde_and_course_grade_give_the_same_points(course_dir, mo
                 ours = float(course_grade[student][ex.id])
                 assert theirs == pytest.approx(ours, abs=0.01), (student, ex.id)
                 partial += 0 < ours < ex.points
-            assert gradebook.find_submission(chapter_id, student).score == pytest.approx(float(course_grade[student]["total"]), abs=0.05)
+            assert gradebook.find_submission(chapter_id, student).score == pytest.approx(
+                float(course_grade[student]["total"]), abs=0.05
+            )
     assert partial, "the class should include partial credit"

@@ -4,6 +4,7 @@ The reference notebooks run without an error; the student notebooks fail only
 where a stub is called (NotImplementedError), where a check cell reports it, or
 where a cell needs a name that a cell stopped by a stub did not get to define.
 """
+
 from __future__ import annotations
 
 import re
@@ -22,7 +23,10 @@ TRAINING_CHAPTERS = {ch.id for ch in manifest.load().chapters if ch.trains}
 def execute(path, allow_errors: bool):
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(
-        notebook, timeout=600, kernel_name="python3", allow_errors=allow_errors,
+        notebook,
+        timeout=600,
+        kernel_name="python3",
+        allow_errors=allow_errors,
         resources={"metadata": {"path": str(path.parent)}},
     )
     client.execute()
@@ -54,7 +58,9 @@ def _left_undefined_by_an_earlier_failure(notebook, error) -> bool:
     match = re.match(r"name '(\w+)' is not defined", evalue)
     if ename != "NameError" or not match:
         return False
-    assigns = re.compile(rf"^\s*(?:[\w, ]*\b{match.group(1)}\b[^=\n]*=|.*\bfor {match.group(1)}\b|def {match.group(1)}\b)", re.M)
+    assigns = re.compile(
+        rf"^\s*(?:[\w, ]*\b{match.group(1)}\b[^=\n]*=|.*\bfor {match.group(1)}\b|def {match.group(1)}\b)", re.M
+    )
     return any(i < index and assigns.search(notebook.cells[i].source) for i, _, _ in errors(notebook))
 
 
@@ -62,7 +68,9 @@ def _left_undefined_by_an_earlier_failure(notebook, error) -> bool:
 def test_student_notebook_fails_only_at_stubs(chapter, needs_gpt2_files):
     notebook = execute(paths.student_notebook(chapter), allow_errors=True)
     unexpected = [
-        e for e in errors(notebook)
-        if e[1] not in ("NotImplementedError", "AssertionError") and not _left_undefined_by_an_earlier_failure(notebook, e)
+        e
+        for e in errors(notebook)
+        if e[1] not in ("NotImplementedError", "AssertionError")
+        and not _left_undefined_by_an_earlier_failure(notebook, e)
     ]
     assert not unexpected, unexpected

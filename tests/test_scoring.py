@@ -1,4 +1,5 @@
 """Scores and statuses per exercise from the outcomes of its checks."""
+
 from __future__ import annotations
 
 from autograder.forbidden import ForbiddenCall, forbid
@@ -10,7 +11,10 @@ EXERCISE = Exercise("ch02.thing", "Thing", 4.0, ("Thing",), "Think about it.")
 
 
 def checks(*outcomes):
-    return [CheckResult("ch02.thing", f"check {i}", o, f"message {i}" if o != "passed" else "") for i, o in enumerate(outcomes)]
+    return [
+        CheckResult("ch02.thing", f"check {i}", o, f"message {i}" if o != "passed" else "")
+        for i, o in enumerate(outcomes)
+    ]
 
 
 def test_all_checks_passing_gives_full_marks():

@@ -1,11 +1,11 @@
 """The checks are proven: the reference full, the stubs zero, mutants caught, alternatives accepted."""
+
 from __future__ import annotations
 
 import pytest
 
 from autograder import manifest, paths, selftest
 from llmcourse import data
-
 
 COURSE = manifest.load()
 CHAPTERS = [chapter.id for chapter in COURSE.chapters]

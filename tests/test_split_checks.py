@@ -1,5 +1,6 @@
 """Hidden checks run in three steps: the grader draws the case, the submission's process only
 produces outputs, and the grader decides the check against the live reference."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -9,8 +10,7 @@ import json
 import pytest
 import torch
 
-from autograder import loader, manifest, paths, runner
-from autograder import split
+from autograder import loader, manifest, paths, runner, split
 from autograder.compare import CheckFailure
 from autograder.grading import batch
 from autograder.grading.verdicts import SplitChecks
@@ -35,8 +35,15 @@ def produce(course, ch03: SplitChecks, notebook) -> tuple[list, dict[str, bytes]
     """What a submission's process reports for chapter 3: the checks, and the split checks' outputs."""
     submission = loader.load_notebook(notebook, course.chapter("ch03"))
     produced: dict[str, bytes] = {}
-    checks = runner.run_checks(course, {"ch03": submission}, list(course.chapter("ch03").exercises), hidden=True,
-                               seed=11, cases=ch03.cases, produced=produced)
+    checks = runner.run_checks(
+        course,
+        {"ch03": submission},
+        list(course.chapter("ch03").exercises),
+        hidden=True,
+        seed=11,
+        cases=ch03.cases,
+        produced=produced,
+    )
     return checks, produced
 
 
@@ -94,7 +101,7 @@ def test_a_hidden_check_left_out_of_the_report_is_an_error(course, ch03, referen
     checks, produced = reference_report
     public = [c for c in checks if c.visibility == "public"]
     decided = ch03.complete(public, produced, course, ["ch03"])
-    added = decided[len(public):]
+    added = decided[len(public) :]
     assert len(added) == len(hidden(checks)) and {c.outcome for c in added} == {"error"}
     assert {c.exercise_id for c in added} == {c.exercise_id for c in hidden(checks)}
 
@@ -136,23 +143,31 @@ def test_a_chapter_cannot_import_or_find_its_own_reference_while_it_is_graded(co
     chapter = course.chapter("ch03")
     cheats = {
         "imports": "from previous_chapters import MultiHeadAttention\n",
-        "searches": ("import gc\nMultiHeadAttention = next(o for o in gc.get_objects() if isinstance(o, type) "
-                     "and o.__name__ == 'MultiHeadAttention')\n"),
+        "searches": (
+            "import gc\nMultiHeadAttention = next(o for o in gc.get_objects() if isinstance(o, type) "
+            "and o.__name__ == 'MultiHeadAttention')\n"
+        ),
         # Its cells move one down, so the reference's cell sources keep their names in linecache.
-        "reads-sources": ("import linecache\n_source = next(''.join(entry[2]) for entry in list(linecache.cache.values())"
-                          " if 'class MultiHead' + 'Attention(nn' in ''.join(entry[2]))\nexec(_source)\n"),
+        "reads-sources": (
+            "import linecache\n_source = next(''.join(entry[2]) for entry in list(linecache.cache.values())"
+            " if 'class MultiHead' + 'Attention(nn' in ''.join(entry[2]))\nexec(_source)\n"
+        ),
     }
     for student, source in cheats.items():
         changed = loader.with_cell_source(cells, chapter, "ch03.multihead_attention", source)
         if student == "reads-sources":
             changed.insert(0, {"cell_type": "markdown", "metadata": {}, "source": "My notes"})
         notebook = {"cells": changed, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
-        for chapter_id, content in (("ch03", notebook), ("ch04", loader.read_notebook(paths.solution_notebook("ch04")))):
+        for chapter_id, content in (
+            ("ch03", notebook),
+            ("ch04", loader.read_notebook(paths.solution_notebook("ch04"))),
+        ):
             (tmp_path / "in" / student / chapter_id).mkdir(parents=True, exist_ok=True)
             (tmp_path / "in" / student / chapter_id / f"{chapter_id}.ipynb").write_text(json.dumps(content))
     monkeypatch.setattr(batch, "WARM_UP_FROM", 1)  # the server grades the references before it forks
-    options = batch.Options(submissions=tmp_path / "in", out=tmp_path / "out", workers=2, chapters=["ch03", "ch04"],
-                            seed=3, progress=False)
+    options = batch.Options(
+        submissions=tmp_path / "in", out=tmp_path / "out", workers=2, chapters=["ch03", "ch04"], seed=3, progress=False
+    )
     batch.grade_class(course, options)
     for student in cheats:
         record = json.loads((tmp_path / "out" / batch.RECORDS / f"{student}.json").read_text())

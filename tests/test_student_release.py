@@ -1,4 +1,5 @@
 """`course release --out` writes a student copy: stubs and public checks, no reference code anywhere."""
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,14 @@ INSTRUCTOR_ONLY_PARTS = ("solutions", "instructor", "hidden.py", "mutants.py", "
 # Reference lines that a public check writes the same way because the interface fixes them:
 # train_bpe's docstring documents its result as (vocab, merges); the training checks switch
 # their model's mode as the exercise statements say evaluation must.
-INTERFACE_LINES = {"return vocab, merges", "model.train()", "model.eval()", "self.tokenizer = tokenizer",
-                   "return inputs, targets", "return merged"}
+INTERFACE_LINES = {
+    "return vocab, merges",
+    "model.train()",
+    "model.eval()",
+    "self.tokenizer = tokenizer",
+    "return inputs, targets",
+    "return merged",
+}
 
 
 def released_chapters() -> list[str]:
@@ -78,7 +85,11 @@ def test_release_contains_no_solution_code(student_release):
     files = [p for p in student_release.rglob("*") if p.is_file()]
     names = {p.relative_to(student_release).as_posix() for p in files}
     assert {"course.toml", "README.md", "pyproject.toml", "nbgrader_config.py", "data/manifest.toml"} <= names
-    assert "autograder/checks/recorded/ch02.pt" in names and "llmcourse/data.py" in names and "chapters/ch02/ch02.ipynb" in names
+    assert (
+        "autograder/checks/recorded/ch02.pt" in names
+        and "llmcourse/data.py" in names
+        and "chapters/ch02/ch02.ipynb" in names
+    )
     for part in INSTRUCTOR_ONLY_PARTS + ("tests", "__pycache__", "downloads", "benchmarks", ".ci", ".git"):
         assert not [n for n in names if part in n.split("/")], f"{part} is in the release"
 
@@ -91,8 +102,8 @@ def test_release_contains_no_solution_code(student_release):
 
 def test_released_course_toml_lists_only_the_released_chapters(student_release):
     assert [ch.id for ch in manifest.parse(student_release / "course.toml").chapters] == released_chapters()
-    text = "[course]\n\n# first\n[[chapters]]\nid = \"ch02\"\n\n# second\n[[chapters]]\nid = \"ch03\"\n"
-    assert release.manifest_text(text, ["ch03"]) == "[course]\n\n# second\n[[chapters]]\nid = \"ch03\"\n"
+    text = '[course]\n\n# first\n[[chapters]]\nid = "ch02"\n\n# second\n[[chapters]]\nid = "ch03"\n'
+    assert release.manifest_text(text, ["ch03"]) == '[course]\n\n# second\n[[chapters]]\nid = "ch03"\n'
 
 
 def test_released_stubs_check_to_zero(student_release):
@@ -102,8 +113,14 @@ def test_released_stubs_check_to_zero(student_release):
         "COURSE_ROOT": str(student_release),
         "COURSE_DATA_DIR": os.environ.get("COURSE_DATA_DIR", str(ROOT / "data" / "downloads")),
     }
-    done = subprocess.run([sys.executable, "-m", "autograder.cli", "check", "ch02", "--json"],
-                          cwd=student_release, capture_output=True, text=True, timeout=300, env=env)
+    done = subprocess.run(
+        [sys.executable, "-m", "autograder.cli", "check", "ch02", "--json"],
+        cwd=student_release,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert done.returncode == 1, done.stdout + done.stderr
     obj = json.loads(done.stdout)
     assert obj["score"] == 0 and obj["max_score"] > 0
@@ -113,16 +130,27 @@ def test_released_stubs_check_to_zero(student_release):
 @pytest.mark.parametrize("command", [["selftest"], ["fixtures"], ["check", "ch02", "--hidden"]])
 def test_release_says_which_commands_need_solutions(student_release, command):
     env = {**os.environ, "PYTHONPATH": str(student_release), "COURSE_ROOT": str(student_release)}
-    done = subprocess.run([sys.executable, "-m", "autograder.cli", *command],
-                          cwd=student_release, capture_output=True, text=True, timeout=60, env=env)
+    done = subprocess.run(
+        [sys.executable, "-m", "autograder.cli", *command],
+        cwd=student_release,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     assert done.returncode == 2
     assert "needs the reference notebooks in solutions/" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_release_refuses_a_non_empty_out_dir(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
-    done = subprocess.run([sys.executable, "-m", "autograder.cli", "release", "--out", str(tmp_path)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "autograder.cli", "release", "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2
     assert "not an empty folder" in done.stderr and str(tmp_path) in done.stderr
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]

@@ -7,6 +7,7 @@ so a whole run takes milliseconds and its losses, accuracies and final weights
 can be recorded from the reference and compared with a submission's. The checks
 and the recorder build everything here identically from a seed.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,8 +26,15 @@ if TYPE_CHECKING:
 
 # Small enough for many training steps inside a check; emb_dim differs from the vocabulary size
 # and the context, so a head built from the wrong dimension shows.
-TINY_GPT = {"vocab_size": 40, "context_length": 10, "emb_dim": 16, "n_heads": 2, "n_layers": 2,
-            "drop_rate": 0.0, "qkv_bias": True}
+TINY_GPT = {
+    "vocab_size": 40,
+    "context_length": 10,
+    "emb_dim": 16,
+    "n_heads": 2,
+    "n_layers": 2,
+    "drop_rate": 0.0,
+    "qkv_bias": True,
+}
 NUM_TOKENS = 6  # tokens per example of the classifier runs
 
 
@@ -67,8 +75,14 @@ def tiny_classifier(seed: int, num_classes: int = 2, cfg: dict | None = None) ->
     return model
 
 
-def labelled_batches(num_examples: int, batch_size: int, generator: torch.Generator, num_classes: int = 2,
-                     vocab_size: int = TINY_GPT["vocab_size"], num_tokens: int = NUM_TOKENS) -> DataLoader:
+def labelled_batches(
+    num_examples: int,
+    batch_size: int,
+    generator: torch.Generator,
+    num_classes: int = 2,
+    vocab_size: int = TINY_GPT["vocab_size"],
+    num_tokens: int = NUM_TOKENS,
+) -> DataLoader:
     """A loader of (batch, num_tokens) token ids with (batch,) int64 labels, in a fixed order."""
     ids = torch.randint(0, vocab_size, (num_examples, num_tokens), generator=generator)
     labels = torch.randint(0, num_classes, (num_examples,), generator=generator)
@@ -135,12 +149,16 @@ class TokenVoteClassifier(nn.Module):
         self.calls.append((self.training, torch.is_grad_enabled(), tuple(idx.shape)))
         vocab_size, context_length = len(self.votes), self.pos_emb.num_embeddings
         if idx.dim() != 2:
-            fail(f"the model was called with a tensor of shape {tuple(idx.shape)}; it takes a (batch, num_tokens) batch")
+            fail(
+                f"the model was called with a tensor of shape {tuple(idx.shape)}; it takes a (batch, num_tokens) batch"
+            )
         if idx.dtype != torch.long:
             fail(f"the model was called with token ids of dtype {idx.dtype}; token ids are int64")
         if idx.numel() and (idx.min() < 0 or idx.max() >= vocab_size):
-            fail(f"the model was called with the token id {int(idx.max())}, outside its vocabulary of {vocab_size} "
-                 "(is the padding id the pad_token_id argument?)")
+            fail(
+                f"the model was called with the token id {int(idx.max())}, outside its vocabulary of {vocab_size} "
+                "(is the padding id the pad_token_id argument?)"
+            )
         if idx.shape[1] > context_length:
             fail(f"the model was given {idx.shape[1]} tokens but its context holds {context_length}")
         return 5.0 * nn.functional.one_hot(self.votes[idx], 2).float()
@@ -156,10 +174,11 @@ class LlamaLayout(nn.Module):
     def __init__(self, vocab_size: int = 37, emb_dim: int = 24, n_layers: int = 2):
         super().__init__()
         self.tok_emb = nn.Embedding(vocab_size, emb_dim)
-        self.trf_blocks = nn.Sequential(*(nn.Sequential(nn.Linear(emb_dim, emb_dim), nn.SiLU()) for _ in range(n_layers)))
+        self.trf_blocks = nn.Sequential(
+            *(nn.Sequential(nn.Linear(emb_dim, emb_dim), nn.SiLU()) for _ in range(n_layers))
+        )
         self.final_norm = nn.RMSNorm(emb_dim)
         self.out_head = nn.Linear(emb_dim, vocab_size, bias=False)
 
     def forward(self, in_idx: torch.Tensor) -> torch.Tensor:
         return self.out_head(self.final_norm(self.trf_blocks(self.tok_emb(in_idx))))
-

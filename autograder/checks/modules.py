@@ -4,17 +4,17 @@ Modules are compared by loading the same parameters by name, so parameter
 names and shapes are part of each exercise's contract, while buffers (a causal
 mask, say) are the implementation's own business.
 """
+
 from __future__ import annotations
 
-import contextlib
 import random
-from typing import Callable, Iterator
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
-from autograder.split import split
 from autograder.compare import expect, expect_close, expect_list, expect_tensor, fail
+from autograder.split import split
 
 
 def parameter_state(module: nn.Module) -> dict[str, torch.Tensor]:
@@ -79,7 +79,7 @@ def expect_causal(forward: Callable, inputs: torch.Tensor, redraw: Callable, wha
         before = forward(inputs)
         for t in range(inputs.shape[1] - 1):
             changed = inputs.clone()
-            changed[:, t + 1:] = redraw(changed[:, t + 1:].shape)
+            changed[:, t + 1 :] = redraw(changed[:, t + 1 :].shape)
             after = forward(changed)
             diff = (after[:, : t + 1] - before[:, : t + 1]).abs().max().item()
             if not diff <= atol:
@@ -92,14 +92,19 @@ def expect_causal(forward: Callable, inputs: torch.Tensor, redraw: Callable, wha
 def expect_gradients_reach(module: nn.Module, output: torch.Tensor, what: str) -> None:
     """Backpropagating a random weighting of `output` gives every parameter a non-zero gradient."""
     expect_tensor(output, f"{what} output")
-    expect(output.requires_grad, f"{what} output is cut off from the graph (no gradient can flow back): "
-           "avoid .detach(), .data, torch.no_grad() and building new tensors from .tolist() in forward")
+    expect(
+        output.requires_grad,
+        f"{what} output is cut off from the graph (no gradient can flow back): "
+        "avoid .detach(), .data, torch.no_grad() and building new tensors from .tolist() in forward",
+    )
     module.zero_grad(set_to_none=True)
     weighting = torch.randn(output.shape, generator=torch.Generator().manual_seed(7))
     (output * weighting).sum().backward()
     for name, param in module.named_parameters():
         if param.grad is None or not param.grad.abs().sum() > 0:
-            fail(f"no gradient reaches {what}.{name}: is it used in forward, and is it an nn.Parameter that requires grad?")
+            fail(
+                f"no gradient reaches {what}.{name}: is it used in forward, and is it an nn.Parameter that requires grad?"
+            )
 
 
 def expect_eval_deterministic(module: nn.Module, inputs: torch.Tensor, what: str) -> torch.Tensor:
@@ -117,8 +122,10 @@ def expect_train_stochastic(module: nn.Module, inputs: torch.Tensor, what: str, 
     torch.manual_seed(seed)
     with torch.no_grad():
         first, second = module(inputs), module(inputs)
-    expect(not torch.equal(first, second),
-           f"{what} in train() mode with dropout 0.5 gave the same output twice: is dropout applied (self.dropout)?")
+    expect(
+        not torch.equal(first, second),
+        f"{what} in train() mode with dropout 0.5 gave the same output twice: is dropout applied (self.dropout)?",
+    )
     return first
 
 
@@ -183,8 +190,9 @@ def expect_module_outputs(outputs: dict, ref_cls, case: dict, what: str, atol: f
         expect_close(grad, param.grad, f"the gradient of {what}.{name} on a hidden input", atol=10 * atol)
 
 
-def module_check(what: str, build: Callable, draw: Callable, doc: str, *, random_weights: bool = False,
-                 atol: float = 1e-5) -> Callable:
+def module_check(
+    what: str, build: Callable, draw: Callable, doc: str, *, random_weights: bool = False, atol: float = 1e-5
+) -> Callable:
     """A split check (`autograder.split`) of module `what`, the class `build(namespace)` gives
     (`operator.attrgetter("LayerNorm")`, or a builder of its own): `draw(rng)` returns the
     (config, inputs) pairs to try; each is built with the reference's parameters (random ones with

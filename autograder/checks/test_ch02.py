@@ -3,6 +3,7 @@
 Expected values come from fixtures recorded from the reference (`course fixtures ch02`)
 or from properties any correct implementation has.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -10,7 +11,6 @@ import regex
 import torch
 from torch.utils.data import DataLoader
 
-from autograder.gpt2_for_checks import END_OF_TEXT_ID, GPT2_PATTERN
 from autograder.compare import (
     expect,
     expect_close,
@@ -22,7 +22,7 @@ from autograder.compare import (
     expect_type,
     fail,
 )
-
+from autograder.gpt2_for_checks import END_OF_TEXT_ID, GPT2_PATTERN
 
 # The BPE exercises are written from scratch: no tiktoken inside them.
 from_scratch = pytest.mark.forbid("tiktoken.get_encoding", "tiktoken.Encoding.__init__")
@@ -53,8 +53,10 @@ def test_build_vocab_sorts_tokens_then_appends_specials(sub, recorded):
     expect_type(vocab, dict, "build_vocab(text)")
     expected = recorded["vocab"]
     tokens = sorted(vocab, key=vocab.get)
-    expect(tokens[-2:] == ["<|endoftext|>", "<|unk|>"],
-           f"the last two ids should be <|endoftext|> then <|unk|>; got {tokens[-2:]}")
+    expect(
+        tokens[-2:] == ["<|endoftext|>", "<|unk|>"],
+        f"the last two ids should be <|endoftext|> then <|unk|>; got {tokens[-2:]}",
+    )
     expect(sorted(vocab.values()) == list(range(len(vocab))), "ids should be 0, 1, ..., len(vocab) - 1 with no gaps")
     blank = [t for t in vocab if not t.strip()]
     expect(not blank, f"the vocabulary holds whitespace tokens like {blank[0]!r}; strip and drop them" if blank else "")
@@ -79,8 +81,10 @@ def test_simple_tokenizer_maps_unknown_words_to_unk(sub, recorded):
     ids = tokenizer.encode("The zeppelin counted ships, quietly.")
     unk, known = vocab["<|unk|>"], [vocab[w] for w in ("The", "counted", "ships", ",", ".")]
     expected = [known[0], unk, known[1], known[2], known[3], unk, known[4]]
-    expect(len(ids) == len(expected),
-           f"encode should give one id per token ({len(expected)}), unknown words included; got {len(ids)} ids")
+    expect(
+        len(ids) == len(expected),
+        f"encode should give one id per token ({len(expected)}), unknown words included; got {len(ids)} ids",
+    )
     expect_sequence_equal(ids, expected, "encode of a sentence with two unknown words")
 
 
@@ -112,14 +116,18 @@ def test_bpe_vocab_layout_bytes_merges_then_specials(sub, recorded):
     expect(len(vocab) == size, f"the vocabulary has {len(vocab)} entries; expected vocab_size = {size}")
     for i in range(256):
         expect(vocab.get(i) == bytes([i]), f"vocab[{i}] should be the single byte {bytes([i])!r}; got {vocab.get(i)!r}")
-    expect(len(merges) == size - 256 - len(specials),
-           f"{len(merges)} merges; expected vocab_size - 256 - len(special_tokens) = {size - 256 - len(specials)}")
+    expect(
+        len(merges) == size - 256 - len(specials),
+        f"{len(merges)} merges; expected vocab_size - 256 - len(special_tokens) = {size - 256 - len(specials)}",
+    )
     for k, (left, right) in enumerate(merges):
         got = vocab.get(256 + k)
         expect(got == left + right, f"vocab[{256 + k}] should be merge #{k} joined ({left + right!r}); got {got!r}")
     tail = [vocab.get(size - len(specials) + j) for j in range(len(specials))]
-    expect(tail == [s.encode("utf-8") for s in specials],
-           f"the special tokens should take the last ids as UTF-8 bytes; got {tail}")
+    expect(
+        tail == [s.encode("utf-8") for s in specials],
+        f"the special tokens should take the last ids as UTF-8 bytes; got {tail}",
+    )
 
 
 @bpe_train
@@ -133,15 +141,20 @@ def test_bpe_merges_match_reference(sub, recorded):
 def test_bpe_ties_go_to_the_lexicographically_greater_pair(sub, recorded):
     """on equal counts the lexicographically greater pair is merged first"""
     _, merges = _train(sub, recorded["tie_text"], 256 + 3, [])
-    expect_sequence_equal([tuple(m) for m in merges], recorded["tie_merges"], f"merges on {recorded['tie_text']!r} (all pairs tie)")
+    expect_sequence_equal(
+        [tuple(m) for m in merges], recorded["tie_merges"], f"merges on {recorded['tie_text']!r} (all pairs tie)"
+    )
 
 
 @bpe_train
 def test_bpe_special_tokens_are_matched_literally(sub, recorded):
     """special tokens are split off as literal strings, not as regex patterns"""
     _, merges = _train(sub, recorded["markup_text"], 256 + 1 + 12, ["<|endoftext|>"])
-    expect_sequence_equal([tuple(m) for m in merges], recorded["markup_merges"],
-                          "merges on a text with '<', '>' and 'endoftext' around the special token")
+    expect_sequence_equal(
+        [tuple(m) for m in merges],
+        recorded["markup_merges"],
+        "merges on a text with '<', '>' and 'endoftext' around the special token",
+    )
 
 
 @bpe_train
@@ -154,7 +167,9 @@ def test_bpe_merges_stay_inside_pretokens(sub, recorded):
     for k, (left, right) in enumerate(merges):
         token = left + right
         if b"<|" in token or b"|>" in token:
-            fail(f"merge #{k} builds {token!r} from the bytes of a special token; split the specials off before counting")
+            fail(
+                f"merge #{k} builds {token!r} from the bytes of a special token; split the specials off before counting"
+            )
         if not any(token in p for p in pretokens):
             fail(f"merge #{k} builds {token!r}, which spans two pre-tokens; count pairs inside each pre-token only")
 
@@ -163,7 +178,9 @@ def test_bpe_merges_stay_inside_pretokens(sub, recorded):
 
 
 def _bpe(sub, recorded, specials=("<|endoftext|>",)):
-    return sub.BPETokenizer(dict(recorded["bpe_vocab"]), list(recorded["bpe_merges"]), list(specials) if specials else None)
+    return sub.BPETokenizer(
+        dict(recorded["bpe_vocab"]), list(recorded["bpe_merges"]), list(specials) if specials else None
+    )
 
 
 @bpe_tokenizer
@@ -176,8 +193,10 @@ def test_bpe_encode_matches_reference_ids(sub, recorded):
         expect_type(ids, list, "encode(text)")
         for i, (got, want) in enumerate(zip(ids, expected)):
             if got != want:
-                fail(f"encode({text[:30]!r}...): first difference at index {i}: got id {got} "
-                     f"({vocab.get(got)!r}), expected id {want} ({vocab[want]!r})")
+                fail(
+                    f"encode({text[:30]!r}...): first difference at index {i}: got id {got} "
+                    f"({vocab.get(got)!r}), expected id {want} ({vocab[want]!r})"
+                )
         expect_sequence_equal(ids, expected, f"encode({text[:30]!r}...)")
 
 
@@ -186,10 +205,15 @@ def test_bpe_merges_apply_inside_pretokens_only(sub):
     """a merge never joins bytes of two pre-tokens (" '" and "subject" stay apart)"""
     vocab = {i: bytes([i]) for i in range(256)} | {256: b"'s"}
     tokenizer = sub.BPETokenizer(vocab, [(b"'", b"s")])
-    expect_sequence_equal(tokenizer.encode("it's"), [ord("i"), ord("t"), 256], "encode(\"it's\") with the one merge (', s)")
+    expect_sequence_equal(
+        tokenizer.encode("it's"), [ord("i"), ord("t"), 256], "encode(\"it's\") with the one merge (', s)"
+    )
     expected = list(b"a 'subject")
-    expect_sequence_equal(tokenizer.encode("a 'subject"), expected,
-                          "encode(\"a 'subject\"): ' and s are in different pre-tokens (\" '\" and \"subject\"), so no merge")
+    expect_sequence_equal(
+        tokenizer.encode("a 'subject"),
+        expected,
+        'encode("a \'subject"): \' and s are in different pre-tokens (" \'" and "subject"), so no merge',
+    )
 
 
 @bpe_tokenizer
@@ -206,10 +230,14 @@ def test_bpe_special_token_is_one_id(sub, recorded):
     tokenizer = _bpe(sub, recorded)
     special_id = max(recorded["bpe_vocab"])
     ids = tokenizer.encode("ships<|endoftext|>boats")
-    expect(ids.count(special_id) == 1,
-           f"'<|endoftext|>' should be encoded as the single id {special_id}; got ids {ids}")
+    expect(
+        ids.count(special_id) == 1, f"'<|endoftext|>' should be encoded as the single id {special_id}; got ids {ids}"
+    )
     plain = _bpe(sub, recorded, specials=None).encode("<|endoftext|>")
-    expect(special_id not in plain, "without special_tokens, '<|endoftext|>' is ordinary text and must not become the special id")
+    expect(
+        special_id not in plain,
+        "without special_tokens, '<|endoftext|>' is ordinary text and must not become the special id",
+    )
 
 
 @bpe_tokenizer
@@ -253,8 +281,10 @@ class NumberTokenizer:
 
     def encode(self, text, allowed_special=frozenset(), **kwargs):
         if END_OF_TEXT in text and allowed_special != "all" and END_OF_TEXT not in allowed_special:
-            raise ValueError("the text contains the special token '<|endoftext|>' but encode was not called with "
-                             "allowed_special={'<|endoftext|>'}")
+            raise ValueError(
+                "the text contains the special token '<|endoftext|>' but encode was not called with "
+                "allowed_special={'<|endoftext|>'}"
+            )
         return [END_OF_TEXT_ID if word == END_OF_TEXT else int(word) for word in text.split()]
 
 
@@ -285,8 +315,10 @@ def test_dataset_windows_step_by_stride(sub, n, max_length, stride):
     """windows start every stride tokens and targets are shifted by one"""
     dataset = sub.GPTDatasetV1(_numbers(n), NumberTokenizer(), max_length, stride)
     starts = _expected_windows(n, max_length, stride)
-    expect(len(dataset) == len(starts),
-           f"{n} tokens, max_length={max_length}, stride={stride}: len(dataset) is {len(dataset)}; expected {len(starts)}")
+    expect(
+        len(dataset) == len(starts),
+        f"{n} tokens, max_length={max_length}, stride={stride}: len(dataset) is {len(dataset)}; expected {len(starts)}",
+    )
     for k, start in enumerate(starts):
         item = dataset[k]
         expect(isinstance(item, tuple) and len(item) == 2, "dataset[i] should be a tuple (input_ids, target_ids)")
@@ -299,8 +331,10 @@ def test_dataset_keeps_end_of_text_tokens(sub):
     text = _numbers(10) + f" {END_OF_TEXT} " + " ".join(str(i) for i in range(11, 20))
     dataset = sub.GPTDatasetV1(text, NumberTokenizer(), 4, 2)
     inputs = [dataset[k][0] for k in range(len(dataset))]
-    expect(any(END_OF_TEXT_ID in row.tolist() for row in inputs),
-           "no window holds the <|endoftext|> token; encode the text with allowed_special={'<|endoftext|>'}")
+    expect(
+        any(END_OF_TEXT_ID in row.tolist() for row in inputs),
+        "no window holds the <|endoftext|> token; encode the text with allowed_special={'<|endoftext|>'}",
+    )
 
 
 @gpt_dataset
@@ -324,7 +358,7 @@ def test_dataset_works_with_a_dataloader(sub):
 
 def _gpt2_windows(gpt2, text, max_length, stride):
     ids = gpt2.encode(text, allowed_special={"<|endoftext|>"})
-    return [ids[s:s + max_length + 1] for s in _expected_windows(len(ids), max_length, stride)]
+    return [ids[s : s + max_length + 1] for s in _expected_windows(len(ids), max_length, stride)]
 
 
 def _batches(loader):
@@ -340,9 +374,14 @@ def test_dataloader_batches_gpt2_windows_in_order(sub, gpt2, recorded):
     """without shuffling, batches hold the GPT-2 token windows in order"""
     text = recorded["corpus"]
     windows = _gpt2_windows(gpt2, text, 8, 5)
-    batches = _batches(sub.create_dataloader_v1(text, batch_size=3, max_length=8, stride=5, shuffle=False, drop_last=False))
+    batches = _batches(
+        sub.create_dataloader_v1(text, batch_size=3, max_length=8, stride=5, shuffle=False, drop_last=False)
+    )
     rows = [row for inputs, targets in batches for row in zip(inputs, targets)]
-    expect(batches and tuple(batches[0][0].shape) == (3, 8), f"the first batch should have shape (3, 8); got {tuple(batches[0][0].shape) if batches else 'no batches'}")
+    expect(
+        batches and tuple(batches[0][0].shape) == (3, 8),
+        f"the first batch should have shape (3, 8); got {tuple(batches[0][0].shape) if batches else 'no batches'}",
+    )
     expect(len(rows) == len(windows), f"{len(rows)} windows in total; expected {len(windows)} (max_length=8, stride=5)")
     for k, ((inputs, targets), window) in enumerate(zip(rows, windows)):
         expect_equal_tensor(inputs, torch.tensor(window[:-1]), f"window {k} input (GPT-2 ids)")
@@ -355,10 +394,20 @@ def test_dataloader_drop_last_drops_the_short_batch(sub, gpt2, recorded):
     text = recorded["corpus"]
     n = len(_gpt2_windows(gpt2, text, 6, 6))
     size = next(b for b in (4, 3, 5, 7) if n % b)  # a batch size that leaves a short last batch
-    kept = _batches(sub.create_dataloader_v1(text, batch_size=size, max_length=6, stride=6, shuffle=False, drop_last=False))
-    dropped = _batches(sub.create_dataloader_v1(text, batch_size=size, max_length=6, stride=6, shuffle=False, drop_last=True))
-    expect(len(kept) == -(-n // size), f"drop_last=False: {len(kept)} batches; expected {-(-n // size)} for {n} windows of batch_size {size}")
-    expect(len(dropped) == n // size, f"drop_last=True: {len(dropped)} batches; expected {n // size} for {n} windows of batch_size {size}")
+    kept = _batches(
+        sub.create_dataloader_v1(text, batch_size=size, max_length=6, stride=6, shuffle=False, drop_last=False)
+    )
+    dropped = _batches(
+        sub.create_dataloader_v1(text, batch_size=size, max_length=6, stride=6, shuffle=False, drop_last=True)
+    )
+    expect(
+        len(kept) == -(-n // size),
+        f"drop_last=False: {len(kept)} batches; expected {-(-n // size)} for {n} windows of batch_size {size}",
+    )
+    expect(
+        len(dropped) == n // size,
+        f"drop_last=True: {len(dropped)} batches; expected {n // size} for {n} windows of batch_size {size}",
+    )
 
 
 @create_dataloader
@@ -367,10 +416,14 @@ def test_dataloader_shuffle_permutes_windows(sub, gpt2, recorded):
     text = recorded["corpus"]
     windows = _gpt2_windows(gpt2, text, 4, 3)
     torch.manual_seed(0)
-    batches = _batches(sub.create_dataloader_v1(text, batch_size=2, max_length=4, stride=3, shuffle=True, drop_last=False))
+    batches = _batches(
+        sub.create_dataloader_v1(text, batch_size=2, max_length=4, stride=3, shuffle=True, drop_last=False)
+    )
     rows = [tuple(row.tolist()) for inputs, _ in batches for row in inputs]
     expected = [tuple(w[:-1]) for w in windows]
-    expect(sorted(rows) == sorted(expected), "with shuffle=True the batches should still hold every window exactly once")
+    expect(
+        sorted(rows) == sorted(expected), "with shuffle=True the batches should still hold every window exactly once"
+    )
     expect(rows != expected, "with shuffle=True the windows came out in text order; pass shuffle on to the DataLoader")
 
 
@@ -379,7 +432,10 @@ def test_dataloader_passes_num_workers_on(sub, gpt2, recorded):
     """num_workers reaches the DataLoader"""
     loader = sub.create_dataloader_v1(recorded["corpus"], batch_size=2, max_length=4, stride=4, num_workers=2)
     expect_type(loader, DataLoader, "create_dataloader_v1(...)")
-    expect(loader.num_workers == 2, f"create_dataloader_v1(..., num_workers=2) gave a DataLoader with num_workers={loader.num_workers}")
+    expect(
+        loader.num_workers == 2,
+        f"create_dataloader_v1(..., num_workers=2) gave a DataLoader with num_workers={loader.num_workers}",
+    )
 
 
 @create_dataloader
@@ -390,7 +446,10 @@ def test_dataloader_defaults_follow_the_book(sub, gpt2, recorded):
     inputs, _ = _batches(loader)[0]
     expect_type(loader, DataLoader, "create_dataloader_v1(...)")
     expect(loader.drop_last is True, "drop_last should default to True")
-    expect(tuple(inputs.shape) == (4, 256), f"with the default arguments a batch has shape {tuple(inputs.shape)}; expected (4, 256)")
+    expect(
+        tuple(inputs.shape) == (4, 256),
+        f"with the default arguments a batch has shape {tuple(inputs.shape)}; expected (4, 256)",
+    )
     windows = _gpt2_windows(gpt2, text, 256, 128)
     expect_equal_tensor(inputs[1], torch.tensor(windows[1][:-1]), "the second window with default stride 128")
 
@@ -405,8 +464,10 @@ def _embedding(sub, recorded):
     for name, rows in (("tok_emb", config["vocab_size"]), ("pos_emb", config["context_length"])):
         layer = getattr(module, name, None)
         expect_type(layer, torch.nn.Embedding, f"InputEmbedding.{name}")
-        expect(tuple(layer.weight.shape) == (rows, config["emb_dim"]),
-               f"{name}.weight has shape {tuple(layer.weight.shape)}; expected ({rows}, {config['emb_dim']})")
+        expect(
+            tuple(layer.weight.shape) == (rows, config["emb_dim"]),
+            f"{name}.weight has shape {tuple(layer.weight.shape)}; expected ({rows}, {config['emb_dim']})",
+        )
     try:
         module.load_state_dict(recorded["embed_state"])
     except RuntimeError as exc:
@@ -433,12 +494,16 @@ def test_embedding_output_matches_reference(sub, recorded):
 def test_embedding_adds_position_rows(sub, recorded, num_tokens):
     """position t adds row t of pos_emb, for any length up to context_length"""
     module = _embedding(sub, recorded)
-    ids = torch.randint(0, recorded["embed_config"]["vocab_size"], (3, num_tokens), generator=torch.Generator().manual_seed(num_tokens))
+    ids = torch.randint(
+        0, recorded["embed_config"]["vocab_size"], (3, num_tokens), generator=torch.Generator().manual_seed(num_tokens)
+    )
     out = module(ids)
     expect_tensor(out, f"output for {num_tokens} tokens", shape=(3, num_tokens, recorded["embed_config"]["emb_dim"]))
     positions = (out - module.tok_emb(ids)).detach()
     expected = module.pos_emb.weight[:num_tokens].detach().expand(3, -1, -1)
-    expect_close(positions, expected, f"output minus token embeddings ({num_tokens} tokens): the position part", atol=1e-6)
+    expect_close(
+        positions, expected, f"output minus token embeddings ({num_tokens} tokens): the position part", atol=1e-6
+    )
 
 
 @input_embeddings

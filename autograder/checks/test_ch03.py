@@ -5,6 +5,7 @@ outputs; on top of that come properties any correct attention has: causality,
 weights that sum to 1, dropout on the weights in train() only, gradients to
 every parameter, inputs shorter than the context.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -77,22 +78,29 @@ def _expect_rows_sum_to_one(row_sums: torch.Tensor, what: str) -> None:
     bad = (row_sums - 1).abs() > 1e-5
     if bad.any():
         b, t, _ = (int(i) for i in bad.nonzero()[0])
-        fail(f"{what}: the attention weights of position {t} sum to {row_sums[b, t].min().item():.4g}, not 1 "
-             "(softmax over the last dimension, after masking)")
+        fail(
+            f"{what}: the attention weights of position {t} sum to {row_sums[b, t].min().item():.4g}, not 1 "
+            "(softmax over the last dimension, after masking)"
+        )
 
 
 def _expect_dropout_on_weights(row_sums: torch.Tensor, p: float, what: str) -> None:
     """Train-mode row sums with all-ones values: dropout on the weights keeps each head's row constant
     across its width, and position 0 (attending only to itself) gives 0 or 1 / (1 - p)."""
     spread = (row_sums - row_sums[..., :1]).abs().max().item()
-    expect(spread < 1e-5, f"{what}: in train() mode dropout zeroed single output entries; "
-           "apply it to the attention weights (after the softmax), not to the output")
+    expect(
+        spread < 1e-5,
+        f"{what}: in train() mode dropout zeroed single output entries; "
+        "apply it to the attention weights (after the softmax), not to the output",
+    )
     first = row_sums[:, 0, 0]
     ok = torch.isclose(first, torch.tensor(0.0), atol=1e-5) | torch.isclose(first, torch.tensor(1 / (1 - p)), atol=1e-5)
     if not ok.all():
-        fail(f"{what}: in train() mode the first position's only attention weight became "
-             f"{first[~ok][0].item():.4g}; with dropout {p} on the weights it is 0 or {1 / (1 - p):g} "
-             "(apply nn.Dropout to the weights after the softmax, not to the scores)")
+        fail(
+            f"{what}: in train() mode the first position's only attention weight became "
+            f"{first[~ok][0].item():.4g}; with dropout {p} on the weights it is 0 or {1 / (1 - p):g} "
+            "(apply nn.Dropout to the weights after the softmax, not to the scores)"
+        )
 
 
 # ---------------------------------------------------------------- ch03.attention_weights
@@ -123,9 +131,17 @@ def test_attention_weights_survive_large_scores(sub):
     inputs = torch.randn(5, 3, generator=torch.Generator().manual_seed(4)) * 30
     weights = sub.attention_weights(inputs.clone())
     expect_tensor(weights, "attention_weights(inputs)", shape=(5, 5))
-    expect(bool(torch.isfinite(weights).all()), "attention_weights gives nan or inf when the dot products are large "
-           "(exp overflows above ~88): use torch.softmax, or subtract each row's maximum before exp")
-    expect_close(weights, torch.softmax(inputs @ inputs.T, dim=-1), "attention_weights of an input with large dot products", atol=ATOL)
+    expect(
+        bool(torch.isfinite(weights).all()),
+        "attention_weights gives nan or inf when the dot products are large "
+        "(exp overflows above ~88): use torch.softmax, or subtract each row's maximum before exp",
+    )
+    expect_close(
+        weights,
+        torch.softmax(inputs @ inputs.T, dim=-1),
+        "attention_weights of an input with large dot products",
+        atol=ATOL,
+    )
 
 
 @attention_weights
@@ -151,7 +167,9 @@ def test_self_attention_v1_has_weight_matrices(sub, recorded):
 def test_self_attention_v1_matches_recorded(sub, recorded):
     """same weights, same context vectors"""
     case = recorded["v1"]
-    expect_recorded_outputs(_build(sub.SelfAttention_v1, case, "SelfAttention_v1(5, 3)"), case, "SelfAttention_v1(5, 3)", ATOL)
+    expect_recorded_outputs(
+        _build(sub.SelfAttention_v1, case, "SelfAttention_v1(5, 3)"), case, "SelfAttention_v1(5, 3)", ATOL
+    )
 
 
 @self_attention_v1
@@ -237,7 +255,6 @@ def test_causal_attention_gradients_reach_every_weight(sub, recorded):
     expect_gradients_reach(module, module(case["inputs"][0]), CAUSAL)
 
 
-
 # ---------------------------------------------------------------- ch03.multihead_wrapper
 
 WRAPPER = "MultiHeadAttentionWrapper(5, 3, context_length=7, dropout=0.5, num_heads=3)"
@@ -248,7 +265,9 @@ def test_wrapper_holds_independent_heads(sub, recorded):
     """heads is a ModuleList of num_heads heads, each with its own weights"""
     case = recorded["wrapper"]
     module = sub.MultiHeadAttentionWrapper(**case["config"])
-    expect(isinstance(getattr(module, "heads", None), torch.nn.ModuleList), f"{WRAPPER}.heads should be an nn.ModuleList")
+    expect(
+        isinstance(getattr(module, "heads", None), torch.nn.ModuleList), f"{WRAPPER}.heads should be an nn.ModuleList"
+    )
     expect(len(module.heads) == 3, f"{WRAPPER}.heads holds {len(module.heads)} heads; expected 3")
     expect_parameter_names(module, case["state"], WRAPPER)
     shared = len({id(p) for p in module.parameters()}) < len(case["state"])
@@ -273,7 +292,12 @@ def test_wrapper_concatenates_heads_in_order(sub, recorded):
     out = call_without_grad(module, inputs)
     expect_tensor(out, f"{WRAPPER} output", shape=(*inputs.shape[:2], 9))
     for h, head in enumerate(module.heads):
-        expect_close(out[..., 3 * h: 3 * (h + 1)], call_without_grad(head, inputs), f"output columns {3 * h}..{3 * h + 2} (head {h})", atol=ATOL)
+        expect_close(
+            out[..., 3 * h : 3 * (h + 1)],
+            call_without_grad(head, inputs),
+            f"output columns {3 * h}..{3 * h + 2} (head {h})",
+            atol=ATOL,
+        )
 
 
 @multihead_wrapper
@@ -287,8 +311,10 @@ def test_wrapper_is_causal(sub, recorded):
 
 
 def _multihead_name(config: dict) -> str:
-    return (f"MultiHeadAttention({config['d_in']}, {config['d_out']}, context_length={config['context_length']}, "
-            f"dropout={config['dropout']}, num_heads={config['num_heads']}, qkv_bias={config['qkv_bias']})")
+    return (
+        f"MultiHeadAttention({config['d_in']}, {config['d_out']}, context_length={config['context_length']}, "
+        f"dropout={config['dropout']}, num_heads={config['num_heads']}, qkv_bias={config['qkv_bias']})"
+    )
 
 
 def _identity_out_proj(module) -> None:
@@ -336,7 +362,7 @@ def test_multihead_attention_dropout_only_in_training(sub, recorded):
     row_sums = expect_train_stochastic(module, inputs, what)
     head_dim = case["config"]["d_out"] // case["config"]["num_heads"]
     for h in range(case["config"]["num_heads"]):
-        _expect_dropout_on_weights(row_sums[..., h * head_dim: (h + 1) * head_dim], 0.5, f"{what}, head {h}")
+        _expect_dropout_on_weights(row_sums[..., h * head_dim : (h + 1) * head_dim], 0.5, f"{what}, head {h}")
 
 
 @multihead_attention
@@ -356,15 +382,19 @@ def test_multihead_attention_gradients_reach_every_weight(sub, recorded):
     expect_gradients_reach(module, module(case["inputs"][0]), what)
 
 
-
 @multihead_attention
 def test_multihead_attention_rejects_indivisible_heads(sub):
     """d_out not divisible by num_heads raises an error that says so"""
     try:
         sub.MultiHeadAttention(d_in=4, d_out=10, context_length=5, dropout=0.0, num_heads=3)
     except Exception as exc:  # noqa: BLE001 - any exception type will do, if it explains itself
-        expect(bool(str(exc).strip()), f"MultiHeadAttention(d_out=10, num_heads=3) raised {type(exc).__name__} "
-               "without a message; say that d_out must be divisible by num_heads")
+        expect(
+            bool(str(exc).strip()),
+            f"MultiHeadAttention(d_out=10, num_heads=3) raised {type(exc).__name__} "
+            "without a message; say that d_out must be divisible by num_heads",
+        )
         return
-    fail("MultiHeadAttention(d_in=4, d_out=10, ..., num_heads=3) was created without complaint; "
-         "raise an error saying that d_out must be divisible by num_heads")
+    fail(
+        "MultiHeadAttention(d_in=4, d_out=10, ..., num_heads=3) was created without complaint; "
+        "raise an error saying that d_out must be divisible by num_heads"
+    )

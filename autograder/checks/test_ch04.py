@@ -6,9 +6,8 @@ reproduce the reference's outputs, be causal, use dropout only in train() and
 pass gradients to every parameter. The attention inside comes from chapter 3's
 reference (`previous_chapters`), so a chapter 3 mistake costs nothing here.
 """
-from __future__ import annotations
 
-import math
+from __future__ import annotations
 
 import pytest
 import torch
@@ -26,8 +25,8 @@ from autograder.checks.modules import (
     load_parameters,
 )
 from autograder.checks.toy_models import WindowLanguageModel
-from llmcourse.fast_init import skipped_init
 from autograder.compare import expect, expect_close, expect_equal_tensor, expect_tensor, fail
+from llmcourse.fast_init import skipped_init
 
 layer_norm = pytest.mark.ch04_layer_norm(
     pytest.mark.forbid("torch.nn.LayerNorm", "torch.nn.functional.layer_norm", "torch.layer_norm")
@@ -40,8 +39,15 @@ generate_text_simple = pytest.mark.ch04_generate_text_simple
 
 # Sums over 12-wide vectors in another order differ by ~1e-7; two blocks deep, by ~1e-6.
 ATOL = 1e-5
-GPT2_124M = {"vocab_size": 50257, "context_length": 1024, "emb_dim": 768, "n_heads": 12, "n_layers": 12,
-             "drop_rate": 0.1, "qkv_bias": False}
+GPT2_124M = {
+    "vocab_size": 50257,
+    "context_length": 1024,
+    "emb_dim": 768,
+    "n_heads": 12,
+    "n_layers": 12,
+    "drop_rate": 0.1,
+    "qkv_bias": False,
+}
 GPT2_124M_PARAMETERS = 163_009_536
 
 
@@ -91,11 +97,20 @@ def test_layer_norm_matches_pytorch(sub):
     # The tightest rows (variance 1e-4, offset ~0.5) lose ~1e-5 to float32 whichever way the variance is computed.
     expect_tensor(out, "LayerNorm output", shape=x.shape)
     centred = x - x.mean(-1, keepdim=True)
-    mistake = _same_as_variant(out, {
-        "the unbiased variance (divides by n - 1); use unbiased=False": scale * centred / torch.sqrt(x.var(-1, keepdim=True) + 1e-5) + shift,
-        "scale and shift swapped": shift * torch_layer_norm(x, (10,), eps=1e-5) + scale,
-        "eps added outside the square root": scale * centred / (x.var(-1, keepdim=True, unbiased=False).sqrt() + 1e-5) + shift,
-    })
+    mistake = _same_as_variant(
+        out,
+        {
+            "the unbiased variance (divides by n - 1); use unbiased=False": scale
+            * centred
+            / torch.sqrt(x.var(-1, keepdim=True) + 1e-5)
+            + shift,
+            "scale and shift swapped": shift * torch_layer_norm(x, (10,), eps=1e-5) + scale,
+            "eps added outside the square root": scale
+            * centred
+            / (x.var(-1, keepdim=True, unbiased=False).sqrt() + 1e-5)
+            + shift,
+        },
+    )
     if mistake:
         fail(f"LayerNorm uses {mistake}")
     expect_close(out, expected, "LayerNorm output", atol=1e-4, rtol=1e-4)
@@ -109,8 +124,15 @@ def test_layer_norm_normalises_the_last_dimension(sub):
         with torch.no_grad():
             out = norm(x)
         expect_tensor(out, "LayerNorm output", shape=x.shape)
-        expect_close(out.mean(-1), torch.zeros(x.shape[:-1]), f"the mean of each output vector ({x.dim()}-d input)", atol=1e-5)
-        expect_close(out.var(-1, unbiased=False), torch.ones(x.shape[:-1]), f"the variance of each output vector ({x.dim()}-d input)", atol=1e-3)
+        expect_close(
+            out.mean(-1), torch.zeros(x.shape[:-1]), f"the mean of each output vector ({x.dim()}-d input)", atol=1e-5
+        )
+        expect_close(
+            out.var(-1, unbiased=False),
+            torch.ones(x.shape[:-1]),
+            f"the variance of each output vector ({x.dim()}-d input)",
+            atol=1e-3,
+        )
 
 
 @layer_norm
@@ -129,10 +151,13 @@ def test_gelu_is_the_tanh_approximation(sub):
     x = torch.linspace(-6, 6, 241)
     out = call_without_grad(sub.GELU(), x.clone())
     expect_tensor(out, "GELU()(x)", shape=x.shape)
-    mistake = _same_as_variant(out, {
-        "the exact erf form; the exercise asks for GPT-2's tanh approximation": torch_gelu(x),
-        "ReLU, not GELU": torch.relu(x),
-    })
+    mistake = _same_as_variant(
+        out,
+        {
+            "the exact erf form; the exercise asks for GPT-2's tanh approximation": torch_gelu(x),
+            "ReLU, not GELU": torch.relu(x),
+        },
+    )
     if mistake:
         fail(f"GELU computes {mistake}")
     expect_close(out, torch_gelu(x, approximate="tanh"), "GELU()(x) for x in [-6, 6]", atol=ATOL)
@@ -153,7 +178,10 @@ def test_gelu_keeps_any_shape(sub):
 def test_feed_forward_layers(sub, recorded):
     """layers holds Linear(emb, 4 emb), GELU, Linear(4 emb, emb)"""
     module = sub.FeedForward(recorded["config"])
-    expect(isinstance(getattr(module, "layers", None), torch.nn.Sequential), "FeedForward.layers should be an nn.Sequential")
+    expect(
+        isinstance(getattr(module, "layers", None), torch.nn.Sequential),
+        "FeedForward.layers should be an nn.Sequential",
+    )
     expect_parameter_names(module, recorded["feed_forward"]["state"], "FeedForward(cfg)")
 
 
@@ -161,7 +189,9 @@ def test_feed_forward_layers(sub, recorded):
 def test_feed_forward_matches_recorded(sub, recorded):
     """same weights, same outputs"""
     case = recorded["feed_forward"]
-    expect_recorded_outputs(_build(sub.FeedForward, case["state"], "FeedForward", recorded["config"]), case, "FeedForward", ATOL)
+    expect_recorded_outputs(
+        _build(sub.FeedForward, case["state"], "FeedForward", recorded["config"]), case, "FeedForward", ATOL
+    )
 
 
 @feed_forward
@@ -182,7 +212,9 @@ def test_transformer_block_parameters(sub, recorded):
     """att, ff, norm1, norm2 with the book's parameter names, and query/key/value biases when qkv_bias is set"""
     expect_parameter_names(sub.TransformerBlock(recorded["config"]), recorded["block"]["state"], BLOCK)
     with_bias = {**recorded["config"], "qkv_bias": True}
-    expect_parameter_names(sub.TransformerBlock(with_bias), recorded["block_with_qkv_bias"], f"{BLOCK} with qkv_bias=True")
+    expect_parameter_names(
+        sub.TransformerBlock(with_bias), recorded["block_with_qkv_bias"], f"{BLOCK} with qkv_bias=True"
+    )
 
 
 @transformer_block
@@ -196,7 +228,9 @@ def test_transformer_block_matches_recorded(sub, recorded):
 def test_transformer_block_is_causal(sub, recorded):
     """outputs at positions <= t ignore the tokens after t"""
     case = recorded["block"]
-    expect_causal(_build(sub.TransformerBlock, case["state"], BLOCK, recorded["config"]), case["inputs"][0], torch.randn, BLOCK)
+    expect_causal(
+        _build(sub.TransformerBlock, case["state"], BLOCK, recorded["config"]), case["inputs"][0], torch.randn, BLOCK
+    )
 
 
 @transformer_block
@@ -214,7 +248,12 @@ def test_transformer_block_drops_each_sublayer_output(sub, recorded):
     inputs = recorded["block"]["inputs"][0]
     module = sub.TransformerBlock({**recorded["config"], "drop_rate": 1.0}).train()
     out = call_without_grad(module, inputs)
-    expect_close(out, inputs, f"{BLOCK} with drop_rate 1.0 in train() (every sublayer output dropped, only the shortcuts left)", atol=ATOL)
+    expect_close(
+        out,
+        inputs,
+        f"{BLOCK} with drop_rate 1.0 in train() (every sublayer output dropped, only the shortcuts left)",
+        atol=ATOL,
+    )
 
 
 @transformer_block
@@ -250,10 +289,14 @@ def test_gpt_model_has_124m_configuration_parameter_count(sub):
         return
     tied = GPT2_124M_PARAMETERS - GPT2_124M["vocab_size"] * GPT2_124M["emb_dim"]
     if count == tied:
-        fail(f"GPTModel(GPT_CONFIG_124M) has {count:,} parameters: out_head shares tok_emb's weights; "
-             f"this chapter's model keeps its own out_head ({GPT2_124M_PARAMETERS:,} parameters)")
-    fail(f"GPTModel(GPT_CONFIG_124M) has {count:,} parameters; expected {GPT2_124M_PARAMETERS:,} "
-         f"(off by {count - GPT2_124M_PARAMETERS:+,})")
+        fail(
+            f"GPTModel(GPT_CONFIG_124M) has {count:,} parameters: out_head shares tok_emb's weights; "
+            f"this chapter's model keeps its own out_head ({GPT2_124M_PARAMETERS:,} parameters)"
+        )
+    fail(
+        f"GPTModel(GPT_CONFIG_124M) has {count:,} parameters; expected {GPT2_124M_PARAMETERS:,} "
+        f"(off by {count - GPT2_124M_PARAMETERS:+,})"
+    )
 
 
 @gpt_model
@@ -264,8 +307,10 @@ def test_gpt_model_state_dict_uses_the_book_names(sub, recorded):
     expected = set(recorded["gpt_state_keys"])
     extra = [key for key in model.state_dict() if key not in expected and ".att." not in key]
     if extra:
-        fail(f"{GPT}.state_dict() has an unexpected entry '{extra[0]}', so the book's checkpoints would not load; "
-             "register it with persistent=False or compute it in forward")
+        fail(
+            f"{GPT}.state_dict() has an unexpected entry '{extra[0]}', so the book's checkpoints would not load; "
+            "register it with persistent=False or compute it in forward"
+        )
 
 
 @gpt_model
@@ -280,8 +325,12 @@ def test_gpt_model_is_causal(sub, recorded):
     """logits at positions <= t ignore the tokens after t"""
     case = recorded["gpt"]
     vocab_size = recorded["config"]["vocab_size"]
-    expect_causal(_build(sub.GPTModel, case["state"], GPT, recorded["config"]), case["inputs"][0],
-                  lambda shape: torch.randint(0, vocab_size, shape), GPT)
+    expect_causal(
+        _build(sub.GPTModel, case["state"], GPT, recorded["config"]),
+        case["inputs"][0],
+        lambda shape: torch.randint(0, vocab_size, shape),
+        GPT,
+    )
 
 
 @gpt_model
@@ -299,8 +348,12 @@ def test_gpt_model_drops_the_embeddings(sub, recorded):
     model = sub.GPTModel({**recorded["config"], "drop_rate": 1.0}).train()
     logits = call_without_grad(model, recorded["gpt"]["inputs"][0])
     expect_tensor(logits, f"{GPT} logits", shape=recorded["gpt"]["outputs"][0].shape)
-    expect_close(logits, logits[:1, :1].expand_as(logits), f"{GPT} logits with drop_rate 1.0 in train() "
-                 "(drop_emb applies to the sum of token and position embeddings)", atol=ATOL)
+    expect_close(
+        logits,
+        logits[:1, :1].expand_as(logits),
+        f"{GPT} logits with drop_rate 1.0 in train() (drop_emb applies to the sum of token and position embeddings)",
+        atol=ATOL,
+    )
 
 
 @gpt_model
@@ -322,7 +375,9 @@ def _window_model(case: dict) -> WindowLanguageModel:
 def test_generate_text_simple_matches_recorded(sub, recorded):
     """greedy tokens, token for token, from a model with a 4-token context"""
     case = recorded["generate"]
-    out = sub.generate_text_simple(_window_model(case), case["prompts"].clone(), case["max_new_tokens"], case["context_size"])
+    out = sub.generate_text_simple(
+        _window_model(case), case["prompts"].clone(), case["max_new_tokens"], case["context_size"]
+    )
     expect_equal_tensor(out, case["generated"], "generate_text_simple(model, idx, 7, context_size=4)")
 
 
@@ -333,6 +388,8 @@ def test_generate_text_simple_extends_the_prompt(sub, recorded):
     prompts = case["prompts"]
     out = sub.generate_text_simple(_window_model(case), prompts.clone(), 3, case["context_size"])
     expect_tensor(out, "generate_text_simple(...)", shape=(prompts.shape[0], prompts.shape[1] + 3))
-    expect_equal_tensor(out[:, : prompts.shape[1]], prompts, "the first tokens of generate_text_simple(...) (the prompt)")
+    expect_equal_tensor(
+        out[:, : prompts.shape[1]], prompts, "the first tokens of generate_text_simple(...) (the prompt)"
+    )
     same = sub.generate_text_simple(_window_model(case), prompts.clone(), 0, case["context_size"])
     expect_equal_tensor(same, prompts, "generate_text_simple(..., max_new_tokens=0)")

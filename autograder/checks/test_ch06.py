@@ -10,6 +10,7 @@ evaluation without eval()/no_grad shows. `classify_review` runs on a model whose
 class at a position is the vote of the token there, so the answer tells which
 token was read last.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -39,7 +40,15 @@ from autograder.checks.classifier_setups import (
 from autograder.checks.modules import trained_parameter_state
 from autograder.checks.toy_models import CharTokenizer
 from autograder.checks.training_setups import StepLog
-from autograder.compare import expect, expect_close, expect_equal_tensor, expect_number, expect_tensor, expect_type, fail
+from autograder.compare import (
+    expect,
+    expect_close,
+    expect_equal_tensor,
+    expect_number,
+    expect_tensor,
+    expect_type,
+    fail,
+)
 
 spam_data = pytest.mark.ch06_spam_data
 classifier_head = pytest.mark.ch06_classifier_head
@@ -66,21 +75,34 @@ def test_create_balanced_dataset_keeps_every_spam_and_as_many_ham(sub, recorded)
     columns = recorded["messages"]
     df = messages_frame(columns)
     balanced = sub.create_balanced_dataset(df)
-    expect(df.equals(messages_frame(columns)), "create_balanced_dataset changed the frame it was given; return a new one")
+    expect(
+        df.equals(messages_frame(columns)), "create_balanced_dataset changed the frame it was given; return a new one"
+    )
     texts = _texts(balanced, "create_balanced_dataset(df)")
-    expect(list(balanced.columns) == ["Label", "Text"], f"create_balanced_dataset(df) has the columns "
-           f"{list(balanced.columns)}; expected df's, ['Label', 'Text']")
+    expect(
+        list(balanced.columns) == ["Label", "Text"],
+        f"create_balanced_dataset(df) has the columns {list(balanced.columns)}; expected df's, ['Label', 'Text']",
+    )
     spam = [t for t, label in zip(columns["Text"], columns["Label"]) if label == "spam"]
     ham = {t for t, label in zip(columns["Text"], columns["Label"]) if label == "ham"}
     counts = balanced["Label"].value_counts().to_dict()
-    expect(counts.get("spam", 0) == len(spam), f"create_balanced_dataset(df) has {counts.get('spam', 0)} spam rows; "
-           f"df has {len(spam)}, and all of them are kept")
-    expect(counts.get("ham", 0) == len(spam), f"create_balanced_dataset(df) has {counts.get('ham', 0)} ham rows; "
-           f"expected as many as spam rows, {len(spam)}")
-    expect(sorted(t for t in texts if t not in ham) == sorted(spam), "create_balanced_dataset(df) does not hold "
-           "every spam row of df exactly once")
-    expect(len(set(texts)) == len(texts), "create_balanced_dataset(df) holds a row twice: sample the ham rows "
-           "without replacement")
+    expect(
+        counts.get("spam", 0) == len(spam),
+        f"create_balanced_dataset(df) has {counts.get('spam', 0)} spam rows; "
+        f"df has {len(spam)}, and all of them are kept",
+    )
+    expect(
+        counts.get("ham", 0) == len(spam),
+        f"create_balanced_dataset(df) has {counts.get('ham', 0)} ham rows; expected as many as spam rows, {len(spam)}",
+    )
+    expect(
+        sorted(t for t in texts if t not in ham) == sorted(spam),
+        "create_balanced_dataset(df) does not hold every spam row of df exactly once",
+    )
+    expect(
+        len(set(texts)) == len(texts),
+        "create_balanced_dataset(df) holds a row twice: sample the ham rows without replacement",
+    )
 
 
 @spam_data
@@ -91,15 +113,21 @@ def test_create_balanced_dataset_samples_like_the_book(sub, recorded):
     if texts == expected:
         return
     if sorted(texts) == sorted(expected):
-        fail("create_balanced_dataset(df) has the right rows in another order: the sampled ham rows first, "
-             "then the spam rows in df's order (pd.concat([ham_subset, spam_rows]))")
-    fail("create_balanced_dataset(df) picked other ham rows than the book's "
-         "df[df['Label'] == 'ham'].sample(num_spam, random_state=123)")
+        fail(
+            "create_balanced_dataset(df) has the right rows in another order: the sampled ham rows first, "
+            "then the spam rows in df's order (pd.concat([ham_subset, spam_rows]))"
+        )
+    fail(
+        "create_balanced_dataset(df) picked other ham rows than the book's "
+        "df[df['Label'] == 'ham'].sample(num_spam, random_state=123)"
+    )
 
 
 def _numbered_frame(num_rows: int) -> pd.DataFrame:
-    return pd.DataFrame({"Label": [i % 2 for i in range(num_rows)], "Text": [f"text {i}" for i in range(num_rows)]},
-                        index=range(500, 500 + 2 * num_rows, 2))
+    return pd.DataFrame(
+        {"Label": [i % 2 for i in range(num_rows)], "Text": [f"text {i}" for i in range(num_rows)]},
+        index=range(500, 500 + 2 * num_rows, 2),
+    )
 
 
 @spam_data
@@ -110,9 +138,14 @@ def test_random_split_cuts_with_int_fractions(sub):
     for num_rows, train_frac, validation_frac in ((27, 0.7, 0.1), (27, 0.5, 0.25), (1494, 0.7, 0.1)):
         df = _numbered_frame(num_rows)
         parts = sub.random_split(df, train_frac, validation_frac)
-        expect(isinstance(parts, (tuple, list)) and len(parts) == 3,
-               "random_split should return (train_df, validation_df, test_df)")
-        texts = [_texts(part, f"random_split's {name}") for part, name in zip(parts, ("train_df", "validation_df", "test_df"))]
+        expect(
+            isinstance(parts, (tuple, list)) and len(parts) == 3,
+            "random_split should return (train_df, validation_df, test_df)",
+        )
+        texts = [
+            _texts(part, f"random_split's {name}")
+            for part, name in zip(parts, ("train_df", "validation_df", "test_df"))
+        ]
         sizes = tuple(len(t) for t in texts)
         train_end = int(num_rows * train_frac)
         expected = (train_end, int(num_rows * validation_frac), num_rows - train_end - int(num_rows * validation_frac))
@@ -122,10 +155,14 @@ def test_random_split_cuts_with_int_fractions(sub):
                 hint = ": cut with int(), which rounds down, not round()"
             elif sizes[0] + sizes[1] == int(num_rows * (train_frac + validation_frac)):
                 hint = ": the validation part ends at train_end + int(len(df) * validation_frac)"
-            fail(f"random_split of {num_rows} rows with fractions {train_frac}, {validation_frac} gave parts of "
-                 f"{sizes} rows; expected {expected}{hint}")
-        expect(sorted(sum(texts, [])) == sorted(df["Text"]), f"random_split of {num_rows} rows: the three parts "
-               "together do not hold every row exactly once")
+            fail(
+                f"random_split of {num_rows} rows with fractions {train_frac}, {validation_frac} gave parts of "
+                f"{sizes} rows; expected {expected}{hint}"
+            )
+        expect(
+            sorted(sum(texts, [])) == sorted(df["Text"]),
+            f"random_split of {num_rows} rows: the three parts together do not hold every row exactly once",
+        )
 
 
 @spam_data
@@ -133,23 +170,38 @@ def test_random_split_shuffles_like_the_book(sub, recorded):
     """the rows in the order of df.sample(frac=1, random_state=123), index reset, then cut"""
     df = messages_frame(recorded["messages"])
     parts = sub.random_split(df, 0.7, 0.1)
-    expect(df.equals(messages_frame(recorded["messages"])), "random_split changed the frame it was given; shuffle a copy")
+    expect(
+        df.equals(messages_frame(recorded["messages"])), "random_split changed the frame it was given; shuffle a copy"
+    )
     for part, expected, name in zip(parts, recorded["split_texts"], ("train_df", "validation_df", "test_df")):
         texts = _texts(part, f"random_split's {name}")
         if texts != expected:
             in_order = texts == [t for t in df["Text"] if t in set(expected)]
-            fail(f"random_split's {name} holds other rows than the book's split" +
-                 (": shuffle first, with df.sample(frac=1, random_state=123)" if in_order else
-                  " (shuffle with df.sample(frac=1, random_state=123), then cut)"))
+            fail(
+                f"random_split's {name} holds other rows than the book's split"
+                + (
+                    ": shuffle first, with df.sample(frac=1, random_state=123)"
+                    if in_order
+                    else " (shuffle with df.sample(frac=1, random_state=123), then cut)"
+                )
+            )
     start = 0
     for part, name in zip(parts, ("train_df", "validation_df", "test_df")):
-        expect(list(part.index) == list(range(start, start + len(part))), f"random_split's {name} has the index "
-               f"{list(part.index)[:3]}...; reset the index after shuffling (reset_index(drop=True))")
+        expect(
+            list(part.index) == list(range(start, start + len(part))),
+            f"random_split's {name} has the index "
+            f"{list(part.index)[:3]}...; reset the index after shuffling (reset_index(drop=True))",
+        )
         start += len(part)
 
 
-SPAM_TEXTS = ["Ok lar... Joking wif u oni...", "Free entry in 2 a wkly comp to win FA Cup final tkts 21st May 2005!",
-              "Hi", "Nah I don't think he goes to usf, he lives around here though", "WINNER!! Claim your prize now"]
+SPAM_TEXTS = [
+    "Ok lar... Joking wif u oni...",
+    "Free entry in 2 a wkly comp to win FA Cup final tkts 21st May 2005!",
+    "Hi",
+    "Nah I don't think he goes to usf, he lives around here though",
+    "WINNER!! Claim your prize now",
+]
 SPAM_LABELS = [0, 1, 0, 0, 1]
 
 
@@ -163,11 +215,15 @@ def spam_csv(tmp_path):
 def _expect_dataset(dataset, tokenizer, max_length: int, pad_token_id: int, what: str) -> None:
     """Every item is the text's ids cut to max_length and padded with pad_token_id, with its label."""
     expect(len(dataset) == len(SPAM_TEXTS), f"len({what}) is {len(dataset)}; the file has {len(SPAM_TEXTS)} rows")
-    expect(getattr(dataset, "max_length", None) == max_length, f"{what}.max_length is "
-           f"{getattr(dataset, 'max_length', 'missing')}; expected {max_length}")
+    expect(
+        getattr(dataset, "max_length", None) == max_length,
+        f"{what}.max_length is {getattr(dataset, 'max_length', 'missing')}; expected {max_length}",
+    )
     encoded_texts = getattr(dataset, "encoded_texts", None)
-    expect(encoded_texts is not None and len(encoded_texts) == len(SPAM_TEXTS),
-           f"{what}.encoded_texts should hold one list of token ids per row")
+    expect(
+        encoded_texts is not None and len(encoded_texts) == len(SPAM_TEXTS),
+        f"{what}.encoded_texts should hold one list of token ids per row",
+    )
     for i, (text, label) in enumerate(zip(SPAM_TEXTS, SPAM_LABELS)):
         ids = tokenizer.encode(text)[:max_length]
         expected = torch.tensor(ids + [pad_token_id] * (max_length - len(ids)))
@@ -175,11 +231,18 @@ def _expect_dataset(dataset, tokenizer, max_length: int, pad_token_id: int, what
         expect(isinstance(item, (tuple, list)) and len(item) == 2, f"{what}[{i}] should be a pair (ids, label)")
         got_ids, got_label = item
         expect_tensor(got_ids, f"{what}[{i}]'s ids", dtype=torch.int64)
-        if got_ids.shape == expected.shape and torch.equal(got_ids[len(ids):], torch.zeros_like(expected[len(ids):])) \
-                and len(ids) < max_length and pad_token_id != 0:
+        if (
+            got_ids.shape == expected.shape
+            and torch.equal(got_ids[len(ids) :], torch.zeros_like(expected[len(ids) :]))
+            and len(ids) < max_length
+            and pad_token_id != 0
+        ):
             fail(f"{what}[{i}] is padded with 0; pad with pad_token_id ({pad_token_id})")
-        expect_equal_tensor(got_ids, expected, f"{what}[{i}]'s ids ({len(tokenizer.encode(text))} tokens of text, "
-                            f"max_length {max_length})")
+        expect_equal_tensor(
+            got_ids,
+            expected,
+            f"{what}[{i}]'s ids ({len(tokenizer.encode(text))} tokens of text, max_length {max_length})",
+        )
         expect_equal_tensor(torch.as_tensor(list(encoded_texts[i])), expected, f"{what}.encoded_texts[{i}]")
         expect_tensor(got_label, f"{what}[{i}]'s label", shape=(), dtype=torch.int64)
         expect(int(got_label) == label, f"{what}[{i}]'s label is {int(got_label)}; the file says {label}")
@@ -191,10 +254,17 @@ def test_spam_dataset_pads_to_the_longest_text(sub, spam_csv, gpt2):
     longest = max(len(gpt2.encode(text)) for text in SPAM_TEXTS)
     dataset = sub.SpamDataset(spam_csv, gpt2, pad_token_id=7)
     _expect_dataset(dataset, gpt2, longest, 7, "SpamDataset(csv_file, tokenizer, pad_token_id=7)")
-    expect(dataset._longest_encoded_length() == longest, f"_longest_encoded_length() is "
-           f"{dataset._longest_encoded_length()}; the longest text has {longest} tokens")
-    _expect_dataset(sub.SpamDataset(str(spam_csv), gpt2), gpt2, longest, 50256,
-                    "SpamDataset(csv_file, tokenizer), the padding id left at its default,")
+    expect(
+        dataset._longest_encoded_length() == longest,
+        f"_longest_encoded_length() is {dataset._longest_encoded_length()}; the longest text has {longest} tokens",
+    )
+    _expect_dataset(
+        sub.SpamDataset(str(spam_csv), gpt2),
+        gpt2,
+        longest,
+        50256,
+        "SpamDataset(csv_file, tokenizer), the padding id left at its default,",
+    )
 
 
 @spam_data
@@ -212,8 +282,11 @@ def test_spam_dataset_truncates_and_pads_to_max_length(sub, spam_csv, gpt2):
 def _headed(sub, model: nn.Module, num_classes: int, seed: int = 7) -> nn.Module:
     torch.manual_seed(seed)
     result = sub.add_classification_head(model, num_classes=num_classes)
-    expect(result is model, "add_classification_head should change the model in place and return it; "
-           f"it returned {type(result).__name__}" + (" (a different object)" if isinstance(result, nn.Module) else ""))
+    expect(
+        result is model,
+        "add_classification_head should change the model in place and return it; "
+        f"it returned {type(result).__name__}" + (" (a different object)" if isinstance(result, nn.Module) else ""),
+    )
     return model
 
 
@@ -221,11 +294,16 @@ def _expect_trainable(model: nn.Module, what: str) -> None:
     expected = set(trainable_names(model))
     for name, param in model.named_parameters():
         if param.requires_grad and name not in expected:
-            fail(f"{what}: {name} is still trainable; freeze every parameter except those of out_head, the last "
-                 "transformer block and final_norm")
+            fail(
+                f"{what}: {name} is still trainable; freeze every parameter except those of out_head, the last "
+                "transformer block and final_norm"
+            )
         if not param.requires_grad and name in expected:
-            part = "the new out_head" if name.startswith("out_head") else (
-                "final_norm" if name.startswith("final_norm") else "the last transformer block")
+            part = (
+                "the new out_head"
+                if name.startswith("out_head")
+                else ("final_norm" if name.startswith("final_norm") else "the last transformer block")
+            )
             fail(f"{what}: {name} is frozen; {part} must train (requires_grad=True)")
 
 
@@ -237,9 +315,11 @@ def test_head_maps_to_num_classes(sub):
         model = _headed(sub, tiny_gpt(3), num_classes)
         head = model.out_head
         expect(isinstance(head, nn.Linear), f"out_head is a {type(head).__name__}; expected an nn.Linear")
-        expect((head.in_features, head.out_features) == (TINY_GPT["emb_dim"], num_classes),
-               f"with num_classes={num_classes} out_head maps {head.in_features} -> {head.out_features} features; "
-               f"expected emb_dim {TINY_GPT['emb_dim']} -> {num_classes}")
+        expect(
+            (head.in_features, head.out_features) == (TINY_GPT["emb_dim"], num_classes),
+            f"with num_classes={num_classes} out_head maps {head.in_features} -> {head.out_features} features; "
+            f"expected emb_dim {TINY_GPT['emb_dim']} -> {num_classes}",
+        )
         expect(head.bias is not None, "out_head has no bias; nn.Linear(emb_dim, num_classes) has one by default")
         with torch.no_grad():
             logits = model.eval()(ids)
@@ -268,8 +348,10 @@ def test_head_comes_from_the_global_generator(sub):
         for name in ("weight", "bias"):
             got = getattr(model.out_head, name)
             if not torch.allclose(got, getattr(expected, name)):
-                fail(f"after torch.manual_seed({seed}), out_head.{name} is not what nn.Linear(emb_dim, num_classes) "
-                     "draws: create the head with nn.Linear's own initialisation and do not seed inside the function")
+                fail(
+                    f"after torch.manual_seed({seed}), out_head.{name} is not what nn.Linear(emb_dim, num_classes) "
+                    "draws: create the head with nn.Linear's own initialisation and do not seed inside the function"
+                )
 
 
 @classifier_head
@@ -305,12 +387,18 @@ def test_calc_loss_batch_is_the_last_tokens_cross_entropy(sub):
             logits = model(inputs)
         expected = F.cross_entropy(logits[:, -1, :], labels)
         mistakes = [
-            ("the first token's logits: read the last position, logits[:, -1, :], the only one that saw the whole text",
-             F.cross_entropy(logits[:, 0, :], labels)),
-            ("the loss of every position: only the last one classifies the text",
-             F.cross_entropy(logits.flatten(0, 1), labels.repeat_interleave(logits.shape[1]))),
-            ("the cross-entropy of probabilities: cross_entropy applies the softmax itself, give it the raw logits",
-             F.cross_entropy(torch.softmax(logits[:, -1, :], dim=-1), labels)),
+            (
+                "the first token's logits: read the last position, logits[:, -1, :], the only one that saw the whole text",
+                F.cross_entropy(logits[:, 0, :], labels),
+            ),
+            (
+                "the loss of every position: only the last one classifies the text",
+                F.cross_entropy(logits.flatten(0, 1), labels.repeat_interleave(logits.shape[1])),
+            ),
+            (
+                "the cross-entropy of probabilities: cross_entropy applies the softmax itself, give it the raw logits",
+                F.cross_entropy(torch.softmax(logits[:, -1, :], dim=-1), labels),
+            ),
             ("a sum over the batch instead of the mean", F.cross_entropy(logits[:, -1, :], labels, reduction="sum")),
         ]
         for description, value in mistakes:
@@ -324,8 +412,10 @@ def test_calc_loss_batch_backpropagates_into_the_trainable_parameters(sub):
     """the loss keeps its graph: backward() reaches the head, the last block and the final norm"""
     model, inputs, labels = _loss_case(5)
     result = sub.calc_loss_batch(inputs, labels, model, torch.device("cpu"))
-    expect(isinstance(result, torch.Tensor) and result.requires_grad,
-           "calc_loss_batch's result has no gradient graph: return the tensor, not .item(), and do not use no_grad")
+    expect(
+        isinstance(result, torch.Tensor) and result.requires_grad,
+        "calc_loss_batch's result has no gradient graph: return the tensor, not .item(), and do not use no_grad",
+    )
     result.backward()
     for name, param in model.named_parameters():
         if param.requires_grad:
@@ -344,14 +434,20 @@ def test_calc_loss_loader_averages_the_first_num_batches(sub):
     loader = labelled_batches(10, 2, torch.Generator().manual_seed(6))
     losses = _loader_losses(model, loader)
     for num_batches, expected in ((None, sum(losses) / 5), (2, sum(losses[:2]) / 2), (9, sum(losses) / 5)):
-        got = expect_number(sub.calc_loss_loader(loader, model, "cpu", num_batches=num_batches),
-                      f"calc_loss_loader(..., num_batches={num_batches})")
+        got = expect_number(
+            sub.calc_loss_loader(loader, model, "cpu", num_batches=num_batches),
+            f"calc_loss_loader(..., num_batches={num_batches})",
+        )
         if num_batches == 2 and math.isclose(got, sum(losses) / 5, rel_tol=1e-5):
             fail("calc_loss_loader(..., num_batches=2) averaged every batch: stop after num_batches batches")
         if num_batches == 9 and math.isclose(got, sum(losses) / 9, rel_tol=1e-5):
-            fail("calc_loss_loader(..., num_batches=9) on a 5-batch loader divided by 9: use min(num_batches, len(data_loader))")
-        expect(math.isclose(got, expected, rel_tol=1e-5, abs_tol=1e-6),
-               f"calc_loss_loader(..., num_batches={num_batches}) over 5 batches gave {got:.6f}; expected {expected:.6f}")
+            fail(
+                "calc_loss_loader(..., num_batches=9) on a 5-batch loader divided by 9: use min(num_batches, len(data_loader))"
+            )
+        expect(
+            math.isclose(got, expected, rel_tol=1e-5, abs_tol=1e-6),
+            f"calc_loss_loader(..., num_batches={num_batches}) over 5 batches gave {got:.6f}; expected {expected:.6f}",
+        )
     try:
         empty = sub.calc_loss_loader([], model, "cpu")
     except ZeroDivisionError:
@@ -387,16 +483,25 @@ def test_calc_accuracy_loader_counts_right_examples(sub):
     for num_batches in (None, 2, 1, 10):
         used = per_batch[: num_batches or len(per_batch)]
         expected = sum(right for right, _ in used) / sum(size for _, size in used)
-        got = expect_number(sub.calc_accuracy_loader(loader, model, "cpu", num_batches=num_batches),
-                      f"calc_accuracy_loader(..., num_batches={num_batches})")
+        got = expect_number(
+            sub.calc_accuracy_loader(loader, model, "cpu", num_batches=num_batches),
+            f"calc_accuracy_loader(..., num_batches={num_batches})",
+        )
         if math.isclose(got, 1 - expected) and not math.isclose(expected, 0.5):
-            fail("calc_accuracy_loader counts the wrong predictions: its classes come from another token than the "
-                 "last one, logits[:, -1, :]")
+            fail(
+                "calc_accuracy_loader counts the wrong predictions: its classes come from another token than the "
+                "last one, logits[:, -1, :]"
+            )
         if num_batches is None and math.isclose(got, sum(r / s for r, s in per_batch) / len(per_batch)):
-            fail("calc_accuracy_loader averages the batches' accuracies; count the right examples over all examples "
-                 "(a batch of 1 weighs less than a batch of 3)")
-        expect(math.isclose(got, expected, abs_tol=1e-6), f"calc_accuracy_loader(..., num_batches={num_batches}) over "
-               f"batches of 3, 3 and 1 examples gave {got:.4f}; expected {expected:.4f}")
+            fail(
+                "calc_accuracy_loader averages the batches' accuracies; count the right examples over all examples "
+                "(a batch of 1 weighs less than a batch of 3)"
+            )
+        expect(
+            math.isclose(got, expected, abs_tol=1e-6),
+            f"calc_accuracy_loader(..., num_batches={num_batches}) over "
+            f"batches of 3, 3 and 1 examples gave {got:.4f}; expected {expected:.4f}",
+        )
 
 
 @accuracy_and_loss
@@ -406,10 +511,14 @@ def test_calc_accuracy_loader_evaluates_in_eval_mode_without_gradients(sub):
     log = ForwardLog(model.train())
     sub.calc_accuracy_loader(loader, model, "cpu")
     expect(log.calls, "calc_accuracy_loader never called the model")
-    expect(all(not training for training, _, _ in log.calls), "calc_accuracy_loader ran the model in train mode: "
-           "call model.eval() first, so dropout is off while measuring")
-    expect(all(not grad for _, grad, _ in log.calls), "calc_accuracy_loader ran the model with gradients on: "
-           "wrap the forward passes in torch.no_grad()")
+    expect(
+        all(not training for training, _, _ in log.calls),
+        "calc_accuracy_loader ran the model in train mode: call model.eval() first, so dropout is off while measuring",
+    )
+    expect(
+        all(not grad for _, grad, _ in log.calls),
+        "calc_accuracy_loader ran the model with gradients on: wrap the forward passes in torch.no_grad()",
+    )
 
 
 # ---------------------------------------------------------------- ch06.train_classifier
@@ -423,12 +532,17 @@ def _train(function, run: ClassifierRun, **settings) -> tuple[object, StepLog, F
 
 
 def _expect_results(results, what: str) -> tuple[list[list[float]], int]:
-    expect(isinstance(results, (tuple, list)) and len(results) == 5, f"{what} should return (train_losses, val_losses, "
-           f"train_accs, val_accs, examples_seen); got {type(results).__name__}"
-           + (f" of length {len(results)}" if isinstance(results, (tuple, list)) else ""))
+    expect(
+        isinstance(results, (tuple, list)) and len(results) == 5,
+        f"{what} should return (train_losses, val_losses, "
+        f"train_accs, val_accs, examples_seen); got {type(results).__name__}"
+        + (f" of length {len(results)}" if isinstance(results, (tuple, list)) else ""),
+    )
     *curves, examples_seen = results
-    return ([[expect_number(v, f"an entry of {what}'s lists") for v in values] for values in curves],
-            int(expect_number(examples_seen, f"{what}'s examples_seen")))
+    return (
+        [[expect_number(v, f"an entry of {what}'s lists") for v in values] for values in curves],
+        int(expect_number(examples_seen, f"{what}'s examples_seen")),
+    )
 
 
 @train_classifier
@@ -440,29 +554,46 @@ def test_train_classifier_simple_reproduces_the_reference_run(sub, recorded):
     results, log, _ = _train(sub.train_classifier_simple, run, **settings)
     curves, examples_seen = _expect_results(results, "train_classifier_simple")
     steps = len(case["grad_norms"])
-    expect(len(log.grad_norms) == steps, f"train_classifier_simple made {len(log.grad_norms)} optimizer steps; expected "
-           f"{steps} ({len(run.train_loader)} batches per epoch, {case['num_epochs']} epochs)")
+    expect(
+        len(log.grad_norms) == steps,
+        f"train_classifier_simple made {len(log.grad_norms)} optimizer steps; expected "
+        f"{steps} ({len(run.train_loader)} batches per epoch, {case['num_epochs']} epochs)",
+    )
     batch, tokens = run.train_loader.batch_size, run.train_loader.dataset[0][0].numel()
     if examples_seen == case["examples_seen"] * tokens:
         fail(f"examples_seen is {examples_seen}: it counts tokens; count the examples, input_batch.shape[0] per batch")
-    expect(examples_seen == case["examples_seen"], f"examples_seen is {examples_seen}; expected {case['examples_seen']} "
-           f"({steps} batches of {batch} examples)")
+    expect(
+        examples_seen == case["examples_seen"],
+        f"examples_seen is {examples_seen}; expected {case['examples_seen']} ({steps} batches of {batch} examples)",
+    )
     names = ("training losses", "validation losses", "training accuracies", "validation accuracies")
     for values, expected, name in zip(curves, case["curves"], names):
         if len(values) != len(expected):
-            rule = (f"one per epoch ({case['num_epochs']})" if "accuracies" in name else
-                    f"after every step whose number, counted from 0 over all epochs, is a multiple of eval_freq={case['eval_freq']}")
+            rule = (
+                f"one per epoch ({case['num_epochs']})"
+                if "accuracies" in name
+                else f"after every step whose number, counted from 0 over all epochs, is a multiple of eval_freq={case['eval_freq']}"
+            )
             fail(f"train_classifier_simple returned {len(values)} {name}; expected {len(expected)}: {rule}")
     for step, (norm, expected_norm) in enumerate(zip(log.grad_norms, case["grad_norms"])):
         if not math.isclose(norm, expected_norm, rel_tol=1e-3, abs_tol=1e-6):
-            hint = (" (step 0 agrees: do earlier gradients pile up? call optimizer.zero_grad() before each backward)"
-                    if step > 0 and norm > expected_norm else "")
-            fail(f"train_classifier_simple: the gradient norm at step {step} is {norm:.5g}; the reference run's is "
-                 f"{expected_norm:.5g}{hint}")
+            hint = (
+                " (step 0 agrees: do earlier gradients pile up? call optimizer.zero_grad() before each backward)"
+                if step > 0 and norm > expected_norm
+                else ""
+            )
+            fail(
+                f"train_classifier_simple: the gradient norm at step {step} is {norm:.5g}; the reference run's is "
+                f"{expected_norm:.5g}{hint}"
+            )
     for values, expected, name in zip(curves, case["curves"], names):
-        expect_close(torch.tensor(values), torch.tensor(expected), f"train_classifier_simple's {name}", atol=TOL, rtol=TOL)
+        expect_close(
+            torch.tensor(values), torch.tensor(expected), f"train_classifier_simple's {name}", atol=TOL, rtol=TOL
+        )
     for name, tensor in trained_parameter_state(run.model).items():
-        expect_close(tensor, case["state"][name], f"the model's {name} after train_classifier_simple", atol=TOL, rtol=TOL)
+        expect_close(
+            tensor, case["state"][name], f"the model's {name} after train_classifier_simple", atol=TOL, rtol=TOL
+        )
 
 
 @train_classifier
@@ -472,8 +603,11 @@ def test_train_classifier_simple_lowers_the_loss(sub):
     before = sum(_loader_losses(run.model, run.train_loader))
     _train(sub.train_classifier_simple, run, num_epochs=3, eval_freq=100, eval_iter=1)
     after = sum(_loader_losses(run.model, run.train_loader))
-    expect(after < before * 0.9, f"after 3 epochs the training loss went from {before / 5:.3f} to {after / 5:.3f}; "
-           "the optimizer steps should lower it")
+    expect(
+        after < before * 0.9,
+        f"after 3 epochs the training loss went from {before / 5:.3f} to {after / 5:.3f}; "
+        "the optimizer steps should lower it",
+    )
 
 
 @train_classifier
@@ -483,8 +617,10 @@ def test_train_classifier_simple_trains_in_train_mode_and_measures_in_eval_mode(
     _, _, forward_log = _train(sub.train_classifier_simple, run, num_epochs=2, eval_freq=2, eval_iter=1)
     for training, grad, _ in forward_log.calls:
         if grad and not training:
-            fail("train_classifier_simple trained in eval mode: calc_accuracy_loader leaves the model in eval mode, "
-                 "so call model.train() at the start of every epoch")
+            fail(
+                "train_classifier_simple trained in eval mode: calc_accuracy_loader leaves the model in eval mode, "
+                "so call model.train() at the start of every epoch"
+            )
         if training and not grad:
             fail("train_classifier_simple measured losses or accuracies in train mode: evaluate with model.eval()")
     expect(any(not grad for _, grad, _ in forward_log.calls), "train_classifier_simple never evaluated the model")
@@ -494,17 +630,26 @@ def test_train_classifier_simple_trains_in_train_mode_and_measures_in_eval_mode(
 def test_evaluate_model_measures_both_losses_in_eval_mode(sub):
     """(train_loss, val_loss) over eval_iter batches each, in eval mode without gradients, the model back in train mode"""
     run = classifier_run(seed=13)
-    expected = [sum(losses[:2]) / 2 for losses in (_loader_losses(run.model, run.train_loader),
-                                                  _loader_losses(run.model, run.val_loader))]
+    expected = [
+        sum(losses[:2]) / 2
+        for losses in (_loader_losses(run.model, run.train_loader), _loader_losses(run.model, run.val_loader))
+    ]
     forward_log = ForwardLog(run.model.train())
     result = sub.evaluate_model(run.model, run.train_loader, run.val_loader, "cpu", eval_iter=2)
-    expect(isinstance(result, (tuple, list)) and len(result) == 2, "evaluate_model should return (train_loss, val_loss)")
+    expect(
+        isinstance(result, (tuple, list)) and len(result) == 2, "evaluate_model should return (train_loss, val_loss)"
+    )
     for value, wanted, name in zip(result, expected, ("train_loss", "val_loss")):
         got = expect_number(value, f"evaluate_model's {name}")
-        expect(math.isclose(got, wanted, rel_tol=1e-5), f"evaluate_model's {name} with eval_iter=2 is {got:.6f}; "
-               f"expected {wanted:.6f}, the mean loss of the first 2 batches")
-    expect(all(not training and not grad for training, grad, _ in forward_log.calls),
-           "evaluate_model ran the model in train mode or with gradients: use model.eval() and torch.no_grad()")
+        expect(
+            math.isclose(got, wanted, rel_tol=1e-5),
+            f"evaluate_model's {name} with eval_iter=2 is {got:.6f}; "
+            f"expected {wanted:.6f}, the mean loss of the first 2 batches",
+        )
+    expect(
+        all(not training and not grad for training, grad, _ in forward_log.calls),
+        "evaluate_model ran the model in train mode or with gradients: use model.eval() and torch.no_grad()",
+    )
     expect(run.model.training, "evaluate_model left the model in eval mode; call model.train() before returning")
 
 
@@ -523,10 +668,11 @@ def _vote_model() -> TokenVoteClassifier:
 
 def _classify(sub, text: str, max_length: int, pad_token_id: int = PAD) -> tuple[str, TokenVoteClassifier]:
     model = _vote_model()
-    label = sub.classify_review(text, model, CharTokenizer(VOTE_ALPHABET), "cpu", max_length=max_length,
-                                pad_token_id=pad_token_id)
+    label = sub.classify_review(
+        text, model, CharTokenizer(VOTE_ALPHABET), "cpu", max_length=max_length, pad_token_id=pad_token_id
+    )
     expect_type(label, str, f"classify_review({text!r}, ...)")
-    expect(label in ("spam", "not spam"), f"classify_review returned {label!r}; expected \"spam\" or \"not spam\"")
+    expect(label in ("spam", "not spam"), f'classify_review returned {label!r}; expected "spam" or "not spam"')
     return label, model
 
 
@@ -535,9 +681,12 @@ def test_classify_review_reads_the_last_token(sub):
     """the class of the last token decides, not the first one's"""
     for text, expected in (("hams", "spam"), ("shhh", "not spam"), ("xyzp", "spam"), ("sxxx", "not spam")):
         label, _ = _classify(sub, text, max_length=len(text))
-        expect(label == expected, f"classify_review of a {len(text)}-token text with max_length={len(text)} said "
-               f"{label!r} where its last token says {expected!r}: read the last token's logits, logits[:, -1, :], "
-               "and map class 1 to \"spam\"")
+        expect(
+            label == expected,
+            f"classify_review of a {len(text)}-token text with max_length={len(text)} said "
+            f"{label!r} where its last token says {expected!r}: read the last token's logits, logits[:, -1, :], "
+            'and map class 1 to "spam"',
+        )
 
 
 @classify_review
@@ -545,10 +694,15 @@ def test_classify_review_pads_with_pad_token_id_to_max_length(sub):
     """a short text is padded with pad_token_id to exactly max_length tokens, so the last token is padding"""
     label, model = _classify(sub, "hh", max_length=5)
     shapes = [shape for _, _, shape in model.calls]
-    expect(shapes == [(1, 5)], f"classify_review called the model with inputs of shapes {shapes}; expected one call "
-           "with a (1, max_length) batch: pad the text to max_length")
-    expect(label == "spam", "classify_review of a short text said 'not spam' where its padding token votes spam: "
-           "pad with pad_token_id")
+    expect(
+        shapes == [(1, 5)],
+        f"classify_review called the model with inputs of shapes {shapes}; expected one call "
+        "with a (1, max_length) batch: pad the text to max_length",
+    )
+    expect(
+        label == "spam",
+        "classify_review of a short text said 'not spam' where its padding token votes spam: pad with pad_token_id",
+    )
 
 
 @classify_review
@@ -557,17 +711,27 @@ def test_classify_review_truncates_to_max_length(sub):
     for text, max_length, expected in (("hhsphh", 4, "spam"), ("sssshh", 3, "spam"), ("hhhhhhhhs", 8, "not spam")):
         label, model = _classify(sub, text, max_length=max_length)
         shapes = [shape for _, _, shape in model.calls]
-        expect(shapes == [(1, max_length)], f"classify_review of a {len(text)}-token text with max_length={max_length} "
-               f"called the model with inputs of shapes {shapes}; expected one (1, {max_length}) batch")
-        expect(label == expected, f"classify_review of a {len(text)}-token text with max_length={max_length} said "
-               f"{label!r}: keep the first max_length tokens")
+        expect(
+            shapes == [(1, max_length)],
+            f"classify_review of a {len(text)}-token text with max_length={max_length} "
+            f"called the model with inputs of shapes {shapes}; expected one (1, {max_length}) batch",
+        )
+        expect(
+            label == expected,
+            f"classify_review of a {len(text)}-token text with max_length={max_length} said "
+            f"{label!r}: keep the first max_length tokens",
+        )
 
 
 @classify_review
 def test_classify_review_runs_in_eval_mode_without_gradients(sub):
     """the model runs in eval mode under no_grad, even when it was training"""
     _, model = _classify(sub, "spam", max_length=6)
-    expect(all(not training for training, _, _ in model.calls), "classify_review ran the model in train mode: "
-           "call model.eval() first")
-    expect(all(not grad for _, grad, _ in model.calls), "classify_review ran the model with gradients on: "
-           "use torch.no_grad()")
+    expect(
+        all(not training for training, _, _ in model.calls),
+        "classify_review ran the model in train mode: call model.eval() first",
+    )
+    expect(
+        all(not grad for _, grad, _ in model.calls),
+        "classify_review ran the model with gradients on: use torch.no_grad()",
+    )

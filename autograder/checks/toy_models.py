@@ -1,4 +1,5 @@
 """Tiny stand-in language models for checking decoding code apart from any GPT implementation."""
+
 from __future__ import annotations
 
 import torch
@@ -13,7 +14,10 @@ def expect_ids_that_fit(idx: torch.Tensor, context_size: int, advice: str = "") 
     if idx.dim() != 2:
         fail(f"the model was called with a tensor of shape {tuple(idx.shape)}; it takes (batch, num_tokens) token ids")
     if idx.shape[1] > context_size:
-        fail(f"the model was given {idx.shape[1]} tokens but its context holds {context_size}" + (f": {advice}" if advice else ""))
+        fail(
+            f"the model was given {idx.shape[1]} tokens but its context holds {context_size}"
+            + (f": {advice}" if advice else "")
+        )
 
 
 class WindowLanguageModel(nn.Module):
@@ -46,8 +50,15 @@ class TinyLanguageModel(nn.Module):
     Every forward call is logged in `calls` as (training, grad_enabled).
     """
 
-    def __init__(self, vocab_size: int, context_length: int, emb_dim: int = 8, drop_rate: float = 0.0,
-                 seed: int = 0, weight_scale: float = 1.0):
+    def __init__(
+        self,
+        vocab_size: int,
+        context_length: int,
+        emb_dim: int = 8,
+        drop_rate: float = 0.0,
+        seed: int = 0,
+        weight_scale: float = 1.0,
+    ):
         super().__init__()
         generator = torch.Generator().manual_seed(seed)
         self.tok_emb = nn.Embedding(vocab_size, emb_dim)

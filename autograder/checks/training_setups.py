@@ -6,6 +6,7 @@ recorded from the reference and compared with a submission's. Its AdamW has two
 parameter groups, the embeddings without weight decay as in nanoGPT, so a
 schedule that sets only the first group's learning rate shows.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,8 +39,14 @@ def _loader(num_batches: int, batch_size: int, generator: torch.Generator) -> Da
     return DataLoader(TensorDataset(tokens[:, :-1], tokens[:, 1:]), batch_size=batch_size, shuffle=False)
 
 
-def training_run(seed: int = 0, optimizer: str = "adamw", lr: float = 0.01, drop_rate: float = 0.0,
-                 weight_scale: float = 1.0, train_batches: int = 5) -> TrainingRun:
+def training_run(
+    seed: int = 0,
+    optimizer: str = "adamw",
+    lr: float = 0.01,
+    drop_rate: float = 0.0,
+    weight_scale: float = 1.0,
+    train_batches: int = 5,
+) -> TrainingRun:
     """A fresh run: model, 2-sequence batches (train_batches for training, 2 for validation) and optimizer."""
     generator = torch.Generator().manual_seed(seed)
     model = TinyLanguageModel(len(ALPHABET), CONTEXT, drop_rate=drop_rate, seed=seed, weight_scale=weight_scale)

@@ -1,11 +1,12 @@
 """The `course` sub-commands, one module each; every module has `register(subparsers)`."""
+
 from __future__ import annotations
 
 import argparse
 
 from .. import paths
-from ..usage import UsageError
 from ..manifest import Course
+from ..usage import UsageError
 
 
 def add_command(subparsers, name: str, summary: str, description: str, epilog: str) -> argparse.ArgumentParser:

@@ -1,12 +1,13 @@
 """`course check`: score notebooks against the public checks."""
+
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from . import add_command, require_solutions
-from ..usage import UsageError
 from .. import checking, manifest, report
+from ..usage import UsageError
+from . import add_command, require_solutions
 
 EPILOG = """\
 examples:
@@ -28,8 +29,14 @@ def register(subparsers) -> None:
         "Run the checks of chapters or exercises against a notebook and report points.",
         EPILOG,
     )
-    parser.add_argument("targets", nargs="*", metavar="TARGET", help="chapter (ch02) or exercise (ch02.gpt_dataset) ids; default: all")
-    parser.add_argument("--notebook", type=Path, help="notebook to check, or a folder holding chNN/chNN.ipynb (default: chapters/chNN/chNN.ipynb)")
+    parser.add_argument(
+        "targets", nargs="*", metavar="TARGET", help="chapter (ch02) or exercise (ch02.gpt_dataset) ids; default: all"
+    )
+    parser.add_argument(
+        "--notebook",
+        type=Path,
+        help="notebook to check, or a folder holding chNN/chNN.ipynb (default: chapters/chNN/chNN.ipynb)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     parser.add_argument("--verbose", action="store_true", help="full messages and every check")
     parser.add_argument("--hidden", action="store_true", help="also run the hidden checks (needs solutions/)")
@@ -45,7 +52,9 @@ def run(args) -> int:
     if args.notebook is not None and not args.notebook.exists():
         raise UsageError(f"no notebook at {args.notebook}")
     if args.notebook is not None and args.notebook.is_file() and len({ex.chapter_id for ex in exercises}) > 1:
-        raise UsageError("--notebook FILE needs targets from a single chapter; for several, name a folder holding chNN/chNN.ipynb")
+        raise UsageError(
+            "--notebook FILE needs targets from a single chapter; for several, name a folder holding chNN/chNN.ipynb"
+        )
     result = checking.check_notebooks(course, exercises, args.notebook, hidden=args.hidden, seed=args.seed)
     if args.json:
         print(json.dumps(result.to_json()))

@@ -1,12 +1,14 @@
 """`course data`: list the course's data files and download the missing ones."""
+
 from __future__ import annotations
 
 import argparse
 import sys
 
-from . import add_command
-from .. import manifest
 from llmcourse import data
+
+from .. import manifest
+from . import add_command
 
 EPILOG = """\
 examples:

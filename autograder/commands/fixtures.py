@@ -1,8 +1,9 @@
 """`course fixtures`: record what the public checks compare with, from solutions/."""
+
 from __future__ import annotations
 
-from . import add_command, chapters_with_solutions, require_solutions
 from .. import manifest, paths, recording
+from . import add_command, chapters_with_solutions, require_solutions
 
 EPILOG = """\
 examples:

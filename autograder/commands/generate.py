@@ -1,12 +1,14 @@
 """`course generate`: continue a prompt with a pretrained GPT-2 or Llama, through the course's own code."""
+
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
 
-from . import add_command
 from llmcourse import data, pretrained, pretrained_llama
+
+from . import add_command
 
 EPILOG = """\
 examples:
@@ -54,22 +56,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         required=True,
         metavar="NAME_OR_PATH",
         help=f"a GPT-2 size ({', '.join(pretrained.GPT2_SIZES)}), "
-             f"a Llama ({', '.join(pretrained_llama.LLAMA_MODELS)}), "
-             "a folder (Hugging Face's config.json and model.safetensors, or Meta's params.json and "
-             "consolidated.00.pth) or a .gguf file",
+        f"a Llama ({', '.join(pretrained_llama.LLAMA_MODELS)}), "
+        "a folder (Hugging Face's config.json and model.safetensors, or Meta's params.json and "
+        "consolidated.00.pth) or a .gguf file",
     )
-    parser.add_argument("--chat", action="store_true",
-                        help="send PROMPT as a user message in the model's chat template and print the reply "
-                             "(Llama models)")
-    parser.add_argument("--max-new-tokens", type=int, default=None, metavar="N",
-                        help=f"how many tokens to add at most (default: {DEFAULT_NEW_TOKENS}; "
-                             f"{CHAT_NEW_TOKENS} with --chat)")
-    parser.add_argument("--temperature", type=float, default=None,
-                        help="softmax temperature; 0 picks the most likely token each time "
-                             f"(default: {GPT2_TEMPERATURE} for GPT-2, as the book; 0 for Llama models)")
-    parser.add_argument("--top-k", type=int, default=50, metavar="K",
-                        help="when sampling, draw among the K most likely tokens only; 0 for all of them "
-                             "(default: 50, as the book)")
+    parser.add_argument(
+        "--chat",
+        action="store_true",
+        help="send PROMPT as a user message in the model's chat template and print the reply (Llama models)",
+    )
+    parser.add_argument(
+        "--max-new-tokens",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"how many tokens to add at most (default: {DEFAULT_NEW_TOKENS}; {CHAT_NEW_TOKENS} with --chat)",
+    )
+    parser.add_argument(
+        "--temperature",
+        type=float,
+        default=None,
+        help="softmax temperature; 0 picks the most likely token each time "
+        f"(default: {GPT2_TEMPERATURE} for GPT-2, as the book; 0 for Llama models)",
+    )
+    parser.add_argument(
+        "--top-k",
+        type=int,
+        default=50,
+        metavar="K",
+        help="when sampling, draw among the K most likely tokens only; 0 for all of them (default: 50, as the book)",
+    )
     parser.add_argument("--seed", type=int, default=123, help="random seed of the sampling (default: 123)")
     parser.add_argument("--verbose", action="store_true", help="show the traceback when the course's code fails")
     parser.set_defaults(func=run)
@@ -92,15 +108,19 @@ def _fail(message: str) -> int:
 
 def _not_fetched(what: str, group: str, exc: data.DataFetchError) -> int:
     reason = str(exc).splitlines()[0].split("; ")[0]
-    return _fail(f"{what} not in {data.data_dir()} and could not be downloaded ({reason}): "
-                 f"run `course data fetch {group}`, or set COURSE_DATA_MIRROR to a server or folder with the "
-                 "course data files")
+    return _fail(
+        f"{what} not in {data.data_dir()} and could not be downloaded ({reason}): "
+        f"run `course data fetch {group}`, or set COURSE_DATA_MIRROR to a server or folder with the "
+        "course data files"
+    )
 
 
 def _unknown_model(model: str) -> int:
-    return _fail(f"unknown model {model!r}: give a GPT-2 size ({', '.join(pretrained.GPT2_SIZES)}), a Llama "
-                 f"({', '.join(pretrained_llama.LLAMA_MODELS)}), a folder (Hugging Face's config.json and "
-                 "model.safetensors, or Meta's params.json and consolidated.00.pth) or a .gguf file")
+    return _fail(
+        f"unknown model {model!r}: give a GPT-2 size ({', '.join(pretrained.GPT2_SIZES)}), a Llama "
+        f"({', '.join(pretrained_llama.LLAMA_MODELS)}), a folder (Hugging Face's config.json and "
+        "model.safetensors, or Meta's params.json and consolidated.00.pth) or a .gguf file"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -139,9 +159,14 @@ def _run_gpt2(args: argparse.Namespace) -> int:
 
     torch.manual_seed(args.seed)
     temperature = GPT2_TEMPERATURE if args.temperature is None else args.temperature
-    token_ids = generate(model, text_to_token_ids(args.prompt, tokenizer), max_new_tokens=args.max_new_tokens,
-                         context_size=cfg["context_length"], temperature=temperature,
-                         top_k=min(args.top_k, cfg["vocab_size"]) or None)
+    token_ids = generate(
+        model,
+        text_to_token_ids(args.prompt, tokenizer),
+        max_new_tokens=args.max_new_tokens,
+        context_size=cfg["context_length"],
+        temperature=temperature,
+        top_k=min(args.top_k, cfg["vocab_size"]) or None,
+    )
     print(token_ids_to_text(token_ids, tokenizer))
     return 0
 
@@ -164,8 +189,9 @@ def _run_llama(args: argparse.Namespace) -> int:
     return 0
 
 
-def _continue_llama(llama: pretrained_llama.LoadedLlama, prompt: list[int], stop_id: int | None,
-                    args: argparse.Namespace) -> list[int]:
+def _continue_llama(
+    llama: pretrained_llama.LoadedLlama, prompt: list[int], stop_id: int | None, args: argparse.Namespace
+) -> list[int]:
     """The token ids a Llama writes after `prompt`, up to args.max_new_tokens, without `stop_id`."""
     import torch
 
@@ -174,11 +200,18 @@ def _continue_llama(llama: pretrained_llama.LoadedLlama, prompt: list[int], stop
     ids = torch.tensor([prompt])
     context_size = llama.cfg["context_length"]
     if not args.temperature:
-        written = generate_text_simple_cached(llama.model, ids, args.max_new_tokens, context_size=context_size,
-                                              eos_id=stop_id)
+        written = generate_text_simple_cached(
+            llama.model, ids, args.max_new_tokens, context_size=context_size, eos_id=stop_id
+        )
     else:
         torch.manual_seed(args.seed)
-        written = generate(llama.model, ids, max_new_tokens=args.max_new_tokens, context_size=context_size,
-                           temperature=args.temperature, top_k=min(args.top_k, llama.cfg["vocab_size"]) or None,
-                           eos_id=stop_id)
-    return written[0, len(prompt):].tolist()
+        written = generate(
+            llama.model,
+            ids,
+            max_new_tokens=args.max_new_tokens,
+            context_size=context_size,
+            temperature=args.temperature,
+            top_k=min(args.top_k, llama.cfg["vocab_size"]) or None,
+            eos_id=stop_id,
+        )
+    return written[0, len(prompt) :].tolist()

@@ -1,12 +1,13 @@
 """`course grade`: grade a class's submissions, each in its own sandboxed process."""
+
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-from . import add_command, require_solutions
 from .. import manifest
 from ..grading import batch
+from . import add_command, require_solutions
 
 EPILOG = """\
 examples:
@@ -33,13 +34,37 @@ def register(subparsers) -> None:
         "sandboxed process, and write a gradebook, feedback and Gradescope results.",
         EPILOG,
     )
-    parser.add_argument("submissions", type=Path, metavar="SUBMISSIONS", help="folder with one folder or notebook per student")
+    parser.add_argument(
+        "submissions", type=Path, metavar="SUBMISSIONS", help="folder with one folder or notebook per student"
+    )
     parser.add_argument("--out", type=Path, required=True, metavar="RESULTS", help="folder for the results")
-    parser.add_argument("--workers", type=int, default=batch.default_workers(), help="submissions graded at once (default: the number of cores)")
-    parser.add_argument("--chapters", nargs="+", default=[], metavar="CHAPTER", help="chapters to grade (default: every chapter handed in)")
-    parser.add_argument("--resume", action="store_true", help="keep the submissions RESULTS already holds and grade the rest")
-    parser.add_argument("--seed", type=int, help="seed of the hidden checks' random inputs (default: a random one, printed and recorded)")
-    parser.add_argument("--timeout", type=float, metavar="SECONDS", help="seconds each exercise may take (default: course.toml's exercise_timeout_s)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=batch.default_workers(),
+        help="submissions graded at once (default: the number of cores)",
+    )
+    parser.add_argument(
+        "--chapters",
+        nargs="+",
+        default=[],
+        metavar="CHAPTER",
+        help="chapters to grade (default: every chapter handed in)",
+    )
+    parser.add_argument(
+        "--resume", action="store_true", help="keep the submissions RESULTS already holds and grade the rest"
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        help="seed of the hidden checks' random inputs (default: a random one, printed and recorded)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="seconds each exercise may take (default: course.toml's exercise_timeout_s)",
+    )
     parser.add_argument("--verbose", action="store_true", help="a traceback when the grader itself fails")
     parser.set_defaults(func=run)
 
@@ -47,8 +72,13 @@ def register(subparsers) -> None:
 def run(args) -> int:
     require_solutions("course grade")
     options = batch.Options(
-        submissions=args.submissions, out=args.out, workers=args.workers, chapters=args.chapters,
-        resume=args.resume, seed=args.seed, exercise_timeout_s=args.timeout,
+        submissions=args.submissions,
+        out=args.out,
+        workers=args.workers,
+        chapters=args.chapters,
+        resume=args.resume,
+        seed=args.seed,
+        exercise_timeout_s=args.timeout,
     )
     try:
         outcome = batch.grade_class(manifest.load(), options)
@@ -56,7 +86,9 @@ def run(args) -> int:
         print("course grade: interrupted; the submissions graded so far are kept: rerun with --resume", file=sys.stderr)
         return 130
     kept = f", {outcome.kept} kept from before" if outcome.kept else ""
-    print(f"graded {outcome.graded} submissions{kept} in {outcome.seconds:.0f} s; seed {outcome.seed}; sandbox: {outcome.sandbox}")
+    print(
+        f"graded {outcome.graded} submissions{kept} in {outcome.seconds:.0f} s; seed {outcome.seed}; sandbox: {outcome.sandbox}"
+    )
     for record in outcome.errors:
         print(f"  {record['student']}: {record['message']}")
     print(f"results in {options.out}: gradebook.csv, summary.md, totals.png, feedback/, gradescope/")

@@ -1,11 +1,12 @@
 """`course gradescope`: build a Gradescope autograder bundle (a zip to upload as the assignment's autograder)."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
-from . import add_command, chapters_with_solutions, require_solutions
 from .. import manifest
 from ..grading import gradescope_bundle
+from . import add_command, chapters_with_solutions, require_solutions
 
 EPILOG = """\
 examples:
@@ -29,8 +30,13 @@ def register(subparsers) -> None:
         EPILOG,
     )
     parser.add_argument("--out", type=Path, required=True, metavar="ZIP", help="the zip file to write")
-    parser.add_argument("--chapters", nargs="+", default=[], metavar="CHAPTER",
-                        help="chapters the assignment grades (default: every chapter with a reference notebook)")
+    parser.add_argument(
+        "--chapters",
+        nargs="+",
+        default=[],
+        metavar="CHAPTER",
+        help="chapters the assignment grades (default: every chapter with a reference notebook)",
+    )
     parser.add_argument("--verbose", action="store_true", help="a traceback when building fails")
     parser.set_defaults(func=run)
 

@@ -1,8 +1,9 @@
 """`course progress`: every chapter of the student's notebooks at a glance."""
+
 from __future__ import annotations
 
-from . import add_command
 from .. import checking, manifest, paths
+from . import add_command
 
 EPILOG = """\
 example:

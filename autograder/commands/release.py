@@ -1,11 +1,12 @@
 """`course release`: regenerate the student notebooks from solutions/ with nbgrader."""
+
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-from . import add_command, chapters_with_solutions, require_solutions
 from .. import manifest, release
+from . import add_command, chapters_with_solutions, require_solutions
 
 EPILOG = """\
 examples:
@@ -26,13 +27,23 @@ def register(subparsers) -> None:
         "Generate the student notebooks (stubs) in chapters/ from the reference notebooks in solutions/.",
         EPILOG,
     )
-    parser.add_argument("chapters", nargs="*", metavar="CHAPTER", help="chapter ids (default: every chapter with a solution)")
-    parser.add_argument("--chapters", nargs="+", dest="listed_chapters", default=[], metavar="CHAPTER",
-                        help="the same as the CHAPTER arguments, as `course grade` spells it")
+    parser.add_argument(
+        "chapters", nargs="*", metavar="CHAPTER", help="chapter ids (default: every chapter with a solution)"
+    )
+    parser.add_argument(
+        "--chapters",
+        nargs="+",
+        dest="listed_chapters",
+        default=[],
+        metavar="CHAPTER",
+        help="the same as the CHAPTER arguments, as `course grade` spells it",
+    )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--check", action="store_true", help="only compare; exit 1 naming the files that differ")
     mode.add_argument(
-        "--out", type=Path, metavar="DIR",
+        "--out",
+        type=Path,
+        metavar="DIR",
         help="write a student release (chapters, autograder with public checks only) to DIR, a new or empty folder",
     )
     parser.set_defaults(func=run)
@@ -44,7 +55,9 @@ def run(args) -> int:
     chapters = chapters_with_solutions(course, args.chapters + args.listed_chapters)
     try:
         if args.out is not None:
-            print(f"wrote a student release of {', '.join(chapters)} to {release.write_student_release(args.out, chapters)}")
+            print(
+                f"wrote a student release of {', '.join(chapters)} to {release.write_student_release(args.out, chapters)}"
+            )
             return 0
         if args.check:
             stale = [name for ch in chapters for name in release.differences(ch)]

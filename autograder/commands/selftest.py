@@ -1,11 +1,12 @@
 """`course selftest`: check the checks against the reference, the stubs, mutants and alternatives."""
+
 from __future__ import annotations
 
 from tqdm import tqdm
 
-from . import add_command, chapters_with_solutions, require_solutions
 from .. import manifest, selftest
 from ..usage import require_check_data
+from . import add_command, chapters_with_solutions, require_solutions
 
 EPILOG = """\
 examples:
@@ -25,7 +26,9 @@ def register(subparsers) -> None:
         "Prove the checks: full marks for solutions/, zero for chapters/, mutants killed, alternatives accepted.",
         EPILOG,
     )
-    parser.add_argument("chapters", nargs="*", metavar="CHAPTER", help="chapter ids (default: every chapter with a solution)")
+    parser.add_argument(
+        "chapters", nargs="*", metavar="CHAPTER", help="chapter ids (default: every chapter with a solution)"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="a line per mutant and alternative")
     parser.set_defaults(func=run)
 

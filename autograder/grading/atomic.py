@@ -1,4 +1,5 @@
 """Files that are either absent, the old version, or the new version: never half-written."""
+
 from __future__ import annotations
 
 import os

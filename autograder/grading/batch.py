@@ -6,6 +6,7 @@ outputs are rebuilt from those records at the end, so a run killed at any moment
 and resumed ends with the same files as an uninterrupted one. The seed of the hidden
 checks' random inputs is recorded in RESULTS/grading.json; a resumed run reuses it.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,14 +22,15 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .. import paths
 from llmcourse import data
-from ..usage import UsageError, require_check_data
+
+from .. import paths
 from ..manifest import Course
+from ..usage import UsageError, require_check_data
 from . import outputs, results, sandbox
-from .verdicts import SplitChecks
 from .atomic import remove_leftovers, write_atomic
 from .submissions import StudentSubmission, find_submissions
+from .verdicts import SplitChecks
 
 STATE_FILE = "grading.json"
 RECORDS = "submissions"
@@ -90,22 +92,37 @@ def _chapters(options: Options, previous: dict, subs: list[StudentSubmission], c
     handed_in = set().union(*(s.chapters() for s in subs))
     chosen = [c for c in known if c in (options.chapters or previous.get("chapters") or handed_in)]
     if previous.get("chapters") and chosen != previous["chapters"]:
-        raise UsageError(f"{options.out} was graded on {', '.join(previous['chapters'])}; resume with the same chapters")
+        raise UsageError(
+            f"{options.out} was graded on {', '.join(previous['chapters'])}; resume with the same chapters"
+        )
     if not chosen:
-        raise UsageError(f"no chapter notebooks in {options.submissions} (expected <student>/chNN/chNN.ipynb, <student>/chNN.ipynb or <student>.ipynb)")
+        raise UsageError(
+            f"no chapter notebooks in {options.submissions} (expected <student>/chNN/chNN.ipynb, <student>/chNN.ipynb or <student>.ipynb)"
+        )
     return chosen
 
 
 def _seed(options: Options, previous: dict) -> int:
     if "seed" in previous and options.seed is not None and options.seed != previous["seed"]:
-        raise UsageError(f"{options.out} was graded with --seed {previous['seed']}; resume with that seed or leave --seed out")
+        raise UsageError(
+            f"{options.out} was graded with --seed {previous['seed']}; resume with that seed or leave --seed out"
+        )
     if options.seed is not None:
         return options.seed
     return previous.get("seed", secrets.randbelow(2**31))
 
 
-def _grade_one(server: sandbox.ForkServer, split_checks: SplitChecks, sub: StudentSubmission, course: Course,
-               chapter_ids: list[str], seed: int, timeout: float, hide: list[Path], namespaces: bool) -> dict:
+def _grade_one(
+    server: sandbox.ForkServer,
+    split_checks: SplitChecks,
+    sub: StudentSubmission,
+    course: Course,
+    chapter_ids: list[str],
+    seed: int,
+    timeout: float,
+    hide: list[Path],
+    namespaces: bool,
+) -> dict:
     """Grade each of the student's notebooks in a process of its own, which holds no reference of its chapter."""
     notebooks = {c: sub.notebooks[c] for c in chapter_ids if c in sub.notebooks and c not in sub.problems}
     checks, errors, seconds, logs = [], {}, 0.0, []
@@ -131,8 +148,17 @@ def _grade_one(server: sandbox.ForkServer, split_checks: SplitChecks, sub: Stude
             errors[chapter_id] = f"the submission's process did not report its checks: {exc}"
             continue
         checks += split_checks.complete(reported, produced, course, [chapter_id])
-    return results.build_record(sub, course, chapter_ids, checks=checks, error="", seed=seed, seconds=seconds,
-                                output="".join(logs), chapter_errors=errors)
+    return results.build_record(
+        sub,
+        course,
+        chapter_ids,
+        checks=checks,
+        error="",
+        seed=seed,
+        seconds=seconds,
+        output="".join(logs),
+        chapter_errors=errors,
+    )
 
 
 def _record_of(future, sub: StudentSubmission, course: Course, chapter_ids: list[str], seed: int) -> dict:
@@ -140,30 +166,55 @@ def _record_of(future, sub: StudentSubmission, course: Course, chapter_ids: list
     try:
         return future.result()
     except Exception as exc:  # noqa: BLE001 - one submission's trouble never stops the batch
-        error = (f"the grader failed on this submission ({type(exc).__name__}: {exc}); "
-                 f"delete {RECORDS}/{sub.safe_id}.json and rerun with --resume once it is fixed")
-        return results.build_record(sub, course, chapter_ids, checks=[], error=error, seed=seed, seconds=0.0,
-                                    output=traceback.format_exc())
+        error = (
+            f"the grader failed on this submission ({type(exc).__name__}: {exc}); "
+            f"delete {RECORDS}/{sub.safe_id}.json and rerun with --resume once it is fixed"
+        )
+        return results.build_record(
+            sub, course, chapter_ids, checks=[], error=error, seed=seed, seconds=0.0, output=traceback.format_exc()
+        )
 
 
-def _grade_pending(pending: list[StudentSubmission], course: Course, options: Options, chapter_ids: list[str],
-                   seed: int, timeout: float, hide: list[Path], namespaces: bool, already: int) -> None:
+def _grade_pending(
+    pending: list[StudentSubmission],
+    course: Course,
+    options: Options,
+    chapter_ids: list[str],
+    seed: int,
+    timeout: float,
+    hide: list[Path],
+    namespaces: bool,
+    already: int,
+) -> None:
     """Grade `pending` in parallel, writing each record as it finishes, with a progress bar that
     starts at the `already` kept ones."""
     records_dir = options.out / RECORDS
     errors = 0
     warm = len(pending) >= WARM_UP_FROM
-    with sandbox.ForkServer(chapter_ids, timeout, warm) as server, ThreadPoolExecutor(max_workers=options.workers) as pool, tqdm(
-        total=already + len(pending), initial=already, desc="grading", unit="submission", file=sys.stderr,
-        disable=not options.progress,
-    ) as bar:
+    with (
+        sandbox.ForkServer(chapter_ids, timeout, warm) as server,
+        ThreadPoolExecutor(max_workers=options.workers) as pool,
+        tqdm(
+            total=already + len(pending),
+            initial=already,
+            desc="grading",
+            unit="submission",
+            file=sys.stderr,
+            disable=not options.progress,
+        ) as bar,
+    ):
         split_checks = SplitChecks(course, chapter_ids, seed)  # drawn while the server starts
         server.give_cases(split_checks.cases)
-        futures = {pool.submit(_grade_one, server, split_checks, s, course, chapter_ids, seed, timeout, hide, namespaces): s for s in pending}
+        futures = {
+            pool.submit(_grade_one, server, split_checks, s, course, chapter_ids, seed, timeout, hide, namespaces): s
+            for s in pending
+        }
         try:
             for future in as_completed(futures):
                 record = _record_of(future, futures[future], course, chapter_ids, seed)
-                write_atomic(records_dir / f"{record['safe_id']}.json", json.dumps(record, indent=1, ensure_ascii=False) + "\n")
+                write_atomic(
+                    records_dir / f"{record['safe_id']}.json", json.dumps(record, indent=1, ensure_ascii=False) + "\n"
+                )
                 errors += record["status"] == "error"
                 bar.set_postfix(errors=errors, refresh=False)
                 bar.update()
@@ -185,13 +236,21 @@ def grade_class(course: Course, options: Options) -> Outcome:
     require_check_data(course, chapter_ids, "grading")
     seed = _seed(options, previous)
     timeout = options.exercise_timeout_s or course.limits.exercise_timeout_s
-    print(f"grading {len(subs)} submissions on {', '.join(chapter_ids)} with seed {seed} (a regrade with --seed {seed} draws the same hidden inputs)", flush=True)
+    print(
+        f"grading {len(subs)} submissions on {', '.join(chapter_ids)} with seed {seed} (a regrade with --seed {seed} draws the same hidden inputs)",
+        flush=True,
+    )
 
     records_dir = options.out / RECORDS
     records_dir.mkdir(parents=True, exist_ok=True)
     remove_leftovers(options.out)
     sandbox.remove_stale_scratch()
-    kept = {s.safe_id for s in subs if options.resume and results.is_current(results.read_record(records_dir / f"{s.safe_id}.json"), s, chapter_ids, seed)}
+    kept = {
+        s.safe_id
+        for s in subs
+        if options.resume
+        and results.is_current(results.read_record(records_dir / f"{s.safe_id}.json"), s, chapter_ids, seed)
+    }
     pending = [s for s in subs if s.safe_id not in kept]
     namespaces, why_not = sandbox.namespaces_available()
     mode = "namespaces" if namespaces else "rlimits+guard"
@@ -201,8 +260,16 @@ def grade_class(course: Course, options: Options) -> Outcome:
             "and student code can write wherever you can",
             file=sys.stderr,
         )
-    state = {"seed": seed, "chapters": chapter_ids, "course_version": course.version, "exercise_timeout_s": timeout,
-             "memory_mb": course.limits.memory_mb, "sandbox": mode, "submissions": len(subs), "finished": False}
+    state = {
+        "seed": seed,
+        "chapters": chapter_ids,
+        "course_version": course.version,
+        "exercise_timeout_s": timeout,
+        "memory_mb": course.limits.memory_mb,
+        "sandbox": mode,
+        "submissions": len(subs),
+        "finished": False,
+    }
     write_atomic(options.out / STATE_FILE, json.dumps(state, indent=2) + "\n")
 
     # The child sees neither the other students' notebooks nor the results (unless the course lives inside them).
@@ -215,12 +282,19 @@ def grade_class(course: Course, options: Options) -> Outcome:
     records = [results.read_record(records_dir / f"{s.safe_id}.json") for s in subs]
     if None in records:
         lost = [s.student for s, r in zip(subs, records) if r is None]
-        raise RuntimeError(f"the records of {', '.join(lost)} in {records_dir} disappeared during the run; run again with --resume")
+        raise RuntimeError(
+            f"the records of {', '.join(lost)} in {records_dir} disappeared during the run; run again with --resume"
+        )
     outputs.write_all(options.out, records, course, chapter_ids, seed)
     write_atomic(options.out / STATE_FILE, json.dumps({**state, "finished": True}, indent=2) + "\n")
     return Outcome(
-        graded=len(pending), kept=len(kept), errors=[r for r in records if r["status"] == "error"],
-        seed=seed, chapters=chapter_ids, sandbox=mode, seconds=time.monotonic() - started,
+        graded=len(pending),
+        kept=len(kept),
+        errors=[r for r in records if r["status"] == "error"],
+        seed=seed,
+        chapters=chapter_ids,
+        sandbox=mode,
+        seconds=time.monotonic() - started,
     )
 
 

@@ -7,6 +7,7 @@ process cap for the whole pid namespace, every mount read-only except the scratc
 folder, a private /dev/shm, and the submissions and results folders hidden behind
 empty mounts.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -17,10 +18,26 @@ import signal
 from pathlib import Path
 
 PR_SET_PDEATHSIG = 1
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 32, 4096, 16384, 1 << 18
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = (
+    1,
+    2,
+    4,
+    8,
+    32,
+    4096,
+    16384,
+    1 << 18,
+)
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x10000000, 0x20000000, 0x40000000
 # Flags a remount inside a user namespace must keep (the kernel locks them), by their mountinfo names.
-_KEPT_FLAGS = {"nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexec": MS_NOEXEC, "noatime": 1024, "nodiratime": 2048, "relatime": 1 << 21}
+_KEPT_FLAGS = {
+    "nosuid": MS_NOSUID,
+    "nodev": MS_NODEV,
+    "noexec": MS_NOEXEC,
+    "noatime": 1024,
+    "nodiratime": 2048,
+    "relatime": 1 << 21,
+}
 SHM_MB = 256
 
 _libc = ctypes.CDLL(None, use_errno=True)

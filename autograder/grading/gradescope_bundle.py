@@ -12,6 +12,7 @@ against them), so it belongs on the instructor's Gradescope account only.
 
 usage: python -m autograder.grading.gradescope_bundle run [--root DIR]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,9 +26,9 @@ import zipfile
 from pathlib import Path
 
 from .. import manifest, paths, release
-from ..usage import UsageError, require_check_data
 from ..instructor_only import needed_for_grading
 from ..manifest import Course
+from ..usage import UsageError, require_check_data
 from . import batch, outputs
 from .atomic import write_atomic
 from .submissions import IGNORED
@@ -93,7 +94,9 @@ def build(out: Path, chapter_ids: list[str]) -> Path:
     root = paths.course_root()
     missing = [c for c in chapter_ids if not paths.solution_notebook(c).is_file()]
     if missing:
-        raise UsageError(f"no reference notebook for {', '.join(missing)} in {paths.solutions_dir()}; the hidden checks need it")
+        raise UsageError(
+            f"no reference notebook for {', '.join(missing)} in {paths.solutions_dir()}; the hidden checks need it"
+        )
     require_check_data(course, chapter_ids, "a Gradescope bundle")
     out = Path(out).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -153,8 +156,12 @@ def grade(root: Path, seed: int | None = None) -> dict:
             for chapter_id, notebook in notebooks.items():
                 shutil.copyfile(notebook, student / f"{chapter_id}.ipynb")
             options = batch.Options(
-                submissions=student.parent, out=Path(tmp) / "results", workers=1,
-                chapters=[chapter.id for chapter in course.chapters], seed=seed, progress=False,
+                submissions=student.parent,
+                out=Path(tmp) / "results",
+                workers=1,
+                chapters=[chapter.id for chapter in course.chapters],
+                seed=seed,
+                progress=False,
             )
             batch.grade_class(course, options)
             record = json.loads((options.out / batch.RECORDS / f"{STUDENT}.json").read_text(encoding="utf-8"))
@@ -166,7 +173,9 @@ def grade(root: Path, seed: int | None = None) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m autograder.grading.gradescope_bundle", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m autograder.grading.gradescope_bundle", description=__doc__.split("\n\n")[0]
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     running = commands.add_parser("run", help="grade ROOT/submission/ and write ROOT/results/results.json")
     running.add_argument("--root", type=Path, default=Path(os.environ.get("AUTOGRADER_ROOT", DEFAULT_ROOT)))

@@ -18,6 +18,7 @@
   instead of grading the submission a second time. Workers forked by libraries
   never return there and are not affected.
 """
+
 from __future__ import annotations
 
 import errno
@@ -73,7 +74,9 @@ def limit_forks() -> None:
         global _forks_left
         if _from_notebook(sys._getframe(1)):
             if _forks_left <= 0:
-                raise BlockingIOError(errno.EAGAIN, f"os.fork: a submission may fork at most {FORKS} times while it is graded")
+                raise BlockingIOError(
+                    errno.EAGAIN, f"os.fork: a submission may fork at most {FORKS} times while it is graded"
+                )
             _forks_left -= 1
         return fork()
 
@@ -86,7 +89,9 @@ def _stop_in_grader_code(frame, event, arg):
 
 def _after_fork_in_child() -> None:
     frame = sys._getframe(1)
-    while frame is not None and (not frame.f_code.co_filename.startswith(GRADER_DIR) or frame.f_code.co_filename == __file__):
+    while frame is not None and (
+        not frame.f_code.co_filename.startswith(GRADER_DIR) or frame.f_code.co_filename == __file__
+    ):
         frame = frame.f_back
     if frame is None:
         return
@@ -109,10 +114,26 @@ def install() -> None:
 # Modules whose functions and classes grading relies on: these by name, and every loaded module
 # of these packages.
 WATCHED_MODULES = (
-    "builtins", "math", "operator", "functools", "json", "os", "posix", "random", "numpy",
-    "torch", "torch.testing", "torch.testing._comparison", "torch._tensor", "torch.functional",
-    "torch.nn.functional", "torch.nn.modules.module", "torch.nn.parameter", "torch.autograd",
-    "torch.optim.optimizer", "torch.utils.data.dataloader",
+    "builtins",
+    "math",
+    "operator",
+    "functools",
+    "json",
+    "os",
+    "posix",
+    "random",
+    "numpy",
+    "torch",
+    "torch.testing",
+    "torch.testing._comparison",
+    "torch._tensor",
+    "torch.functional",
+    "torch.nn.functional",
+    "torch.nn.modules.module",
+    "torch.nn.parameter",
+    "torch.autograd",
+    "torch.optim.optimizer",
+    "torch.utils.data.dataloader",
 )
 WATCHED_PACKAGES = ("autograder", "previous_chapters", "_pytest", "pytest", "pluggy", "tiktoken")
 # Replaced by PyTorch itself: importing torch._dynamo (torch.compile does) wraps torch.manual_seed.
@@ -151,7 +172,8 @@ def _insides(function: FunctionType, depth: int = 2) -> tuple:
 
 def _watched() -> dict[str, ModuleType]:
     return {
-        name: module for name, module in list(sys.modules.items())
+        name: module
+        for name, module in list(sys.modules.items())
         if isinstance(module, ModuleType) and (name in WATCHED_MODULES or name.split(".")[0] in WATCHED_PACKAGES)
     }
 
@@ -169,7 +191,9 @@ class Integrity:
             self._entries.append((name, module, {k: v for k, v in namespace.items() if _is_code(v)}))
             for key, value in list(namespace.items()):
                 if isinstance(value, type) and getattr(value, "__module__", None) == name:
-                    self._entries.append((f"{name}.{key}", value, {k: v for k, v in vars(value).items() if _is_code(v)}))
+                    self._entries.append(
+                        (f"{name}.{key}", value, {k: v for k, v in vars(value).items() if _is_code(v)})
+                    )
         # A function keeps its identity when its __code__ or __defaults__ are set: remember those too.
         self._insides = [
             (f"{owner_name}.{key}", function, _insides(function))
@@ -185,8 +209,11 @@ class Integrity:
             current = vars(owner)
             found += [f"{owner_name}.{key}" for key, value in remembered.items() if current.get(key) is not value]
             if isinstance(owner, type):
-                found += [f"{owner_name}.{key}" for key in current.keys() - remembered.keys()
-                          if _is_code(current[key]) and any(hasattr(base, key) for base in owner.__mro__[1:])]
+                found += [
+                    f"{owner_name}.{key}"
+                    for key in current.keys() - remembered.keys()
+                    if _is_code(current[key]) and any(hasattr(base, key) for base in owner.__mro__[1:])
+                ]
         for name, function, insides in self._insides:
             now = _insides(function)
             if len(now) != len(insides) or any(a is not b for a, b in zip(now, insides)):

@@ -10,6 +10,7 @@
 Every file is written atomically, and the same records always give the same bytes,
 so a run resumed after a crash ends with the outputs of an uninterrupted one.
 """
+
 from __future__ import annotations
 
 import collections
@@ -50,7 +51,12 @@ def gradebook_csv(records: list[dict], course: Course, chapter_ids: list[str]) -
         scores = {ex["id"]: ex["score"] for ex in _exercises(record)}
         totals = {ch["id"]: ch["score"] for ch in record["chapters"]}
         writer.writerow(
-            [record["student"], *(_points(scores[i]) for i in exercise_ids), *(_points(totals[c]) for c in chapter_ids), _points(record["score"])]
+            [
+                record["student"],
+                *(_points(scores[i]) for i in exercise_ids),
+                *(_points(totals[c]) for c in chapter_ids),
+                _points(record["score"]),
+            ]
         )
     return buffer.getvalue()
 
@@ -98,7 +104,12 @@ def _grading_problem(record: dict) -> list[str]:
 
 def feedback_md(record: dict, course: Course) -> str:
     """One student's feedback on every graded chapter."""
-    lines = [f"# Feedback for {record['student']}", "", f"**{_points(record['score'])} / {_points(record['max_score'])} points**", ""]
+    lines = [
+        f"# Feedback for {record['student']}",
+        "",
+        f"**{_points(record['score'])} / {_points(record['max_score'])} points**",
+        "",
+    ]
     lines += _grading_problem(record)
     for chapter in record["chapters"]:
         lines += _chapter_section(chapter, course, "##")
@@ -117,21 +128,30 @@ def gradescope_json(record: dict, course: Course) -> dict:
     for ex in _exercises(record):
         counted = [c for c in ex["checks"] if c["outcome"] != "skipped"]
         if not counted:
-            tests.append({
-                "name": f"{ex['id']}: {ex['title']}", "score": ex["score"], "max_score": ex["max_score"],
-                "output": f"{ex['status']}: {ex['message']}".rstrip(": "), "visibility": "visible",
-            })
+            tests.append(
+                {
+                    "name": f"{ex['id']}: {ex['title']}",
+                    "score": ex["score"],
+                    "max_score": ex["max_score"],
+                    "output": f"{ex['status']}: {ex['message']}".rstrip(": "),
+                    "visibility": "visible",
+                }
+            )
             continue
         share = ex["max_score"] / len(counted)
         for check in counted:
-            output = check["outcome"] + (f": {check['message']}" if check["message"] and check["outcome"] != "passed" else "")
-            tests.append({
-                "name": f"{ex['id']}: {check['name']}",
-                "score": round(share, 4) if check["outcome"] == "passed" else 0.0,
-                "max_score": round(share, 4),
-                "output": output,
-                "visibility": "after_published" if check["visibility"] == "hidden" else "visible",
-            })
+            output = check["outcome"] + (
+                f": {check['message']}" if check["message"] and check["outcome"] != "passed" else ""
+            )
+            tests.append(
+                {
+                    "name": f"{ex['id']}: {check['name']}",
+                    "score": round(share, 4) if check["outcome"] == "passed" else 0.0,
+                    "max_score": round(share, 4),
+                    "output": output,
+                    "visibility": "after_published" if check["visibility"] == "hidden" else "visible",
+                }
+            )
     summary = f"{_points(record['score'])} / {_points(record['max_score'])} points"
     if record["status"] == "error":
         summary += f"\nGrading could not finish: {record['message']}"
@@ -164,7 +184,10 @@ def summary_md(records: list[dict], course: Course, chapter_ids: list[str], seed
             f"lowest {_points(min(totals))}, highest {_points(max(totals))}."
         )
     lines += ["", "![Histogram of the totals](totals.png)", "", "## Exercises", ""]
-    lines += ["| exercise | points | mean | below full marks | most common failure messages |", "| --- | --- | --- | --- | --- |"]
+    lines += [
+        "| exercise | points | mean | below full marks | most common failure messages |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for chapter_id in chapter_ids:
         for exercise in course.chapter(chapter_id).exercises:
             results = [ex for r in records for ex in _exercises(r) if ex["id"] == exercise.id]
@@ -220,8 +243,10 @@ def write_all(out: Path, records: list[dict], course: Course, chapter_ids: list[
     for record in records:
         write_atomic(out / "feedback" / f"{record['safe_id']}.md", feedback_md(record, course))
         for chapter in record["chapters"]:
-            write_atomic(out / "feedback" / record["safe_id"] / f"{chapter['id']}.md",
-                         chapter_feedback_md(record, chapter, course))
+            write_atomic(
+                out / "feedback" / record["safe_id"] / f"{chapter['id']}.md",
+                chapter_feedback_md(record, chapter, course),
+            )
         _remove_others(out / "feedback" / record["safe_id"], {f"{chapter['id']}.md" for chapter in record["chapters"]})
         results = json.dumps(gradescope_json(record, course), indent=2, ensure_ascii=False)
         write_atomic(out / "gradescope" / record["safe_id"] / "results.json", results + "\n")

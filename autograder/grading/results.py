@@ -6,6 +6,7 @@ outcomes and visibilities the known ones, texts are clipped, and points are comp
 here from course.toml. Hidden checks keep their names and outcomes, but their
 messages become generic ones, so no feedback shows a hidden input or expected value.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,8 @@ from pathlib import Path
 from ..manifest import Chapter, Course
 from ..runner import PRODUCED
 from ..scoring import SKIPPED, STATUSES, ChapterResult, CheckResult, ExerciseResult, score_chapter
-from .verdicts import GRADER_MESSAGES, decode
 from .submissions import StudentSubmission
+from .verdicts import GRADER_MESSAGES, decode
 
 MAX_TEXT = 2000
 MAX_CHECKS = 10000
@@ -51,13 +52,27 @@ def parse_report(report: object, course: Course, chapter_ids: list[str]) -> tupl
     for item in checks:
         if not isinstance(item, dict) or item.get("exercise_id") not in known:
             raise ReportError("the report names a check of no graded exercise")
-        if item.get("outcome") not in (*STATUSES, SKIPPED, PRODUCED) or item.get("visibility") not in ("public", "hidden"):
+        if item.get("outcome") not in (*STATUSES, SKIPPED, PRODUCED) or item.get("visibility") not in (
+            "public",
+            "hidden",
+        ):
             raise ReportError("the report has a check with an unknown outcome or visibility")
         seconds = item.get("seconds", 0.0)
-        seconds = float(seconds) if isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds >= 0 else 0.0
+        seconds = (
+            float(seconds) if isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds >= 0 else 0.0
+        )
         check_id = _clip(item.get("check_id", ""))
-        parsed.append(CheckResult(item["exercise_id"], _clip(item.get("name")), item["outcome"],
-                                  _clip(item.get("message", "")), item["visibility"], seconds, check_id))
+        parsed.append(
+            CheckResult(
+                item["exercise_id"],
+                _clip(item.get("name")),
+                item["outcome"],
+                _clip(item.get("message", "")),
+                item["visibility"],
+                seconds,
+                check_id,
+            )
+        )
         if item["outcome"] == PRODUCED and (outputs := decode(item.get("outputs"))) is not None:
             produced[check_id] = outputs
     return parsed, produced
@@ -85,12 +100,16 @@ def _for_feedback(checks: list[CheckResult], memory_mb: int) -> list[CheckResult
         message = hidden_message(check, public)
         if "MemoryError" in message:
             message += f" (a submission may use {memory_mb} MB)"
-        shown.append(CheckResult(check.exercise_id, check.name, check.outcome, message, check.visibility, check.seconds))
+        shown.append(
+            CheckResult(check.exercise_id, check.name, check.outcome, message, check.visibility, check.seconds)
+        )
     return shown
 
 
 def _unavailable(chapter: Chapter, status: str, message: str) -> ChapterResult:
-    return ChapterResult(chapter, [ExerciseResult(ex, status=status, score=0.0, message=message) for ex in chapter.exercises])
+    return ChapterResult(
+        chapter, [ExerciseResult(ex, status=status, score=0.0, message=message) for ex in chapter.exercises]
+    )
 
 
 def _chapter_json(result: ChapterResult) -> dict:
@@ -131,7 +150,9 @@ def build_record(
         elif error or chapter_id in chapter_errors:
             result = _unavailable(chapter, "error", error or chapter_errors[chapter_id])
         else:
-            result = score_chapter(chapter, list(chapter.exercises), [c for c in shown if c.exercise_id.startswith(f"{chapter_id}.")])
+            result = score_chapter(
+                chapter, list(chapter.exercises), [c for c in shown if c.exercise_id.startswith(f"{chapter_id}.")]
+            )
         chapters.append(result)
     if len(output) > OUTPUT_KEPT_CHARS:
         output = output[: OUTPUT_KEPT_CHARS // 2] + "\n[...]\n" + output[-OUTPUT_KEPT_CHARS // 2 :]

@@ -13,6 +13,7 @@ into the scratch folder, which must carry the one-time token only the grader and
 that process know. Everything instructor-only (`instructor_only`) is hidden from it,
 and it only produces the hidden checks' outputs (`verdicts` decides them).
 """
+
 from __future__ import annotations
 
 import collections
@@ -30,11 +31,12 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
-from .. import paths
 from llmcourse import data
+
+from .. import paths
 from ..instructor_only import instructor_only_paths
 from . import worker
 from .worker import PROBE_OK
@@ -134,7 +136,7 @@ def remove_tree(folder: Path) -> None:
 def remove_stale_scratch() -> None:
     """Delete scratch folders of graders that are no longer running (killed with -9)."""
     for folder in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*-*"):
-        pid = folder.name[len(SCRATCH_PREFIX):].split("-", 1)[0]
+        pid = folder.name[len(SCRATCH_PREFIX) :].split("-", 1)[0]
         if not pid.isdigit() or int(pid) == os.getpid():
             continue
         try:
@@ -145,7 +147,7 @@ def remove_stale_scratch() -> None:
             pass
 
 
-@lru_cache(maxsize=None)
+@cache
 def namespaces_available() -> tuple[bool, str]:
     """(True, "") when a process can be confined in namespaces here, else (False, why not)."""
     if not sys.platform.startswith("linux"):
@@ -154,7 +156,11 @@ def namespaces_available() -> tuple[bool, str]:
     try:
         done = subprocess.run(
             _worker_command("--probe", str(scratch)),
-            cwd=scratch, env=_environment(scratch), capture_output=True, text=True, timeout=120,
+            cwd=scratch,
+            env=_environment(scratch),
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return False, f"the namespace probe failed: {exc}"
@@ -276,13 +282,20 @@ class ForkServer:
         (self._home / "tmp").mkdir()
         with theirs:
             self._process = subprocess.Popen(
-                _worker_command("--serve", str(theirs.fileno()), *self._arguments), pass_fds=[theirs.fileno()],
-                cwd=self._home, env=_environment(self._home), stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+                _worker_command("--serve", str(theirs.fileno()), *self._arguments),
+                pass_fds=[theirs.fileno()],
+                cwd=self._home,
+                env=_environment(self._home),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         self._log = _OutputTail(self._process.stdout)
         self._waiting: dict[int, _Started] = {}  # this server's submission processes, by request id
-        threading.Thread(target=self._read_replies, args=(self._connection, self._process, self._waiting), daemon=True).start()
+        threading.Thread(
+            target=self._read_replies, args=(self._connection, self._process, self._waiting), daemon=True
+        ).start()
         if self._cases is not None:  # a server started again after one died
             self._send_cases()
 
@@ -417,7 +430,9 @@ def _write_job(scratch: Path, notebooks: dict[str, Path], **settings) -> Path:
         shutil.copyfile(source, copy)
         copies[chapter_id] = str(copy)
     job = scratch / "job.json"
-    job.write_text(json.dumps({"notebooks": copies, "scratch": str(scratch), "result": str(scratch / "result.json"), **settings}))
+    job.write_text(
+        json.dumps({"notebooks": copies, "scratch": str(scratch), "result": str(scratch / "result.json"), **settings})
+    )
     return job
 
 
@@ -444,9 +459,16 @@ def run_submission(
         (home / "tmp").mkdir(parents=True)
         _seed_tiktoken_cache(home)
         job = _write_job(
-            scratch, notebooks, home=str(home), seed=seed, memory_mb=memory_mb,
-            nproc=_user_tasks() + MAX_PROCESSES, max_processes=MAX_PROCESSES, namespaces=namespaces,
-            hide=[str(p) for p in hide], instructor_only=[str(p) for p in instructor_only_paths()],
+            scratch,
+            notebooks,
+            home=str(home),
+            seed=seed,
+            memory_mb=memory_mb,
+            nproc=_user_tasks() + MAX_PROCESSES,
+            max_processes=MAX_PROCESSES,
+            namespaces=namespaces,
+            hide=[str(p) for p in hide],
+            instructor_only=[str(p) for p in instructor_only_paths()],
         )
         budget = exercise_timeout_s * (exercises + len(notebooks)) + STARTUP_S
         token = secrets.token_hex(16)
@@ -461,7 +483,9 @@ def run_submission(
         try:
             report = json.loads(_read_regular(result, MAX_REPORT_BYTES))
         except (OSError, ValueError, RecursionError) as exc:
-            return RunOutcome(None, f"the submission's process left an unreadable report ({type(exc).__name__})", log, seconds)
+            return RunOutcome(
+                None, f"the submission's process left an unreadable report ({type(exc).__name__})", log, seconds
+            )
         if not isinstance(report, dict) or not secrets.compare_digest(str(report.pop("token", "")), token):
             return RunOutcome(None, "the report in the submission's folder was not written by the grader", log, seconds)
         return RunOutcome(report, "", log, seconds)

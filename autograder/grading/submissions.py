@@ -11,6 +11,7 @@ notebooks whose exercise cells name a chapter. The student id is the folder's (o
 file's) name as handed in; output files use `safe_name`, which can never leave
 the results folder.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -72,7 +73,11 @@ def chapters_in(notebook: dict, course: Course) -> list[str]:
     found = []
     for chapter in course.chapters:
         for cell in notebook.get("cells", []):
-            if isinstance(cell, dict) and loader.nbgrader_meta(cell).get("solution") and loader.exercise_of_cell(cell, chapter):
+            if (
+                isinstance(cell, dict)
+                and loader.nbgrader_meta(cell).get("solution")
+                and loader.exercise_of_cell(cell, chapter)
+            ):
                 found.append(chapter.id)
                 break
     return found
@@ -84,13 +89,19 @@ def _read(path: Path, shown: str, folder: Path | None = None) -> tuple[dict | No
     if path.is_symlink() or folder is not None and not path.resolve().is_relative_to(folder.resolve()):
         return None, ("error", f"{shown} is a symbolic link; hand in the notebook file itself")
     if path.stat().st_size > MAX_NOTEBOOK_BYTES:
-        return None, ("error", f"{shown} is larger than {MAX_NOTEBOOK_BYTES // 2**20} MB; clear the cell outputs and hand it in again")
+        return None, (
+            "error",
+            f"{shown} is larger than {MAX_NOTEBOOK_BYTES // 2**20} MB; clear the cell outputs and hand it in again",
+        )
     try:
         return loader.read_notebook(path), None
     except loader.ExerciseUnavailable as exc:
         return None, (exc.status, str(exc).replace(str(path), shown))
     except (RecursionError, ValueError) as exc:
-        return None, ("error", f"{shown} is not a readable notebook ({type(exc).__name__}); restore it from a backup or the original chapter")
+        return None, (
+            "error",
+            f"{shown} is not a readable notebook ({type(exc).__name__}); restore it from a backup or the original chapter",
+        )
 
 
 def _assign(sub: StudentSubmission, chapter_id: str, path: Path, shown: str, course: Course, folder: Path) -> None:
@@ -140,7 +151,9 @@ def _from_file(path: Path, course: Course) -> StudentSubmission:
     for chapter_id in holds:
         sub.notebooks[chapter_id] = path
     if not holds:
-        sub.missing_reason = f"{_display_id(path.name)} has no exercise cells of any chapter (their nbgrader grade_ids are gone)"
+        sub.missing_reason = (
+            f"{_display_id(path.name)} has no exercise cells of any chapter (their nbgrader grade_ids are gone)"
+        )
     return sub
 
 

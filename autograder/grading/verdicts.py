@@ -5,6 +5,7 @@ Both steps run in the grader's process, with the references loaded here from sol
 a submission's process only runs the produce steps. A split check that comes back with
 neither outputs nor a failure of the student's own code is an error, whatever its report says.
 """
+
 from __future__ import annotations
 
 import base64
@@ -14,8 +15,8 @@ import inspect
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from .. import loader, paths, runner, split
 from ..gpt2_for_checks import gpt2_for_checks
@@ -51,7 +52,9 @@ class SplitChecks:
             module = instructor_module(chapter_id, "hidden")
             found = split.split_checks(module)
             if found:
-                self.references[chapter_id] = loader.load_notebook(paths.solution_notebook(chapter_id), course.chapter(chapter_id))
+                self.references[chapter_id] = loader.load_notebook(
+                    paths.solution_notebook(chapter_id), course.chapter(chapter_id)
+                )
                 self.checks.update({key: (chapter_id, check) for key, check in found.items()})
         self.cases = {key: self._draw(key) for key in self.checks}
 
@@ -95,8 +98,9 @@ class SplitChecks:
         seconds = check.seconds + time.monotonic() - started
         return dataclasses.replace(check, outcome=outcome, message=message, seconds=seconds)
 
-    def complete(self, checks: list[CheckResult], outputs: dict[str, bytes], course: Course,
-                 chapter_ids: list[str]) -> list[CheckResult]:
+    def complete(
+        self, checks: list[CheckResult], outputs: dict[str, bytes], course: Course, chapter_ids: list[str]
+    ) -> list[CheckResult]:
         """`checks` with every split check of `chapter_ids` decided here; one the report left out counts as an error."""
         decided = []
         for check in checks:
@@ -110,7 +114,9 @@ class SplitChecks:
         for key, (chapter_id, check) in self.checks.items():
             if chapter_id in chapter_ids and key not in reported:
                 name = check_title(check, key.rsplit("::", 1)[1])
-                decided.append(CheckResult(exercises[exercise_marker(check)], name, "error", NOT_REPORTED, "hidden", 0.0, key))
+                decided.append(
+                    CheckResult(exercises[exercise_marker(check)], name, "error", NOT_REPORTED, "hidden", 0.0, key)
+                )
         return decided
 
 

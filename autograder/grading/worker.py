@@ -18,6 +18,7 @@ grader reads from it; everything else it prints is only a log.
 `python -m autograder.grading.worker --probe SCRATCH` tries the namespace confinement
 and prints "sandbox ok" when it holds.
 """
+
 from __future__ import annotations
 
 import base64
@@ -119,8 +120,10 @@ def prepare(chapters: list[str], exercise_timeout_s: float) -> Prepared:
 
 def load_notebooks(job: dict, course: Course) -> dict:
     """The job's notebooks loaded, by chapter id."""
-    return {chapter_id: _load(Path(path), course.chapter(chapter_id), course.limits.exercise_timeout_s)
-            for chapter_id, path in job["notebooks"].items()}
+    return {
+        chapter_id: _load(Path(path), course.chapter(chapter_id), course.limits.exercise_timeout_s)
+        for chapter_id, path in job["notebooks"].items()
+    }
 
 
 def grade(job: dict, prepared: Prepared, submissions: dict) -> dict:
@@ -133,8 +136,9 @@ def grade(job: dict, prepared: Prepared, submissions: dict) -> dict:
     exercises = [ex for chapter_id in submissions for ex in course.chapter(chapter_id).exercises]
     produced: dict[str, bytes] = {}
     checks = []
-    for check in runner.run_checks(course, submissions, exercises, hidden=True, seed=int(job["seed"]),
-                                   cases=prepared.cases, produced=produced):
+    for check in runner.run_checks(
+        course, submissions, exercises, hidden=True, seed=int(job["seed"]), cases=prepared.cases, produced=produced
+    ):
         item = dataclasses.asdict(check)
         if check.outcome == runner.PRODUCED:
             item["outputs"] = encode(produced[check.check_id])
@@ -372,4 +376,6 @@ if __name__ == "__main__":
     elif sys.argv[1:2] == ["--serve"]:
         serve(int(sys.argv[2]), sys.argv[3].split(","), float(sys.argv[4]), sys.argv[5:] == ["--warm"])
     else:
-        sys.exit("usage: python -m autograder.grading.worker --serve FD CHAPTERS EXERCISE_TIMEOUT_S [--warm] | --probe SCRATCH")
+        sys.exit(
+            "usage: python -m autograder.grading.worker --serve FD CHAPTERS EXERCISE_TIMEOUT_S [--warm] | --probe SCRATCH"
+        )

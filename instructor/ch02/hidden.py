@@ -2,6 +2,7 @@
 
 Failure messages say which property differs, never the inputs or the expected values.
 """
+
 from __future__ import annotations
 
 import random
@@ -10,13 +11,15 @@ import pytest
 import torch
 
 from autograder.checks.modules import load_parameters, parameter_state
-from autograder.split import split
 from autograder.checks.test_ch02 import NumberTokenizer
 from autograder.compare import expect, expect_tensor, expect_type, fail
+from autograder.split import split
 
-WORDS = ("ship light keeper harbour fog night sea count lamp tide rope gull stone wind "
-         "Café naïve Ærø 北京 🙂 don't they'll 1899 4,017 7:30").split()
-PUNCTUATION = list(",.;:?!\"()") + ["--", "_"]
+WORDS = (
+    "ship light keeper harbour fog night sea count lamp tide rope gull stone wind "
+    "Café naïve Ærø 北京 🙂 don't they'll 1899 4,017 7:30"
+).split()
+PUNCTUATION = list(',.;:?!"()') + ["--", "_"]
 SPECIAL_TOKENS = ["<|endoftext|>"]
 BYTES_TAG = "bytes"
 
@@ -114,8 +117,12 @@ def _bpe_tokenizer_setup(ref, seed):
     vocab, merges = ref.train_bpe(random_text(rng, 400), 256 + 1 + 80, list(SPECIAL_TOKENS))
     theirs = ref.BPETokenizer(dict(vocab), list(merges), list(SPECIAL_TOKENS))
     texts = [random_text(rng, 30) + rng.choice(["", "<|endoftext|>"]) + random_text(rng, 10) for _ in range(5)]
-    return {"vocab": bytes_as_data(dict(vocab)), "merges": bytes_as_data(list(merges)), "texts": texts,
-            "ids": [theirs.encode(text) for text in texts]}
+    return {
+        "vocab": bytes_as_data(dict(vocab)),
+        "merges": bytes_as_data(list(merges)),
+        "texts": texts,
+        "ids": [theirs.encode(text) for text in texts],
+    }
 
 
 def _bpe_tokenizer_outputs(sub, case):
@@ -154,8 +161,10 @@ def _dataset_outputs(sub, case):
 
 
 def _expect_tensor_pair(item, what: str) -> None:
-    expect(isinstance(item, (tuple, list)) and len(item) == 2 and all(isinstance(t, torch.Tensor) for t in item),
-           f"{what} should be a pair of tensors")
+    expect(
+        isinstance(item, (tuple, list)) and len(item) == 2 and all(isinstance(t, torch.Tensor) for t in item),
+        f"{what} should be a pair of tensors",
+    )
 
 
 @pytest.mark.ch02_gpt_dataset
@@ -164,19 +173,29 @@ def test_dataset_agrees_with_reference_on_random_windows(outputs, case, ref):
     """hidden: every window for a random length, max_length and stride"""
     theirs = _dataset_of(ref, case)
     windows = outputs["windows"]
-    expect(outputs["length"] == len(theirs) and len(windows) == len(theirs),
-           "the number of windows differs from the reference for hidden settings")
+    expect(
+        outputs["length"] == len(theirs) and len(windows) == len(theirs),
+        "the number of windows differs from the reference for hidden settings",
+    )
     for k in range(len(theirs)):
         a, b = windows[k], theirs[k]
         _expect_tensor_pair(a, f"window {k} (input_ids, target_ids)")
-        expect(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]), f"window {k} differs from the reference for hidden settings")
+        expect(
+            torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]),
+            f"window {k} differs from the reference for hidden settings",
+        )
 
 
 def _dataloader_case(seed):
     rng = random.Random(seed)
     text = random_text(rng, 200)
-    settings = dict(batch_size=rng.randint(1, 5), max_length=rng.randint(3, 12), stride=rng.randint(1, 12),
-                    shuffle=False, drop_last=rng.random() < 0.5)
+    settings = dict(
+        batch_size=rng.randint(1, 5),
+        max_length=rng.randint(3, 12),
+        stride=rng.randint(1, 12),
+        shuffle=False,
+        drop_last=rng.random() < 0.5,
+    )
     return {"text": text, "settings": settings}
 
 
@@ -230,9 +249,16 @@ def test_embedding_agrees_with_reference_on_random_sizes(outputs, case, ref):
     ref_out = theirs(case["ids"])
     out = outputs["out"]
     expect_tensor(out, "the InputEmbedding output")
-    expect(out.shape == ref_out.shape and torch.allclose(out.double(), ref_out.double(), atol=1e-6), "the output differs from the reference for hidden sizes")
+    expect(
+        out.shape == ref_out.shape and torch.allclose(out.double(), ref_out.double(), atol=1e-6),
+        "the output differs from the reference for hidden sizes",
+    )
     ref_out.square().sum().backward()
     for name in ("tok_emb", "pos_emb"):
         grad, ref_grad = outputs["grads"].get(f"{name}.weight"), getattr(theirs, name).weight.grad
-        expect(isinstance(grad, torch.Tensor) and grad.shape == ref_grad.shape and torch.allclose(grad.double(), ref_grad.double(), atol=1e-6),
-               f"the gradient of {name} differs from the reference")
+        expect(
+            isinstance(grad, torch.Tensor)
+            and grad.shape == ref_grad.shape
+            and torch.allclose(grad.double(), ref_grad.double(), atol=1e-6),
+            f"the gradient of {name} differs from the reference",
+        )

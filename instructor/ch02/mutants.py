@@ -3,276 +3,297 @@
 Each is a list of (old, new) replacements in the reference cell; the self-test checks that
 every one loses points on its exercise with a message that names what is wrong.
 """
+
 from autograder.selftest import Mutant
 
 MUTANTS: dict[str, list[Mutant]] = {
     "ch02.simple_tokenizer": [
-Mutant(
-"split pattern without a capturing group, so punctuation is dropped from vocabulary and encodings",
-((r"""SPLIT_PATTERN = r'([,.:;?_!"()\']|--|\s)'""", r"""SPLIT_PATTERN = r'[,.:;?_!"()\']|--|\s'"""),),
-),
-Mutant(
-"special tokens put at the start of the vocabulary (ids 0 and 1) instead of appended",
-(('tokens += ["<|endoftext|>", "<|unk|>"]', 'tokens = ["<|endoftext|>", "<|unk|>"] + tokens'),),
-),
-Mutant(
-"vocabulary kept in order of first appearance instead of sorted",
-(
+        Mutant(
+            "split pattern without a capturing group, so punctuation is dropped from vocabulary and encodings",
+            ((r"""SPLIT_PATTERN = r'([,.:;?_!"()\']|--|\s)'""", r"""SPLIT_PATTERN = r'[,.:;?_!"()\']|--|\s'"""),),
+        ),
+        Mutant(
+            "special tokens put at the start of the vocabulary (ids 0 and 1) instead of appended",
+            (('tokens += ["<|endoftext|>", "<|unk|>"]', 'tokens = ["<|endoftext|>", "<|unk|>"] + tokens'),),
+        ),
+        Mutant(
+            "vocabulary kept in order of first appearance instead of sorted",
             (
-                "tokens = sorted({piece for piece in pieces if piece})",
-                "tokens = list(dict.fromkeys(piece for piece in pieces if piece))",
+                (
+                    "tokens = sorted({piece for piece in pieces if piece})",
+                    "tokens = list(dict.fromkeys(piece for piece in pieces if piece))",
+                ),
             ),
         ),
-),
-Mutant(
-"vocabulary not deduplicated: a repeated word takes the id of its last copy, leaving gaps",
-(("tokens = sorted({piece for piece in pieces if piece})", "tokens = sorted([piece for piece in pieces if piece])"),),
-),
-Mutant(
-"build_vocab does not strip the pieces, so whitespace separators become vocabulary entries",
-(
+        Mutant(
+            "vocabulary not deduplicated: a repeated word takes the id of its last copy, leaving gaps",
             (
-                "pieces = (piece.strip() for piece in re.split(SPLIT_PATTERN, text))\n    tokens = sorted",
-                "pieces = re.split(SPLIT_PATTERN, text)\n    tokens = sorted",
+                (
+                    "tokens = sorted({piece for piece in pieces if piece})",
+                    "tokens = sorted([piece for piece in pieces if piece])",
+                ),
             ),
         ),
-),
-Mutant(
-"encode drops unknown words instead of mapping them to <|unk|>",
-(
+        Mutant(
+            "build_vocab does not strip the pieces, so whitespace separators become vocabulary entries",
             (
-                'tokens = [piece if piece in self.str_to_int else "<|unk|>" for piece in pieces if piece]',
-                "tokens = [piece for piece in pieces if piece in self.str_to_int]",
+                (
+                    "pieces = (piece.strip() for piece in re.split(SPLIT_PATTERN, text))\n    tokens = sorted",
+                    "pieces = re.split(SPLIT_PATTERN, text)\n    tokens = sorted",
+                ),
             ),
         ),
-),
-Mutant(
-"encode keeps the empty strings between separators, each becoming an <|unk|>",
-(('else "<|unk|>" for piece in pieces if piece]', 'else "<|unk|>" for piece in pieces]'),),
-),
-Mutant(
-"decode keeps the space in front of punctuation",
-((r"""return re.sub(r'\s+([,.:;?!"()\'])', r"\1", text)""", "return text"),),
-),
+        Mutant(
+            "encode drops unknown words instead of mapping them to <|unk|>",
+            (
+                (
+                    'tokens = [piece if piece in self.str_to_int else "<|unk|>" for piece in pieces if piece]',
+                    "tokens = [piece for piece in pieces if piece in self.str_to_int]",
+                ),
+            ),
+        ),
+        Mutant(
+            "encode keeps the empty strings between separators, each becoming an <|unk|>",
+            (('else "<|unk|>" for piece in pieces if piece]', 'else "<|unk|>" for piece in pieces]'),),
+        ),
+        Mutant(
+            "decode keeps the space in front of punctuation",
+            ((r"""return re.sub(r'\s+([,.:;?!"()\'])', r"\1", text)""", "return text"),),
+        ),
     ],
     "ch02.bpe_train": [
-Mutant(
-"a tie goes to the lexicographically smaller pair",
-(
+        Mutant(
+            "a tie goes to the lexicographically smaller pair",
             (
-                "best = max(pair_counts, key=lambda pair: (pair_counts[pair], pair))",
-                "best = min(pair_counts, key=lambda pair: (-pair_counts[pair], pair))",
+                (
+                    "best = max(pair_counts, key=lambda pair: (pair_counts[pair], pair))",
+                    "best = min(pair_counts, key=lambda pair: (-pair_counts[pair], pair))",
+                ),
             ),
         ),
-),
-Mutant(
-"a tie goes to whichever pair was counted first (no tie-break)",
-(("key=lambda pair: (pair_counts[pair], pair))", "key=lambda pair: pair_counts[pair])"),),
-),
-Mutant(
-"a tie goes to the greater merged token (left + right) instead of the greater pair",
-(("key=lambda pair: (pair_counts[pair], pair))", "key=lambda pair: (pair_counts[pair], pair[0] + pair[1]))"),),
-),
-Mutant(
-"pair counts not weighted by pre-token frequency: each distinct pre-token counts once",
-(("freqs = list(counts.values())", "freqs = [1] * len(counts)"),),
-),
-Mutant(
-"special tokens not split off before counting: they are pre-tokenized and merged like text",
-(("    for piece in pieces:\n", "    for piece in [text]:\n"),),
-),
-Mutant(
-"special tokens used as a regex without re.escape, so '<|endoftext|>' splits at '<', 'endoftext' and '>'",
-(('"|".join(re.escape(token) for token in longest_first)', '"|".join(longest_first)'),),
-),
-Mutant(
-"no pre-tokenization: each text chunk is one sequence, so merges cross word boundaries",
-(("for pretoken in regex.findall(GPT2_PRETOKENIZE_PATTERN, piece)", "for pretoken in [piece]"),),
-),
-Mutant(
-"merge_pair steps one token after a merge, so overlapping occurrences (a a a) are merged twice",
-(
+        Mutant(
+            "a tie goes to whichever pair was counted first (no tie-break)",
+            (("key=lambda pair: (pair_counts[pair], pair))", "key=lambda pair: pair_counts[pair])"),),
+        ),
+        Mutant(
+            "a tie goes to the greater merged token (left + right) instead of the greater pair",
             (
-                "            merged.append(pair[0] + pair[1])\n            i += 2",
-                "            merged.append(pair[0] + pair[1])\n            i += 1",
+                (
+                    "key=lambda pair: (pair_counts[pair], pair))",
+                    "key=lambda pair: (pair_counts[pair], pair[0] + pair[1]))",
+                ),
             ),
         ),
-),
-Mutant(
-"a merged word's old pairs are not subtracted from the counts, so the merged pair keeps its count and comes up again",
-(
+        Mutant(
+            "pair counts not weighted by pre-token frequency: each distinct pre-token counts once",
+            (("freqs = list(counts.values())", "freqs = [1] * len(counts)"),),
+        ),
+        Mutant(
+            "special tokens not split off before counting: they are pre-tokenized and merged like text",
+            (("    for piece in pieces:\n", "    for piece in [text]:\n"),),
+        ),
+        Mutant(
+            "special tokens used as a regex without re.escape, so '<|endoftext|>' splits at '<', 'endoftext' and '>'",
+            (('"|".join(re.escape(token) for token in longest_first)', '"|".join(longest_first)'),),
+        ),
+        Mutant(
+            "no pre-tokenization: each text chunk is one sequence, so merges cross word boundaries",
+            (("for pretoken in regex.findall(GPT2_PRETOKENIZE_PATTERN, piece)", "for pretoken in [piece]"),),
+        ),
+        Mutant(
+            "merge_pair steps one token after a merge, so overlapping occurrences (a a a) are merged twice",
             (
-                "                pair_counts[pair] -= freq\n"
-                "                if pair_counts[pair] == 0:\n"
-                "                    del pair_counts[pair]\n",
-                "                pass\n",
+                (
+                    "            merged.append(pair[0] + pair[1])\n            i += 2",
+                    "            merged.append(pair[0] + pair[1])\n            i += 1",
+                ),
             ),
         ),
-),
-Mutant(
-"special tokens not counted in vocab_size: len(special_tokens) merges too many",
-(("range(vocab_size - 256 - len(special_tokens))", "range(vocab_size - 256)"),),
-),
-Mutant(
-"special tokens get the ids right after the 256 bytes, before the merged tokens",
-(
+        Mutant(
+            "a merged word's old pairs are not subtracted from the counts, so the merged pair keeps its count and comes up again",
             (
-                "    for left, right in merges:\n        vocab[len(vocab)] = left + right\n"
-                "    for token in special_tokens:\n        vocab[len(vocab)] = token.encode(\"utf-8\")\n",
-                "    for token in special_tokens:\n        vocab[len(vocab)] = token.encode(\"utf-8\")\n"
-                "    for left, right in merges:\n        vocab[len(vocab)] = left + right\n",
+                (
+                    "                pair_counts[pair] -= freq\n"
+                    "                if pair_counts[pair] == 0:\n"
+                    "                    del pair_counts[pair]\n",
+                    "                pass\n",
+                ),
             ),
         ),
-),
+        Mutant(
+            "special tokens not counted in vocab_size: len(special_tokens) merges too many",
+            (("range(vocab_size - 256 - len(special_tokens))", "range(vocab_size - 256)"),),
+        ),
+        Mutant(
+            "special tokens get the ids right after the 256 bytes, before the merged tokens",
+            (
+                (
+                    "    for left, right in merges:\n        vocab[len(vocab)] = left + right\n"
+                    '    for token in special_tokens:\n        vocab[len(vocab)] = token.encode("utf-8")\n',
+                    '    for token in special_tokens:\n        vocab[len(vocab)] = token.encode("utf-8")\n'
+                    "    for left, right in merges:\n        vocab[len(vocab)] = left + right\n",
+                ),
+            ),
+        ),
     ],
     "ch02.bpe_tokenizer": [
-Mutant(
-"encode merges the leftmost mergeable pair instead of the lowest-ranked one",
-(("_, i = min(ranked)", "_, i = min(ranked, key=lambda item: item[1])"),),
-),
-Mutant(
-"encode applies the highest-ranked (latest) merge first",
-(("_, i = min(ranked)", "_, i = max(ranked)"),),
-),
-Mutant(
-"encode does not pre-tokenize: merges run over the whole text between special tokens",
-(("for pretoken in regex.findall(GPT2_PRETOKENIZE_PATTERN, piece):", "for pretoken in [piece]:"),),
-),
-Mutant(
-"special tokens not recognised in encode: they are encoded byte by byte like text",
-(("pieces = self.special_pattern.split(text) if self.special_pattern else [text]", "pieces = [text]"),),
-),
-Mutant(
-"decode turns each token into text on its own, so a character split across tokens becomes U+FFFD",
-(
+        Mutant(
+            "encode merges the leftmost mergeable pair instead of the lowest-ranked one",
+            (("_, i = min(ranked)", "_, i = min(ranked, key=lambda item: item[1])"),),
+        ),
+        Mutant(
+            "encode applies the highest-ranked (latest) merge first",
+            (("_, i = min(ranked)", "_, i = max(ranked)"),),
+        ),
+        Mutant(
+            "encode does not pre-tokenize: merges run over the whole text between special tokens",
+            (("for pretoken in regex.findall(GPT2_PRETOKENIZE_PATTERN, piece):", "for pretoken in [piece]:"),),
+        ),
+        Mutant(
+            "special tokens not recognised in encode: they are encoded byte by byte like text",
+            (("pieces = self.special_pattern.split(text) if self.special_pattern else [text]", "pieces = [text]"),),
+        ),
+        Mutant(
+            "decode turns each token into text on its own, so a character split across tokens becomes U+FFFD",
             (
-                'return b"".join(self.vocab[token_id] for token_id in ids).decode("utf-8", errors="replace")',
-                'return "".join(self.vocab[token_id].decode("utf-8", errors="replace") for token_id in ids)',
+                (
+                    'return b"".join(self.vocab[token_id] for token_id in ids).decode("utf-8", errors="replace")',
+                    'return "".join(self.vocab[token_id].decode("utf-8", errors="replace") for token_id in ids)',
+                ),
             ),
         ),
-),
-Mutant(
-"decode with errors='strict': invalid UTF-8 raises instead of becoming U+FFFD",
-(('errors="replace"', 'errors="strict"'),),
-),
-Mutant(
-"vocab.bpe merges encoded as UTF-8 instead of mapped back through the byte alphabet (no merge with 'Ġ' ever applies)",
-(
+        Mutant(
+            "decode with errors='strict': invalid UTF-8 raises instead of becoming U+FFFD",
+            (('errors="replace"', 'errors="strict"'),),
+        ),
+        Mutant(
+            "vocab.bpe merges encoded as UTF-8 instead of mapped back through the byte alphabet (no merge with 'Ġ' ever applies)",
             (
-                "merges = [tuple(to_bytes(part) for part in line.split()) for line in lines if line.strip()]",
-                'merges = [tuple(part.encode("utf-8") for part in line.split()) for line in lines if line.strip()]',
+                (
+                    "merges = [tuple(to_bytes(part) for part in line.split()) for line in lines if line.strip()]",
+                    'merges = [tuple(part.encode("utf-8") for part in line.split()) for line in lines if line.strip()]',
+                ),
             ),
         ),
-),
-Mutant(
-"from_gpt2_files ignores special_tokens, so <|endoftext|> is encoded as text",
-(("return cls(vocab, merges, list(special_tokens))", "return cls(vocab, merges)"),),
-),
+        Mutant(
+            "from_gpt2_files ignores special_tokens, so <|endoftext|> is encoded as text",
+            (("return cls(vocab, merges, list(special_tokens))", "return cls(vocab, merges)"),),
+        ),
     ],
     "ch02.gpt_dataset": [
-Mutant(
-"targets not shifted: the target window equals the input window",
-(("token_ids[start + 1:start + max_length + 1]", "token_ids[start:start + max_length]"),),
-),
-Mutant(
-"window range one too long: the last target window is one token short",
-(
+        Mutant(
+            "targets not shifted: the target window equals the input window",
+            (("token_ids[start + 1:start + max_length + 1]", "token_ids[start:start + max_length]"),),
+        ),
+        Mutant(
+            "window range one too long: the last target window is one token short",
             (
-                "range(0, len(token_ids) - max_length, stride)",
-                "range(0, len(token_ids) - max_length + 1, stride)",
+                (
+                    "range(0, len(token_ids) - max_length, stride)",
+                    "range(0, len(token_ids) - max_length + 1, stride)",
+                ),
             ),
         ),
-),
-Mutant(
-"input window of max_length + 1 tokens",
-(("token_ids[start:start + max_length])", "token_ids[start:start + max_length + 1])"),),
-),
-Mutant(
-"stride off by one: window starts are stride + 1 apart",
-(("range(0, len(token_ids) - max_length, stride)", "range(0, len(token_ids) - max_length, stride + 1)"),),
-),
-Mutant(
-"stride ignored: windows never overlap (starts max_length apart)",
-(("range(0, len(token_ids) - max_length, stride)", "range(0, len(token_ids) - max_length, max_length)"),),
-),
-Mutant(
-"constructor takes stride before max_length, so positional calls swap them",
-(
+        Mutant(
+            "input window of max_length + 1 tokens",
+            (("token_ids[start:start + max_length])", "token_ids[start:start + max_length + 1])"),),
+        ),
+        Mutant(
+            "stride off by one: window starts are stride + 1 apart",
+            (("range(0, len(token_ids) - max_length, stride)", "range(0, len(token_ids) - max_length, stride + 1)"),),
+        ),
+        Mutant(
+            "stride ignored: windows never overlap (starts max_length apart)",
+            (("range(0, len(token_ids) - max_length, stride)", "range(0, len(token_ids) - max_length, max_length)"),),
+        ),
+        Mutant(
+            "constructor takes stride before max_length, so positional calls swap them",
             (
-                "def __init__(self, txt: str, tokenizer, max_length: int, stride: int):",
-                "def __init__(self, txt: str, tokenizer, stride: int, max_length: int):",
+                (
+                    "def __init__(self, txt: str, tokenizer, max_length: int, stride: int):",
+                    "def __init__(self, txt: str, tokenizer, stride: int, max_length: int):",
+                ),
             ),
         ),
-),
-Mutant(
-"input windows built with torch.Tensor, so they are float32 instead of int64",
-(
+        Mutant(
+            "input windows built with torch.Tensor, so they are float32 instead of int64",
             (
-                "self.input_ids.append(torch.tensor(token_ids[start:start + max_length]))",
-                "self.input_ids.append(torch.Tensor(token_ids[start:start + max_length]))",
+                (
+                    "self.input_ids.append(torch.tensor(token_ids[start:start + max_length]))",
+                    "self.input_ids.append(torch.Tensor(token_ids[start:start + max_length]))",
+                ),
             ),
         ),
-),
-Mutant(
-"encode called without allowed_special, so a text with <|endoftext|> raises",
-(('tokenizer.encode(txt, allowed_special={"<|endoftext|>"})', "tokenizer.encode(txt)"),),
-),
-Mutant(
-"__len__ one short: the last window is never served",
-(("return len(self.input_ids)", "return len(self.input_ids) - 1"),),
-),
+        Mutant(
+            "encode called without allowed_special, so a text with <|endoftext|> raises",
+            (('tokenizer.encode(txt, allowed_special={"<|endoftext|>"})', "tokenizer.encode(txt)"),),
+        ),
+        Mutant(
+            "__len__ one short: the last window is never served",
+            (("return len(self.input_ids)", "return len(self.input_ids) - 1"),),
+        ),
     ],
     "ch02.create_dataloader": [
-Mutant(
-"shuffle not passed on (the DataLoader never shuffles)",
-(("shuffle=shuffle, ", ""),),
-),
-Mutant(
-"drop_last not passed on (a short last batch is kept)",
-(("drop_last=drop_last, ", ""),),
-),
-Mutant(
-"batch_size not passed on (batches of 1)",
-(("batch_size=batch_size, ", ""),),
-),
-Mutant(
-"num_workers not passed on",
-((", num_workers=num_workers)", ")"),),
-),
-Mutant(
-"max_length and stride swapped when building the dataset",
-(("GPTDatasetV1(txt, tokenizer, max_length, stride)", "GPTDatasetV1(txt, tokenizer, stride, max_length)"),),
-),
-Mutant(
-"stride ignored: the dataset is built with stride = max_length",
-(("GPTDatasetV1(txt, tokenizer, max_length, stride)", "GPTDatasetV1(txt, tokenizer, max_length, max_length)"),),
-),
-    ],
-    "ch02.input_embeddings": [
-Mutant(
-"position embeddings not added",
-(("return self.tok_emb(token_ids) + self.pos_emb(positions)", "return self.tok_emb(token_ids)"),),
-),
-Mutant(
-"position embeddings looked up with the token ids instead of the positions",
-(("self.pos_emb(positions)", "self.pos_emb(token_ids)"),),
-),
-Mutant(
-"positions start at 1 instead of 0",
-(
+        Mutant(
+            "shuffle not passed on (the DataLoader never shuffles)",
+            (("shuffle=shuffle, ", ""),),
+        ),
+        Mutant(
+            "drop_last not passed on (a short last batch is kept)",
+            (("drop_last=drop_last, ", ""),),
+        ),
+        Mutant(
+            "batch_size not passed on (batches of 1)",
+            (("batch_size=batch_size, ", ""),),
+        ),
+        Mutant(
+            "num_workers not passed on",
+            ((", num_workers=num_workers)", ")"),),
+        ),
+        Mutant(
+            "max_length and stride swapped when building the dataset",
+            (("GPTDatasetV1(txt, tokenizer, max_length, stride)", "GPTDatasetV1(txt, tokenizer, stride, max_length)"),),
+        ),
+        Mutant(
+            "stride ignored: the dataset is built with stride = max_length",
             (
-                "torch.arange(token_ids.shape[1], device=token_ids.device)",
-                "torch.arange(1, token_ids.shape[1] + 1, device=token_ids.device)",
+                (
+                    "GPTDatasetV1(txt, tokenizer, max_length, stride)",
+                    "GPTDatasetV1(txt, tokenizer, max_length, max_length)",
+                ),
             ),
         ),
-),
-Mutant(
-"positions counted along the batch dimension (shape[0]) instead of the sequence",
-(("torch.arange(token_ids.shape[1]", "torch.arange(token_ids.shape[0]"),),
-),
-Mutant(
-"position table sized vocab_size instead of context_length",
-(("self.pos_emb = nn.Embedding(context_length, emb_dim)", "self.pos_emb = nn.Embedding(vocab_size, emb_dim)"),),
-),
+    ],
+    "ch02.input_embeddings": [
+        Mutant(
+            "position embeddings not added",
+            (("return self.tok_emb(token_ids) + self.pos_emb(positions)", "return self.tok_emb(token_ids)"),),
+        ),
+        Mutant(
+            "position embeddings looked up with the token ids instead of the positions",
+            (("self.pos_emb(positions)", "self.pos_emb(token_ids)"),),
+        ),
+        Mutant(
+            "positions start at 1 instead of 0",
+            (
+                (
+                    "torch.arange(token_ids.shape[1], device=token_ids.device)",
+                    "torch.arange(1, token_ids.shape[1] + 1, device=token_ids.device)",
+                ),
+            ),
+        ),
+        Mutant(
+            "positions counted along the batch dimension (shape[0]) instead of the sequence",
+            (("torch.arange(token_ids.shape[1]", "torch.arange(token_ids.shape[0]"),),
+        ),
+        Mutant(
+            "position table sized vocab_size instead of context_length",
+            (
+                (
+                    "self.pos_emb = nn.Embedding(context_length, emb_dim)",
+                    "self.pos_emb = nn.Embedding(vocab_size, emb_dim)",
+                ),
+            ),
+        ),
     ],
 }

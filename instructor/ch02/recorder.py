@@ -1,4 +1,5 @@
 """Chapter 2 fixtures: the inputs the public checks use and the reference's outputs on them."""
+
 from __future__ import annotations
 
 import torch

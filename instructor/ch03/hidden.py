@@ -1,5 +1,6 @@
 """Hidden checks of chapter 3: the live reference against the submission on configurations
 and inputs drawn from the seed. Messages say what differs, never the inputs or expected values."""
+
 from __future__ import annotations
 
 import random
@@ -8,7 +9,6 @@ from operator import attrgetter
 import torch
 
 from autograder.checks.modules import module_check
-from autograder.split import split
 from autograder.checks.test_ch03 import (
     attention_weights,
     causal_attention,
@@ -18,6 +18,7 @@ from autograder.checks.test_ch03 import (
     self_attention_v2,
 )
 from autograder.compare import expect, expect_close, fail
+from autograder.split import split
 
 ATOL = 1e-5
 
@@ -28,8 +29,10 @@ def _attention_case(seed):
 
 
 def _attention_outputs(sub, case):
-    return {"weights": [sub.attention_weights(x) for x in case["inputs"]],
-            "context": [sub.context_vectors(x) for x in case["inputs"]]}
+    return {
+        "weights": [sub.attention_weights(x) for x in case["inputs"]],
+        "context": [sub.context_vectors(x) for x in case["inputs"]],
+    }
 
 
 @attention_weights
@@ -55,8 +58,13 @@ def _v2_draw(rng):
 
 
 def _causal_config(rng: random.Random) -> dict:
-    return {"d_in": rng.randint(2, 9), "d_out": rng.randint(2, 9), "context_length": rng.randint(4, 12),
-            "dropout": rng.choice([0.0, 0.1, 0.5]), "qkv_bias": rng.random() < 0.5}
+    return {
+        "d_in": rng.randint(2, 9),
+        "d_out": rng.randint(2, 9),
+        "context_length": rng.randint(4, 12),
+        "dropout": rng.choice([0.0, 0.1, 0.5]),
+        "qkv_bias": rng.random() < 0.5,
+    }
 
 
 def _batch_for(config: dict, rng: random.Random) -> torch.Tensor:
@@ -86,23 +94,58 @@ def _multihead_draw(rng):
     return drawn
 
 
-test_self_attention_v1_agrees_with_reference = self_attention_v1(module_check(
-    "SelfAttention_v1", attrgetter("SelfAttention_v1"), _v1_draw, "hidden: outputs and gradients for a random size", atol=ATOL))
-test_self_attention_v2_agrees_with_reference = self_attention_v2(module_check(
-    "SelfAttention_v2", attrgetter("SelfAttention_v2"), _v2_draw, "hidden: outputs and gradients for a random size, with and without bias", atol=ATOL))
-test_causal_attention_agrees_with_reference = causal_attention(module_check(
-    "CausalAttention", attrgetter("CausalAttention"), _causal_draw, "hidden: outputs and gradients for a random size and input length", atol=ATOL))
-test_wrapper_agrees_with_reference = multihead_wrapper(module_check(
-    "MultiHeadAttentionWrapper", attrgetter("MultiHeadAttentionWrapper"), _wrapper_draw, "hidden: outputs and gradients for a random size and number of heads", atol=ATOL))
-test_multihead_attention_agrees_with_reference = multihead_attention(module_check(
-    "MultiHeadAttention", attrgetter("MultiHeadAttention"), _multihead_draw,
-    "hidden: outputs and gradients for a random size, number of heads and input length", atol=ATOL))
+test_self_attention_v1_agrees_with_reference = self_attention_v1(
+    module_check(
+        "SelfAttention_v1",
+        attrgetter("SelfAttention_v1"),
+        _v1_draw,
+        "hidden: outputs and gradients for a random size",
+        atol=ATOL,
+    )
+)
+test_self_attention_v2_agrees_with_reference = self_attention_v2(
+    module_check(
+        "SelfAttention_v2",
+        attrgetter("SelfAttention_v2"),
+        _v2_draw,
+        "hidden: outputs and gradients for a random size, with and without bias",
+        atol=ATOL,
+    )
+)
+test_causal_attention_agrees_with_reference = causal_attention(
+    module_check(
+        "CausalAttention",
+        attrgetter("CausalAttention"),
+        _causal_draw,
+        "hidden: outputs and gradients for a random size and input length",
+        atol=ATOL,
+    )
+)
+test_wrapper_agrees_with_reference = multihead_wrapper(
+    module_check(
+        "MultiHeadAttentionWrapper",
+        attrgetter("MultiHeadAttentionWrapper"),
+        _wrapper_draw,
+        "hidden: outputs and gradients for a random size and number of heads",
+        atol=ATOL,
+    )
+)
+test_multihead_attention_agrees_with_reference = multihead_attention(
+    module_check(
+        "MultiHeadAttention",
+        attrgetter("MultiHeadAttention"),
+        _multihead_draw,
+        "hidden: outputs and gradients for a random size, number of heads and input length",
+        atol=ATOL,
+    )
+)
 
 
 def _mask_case(draw_config):
     def setup(seed):
         config = draw_config(random.Random(seed))
         return {"config": config, "inputs": torch.randn(2, config["context_length"] - 1, config["d_in"])}
+
     return setup
 
 
@@ -115,13 +158,16 @@ def _mask_outputs(class_name: str):
         except RuntimeError as exc:
             return {"error": str(exc).splitlines()[0] if str(exc) else type(exc).__name__}
         return {"shape": list(out.shape) if isinstance(out, torch.Tensor) else None}
+
     return produce
 
 
 def _expect_mask_moves(outputs: dict, what: str) -> None:
     if "error" in outputs:
-        fail(f"after {what}.to(device) the forward pass fails ({outputs['error']}); "
-             "register the mask with self.register_buffer so that it moves with the module")
+        fail(
+            f"after {what}.to(device) the forward pass fails ({outputs['error']}); "
+            "register the mask with self.register_buffer so that it moves with the module"
+        )
     expect(outputs["shape"] is not None, f"{what} output should be a tensor")
 
 

@@ -1,4 +1,5 @@
 """Chapter 3 fixtures: inputs, parameters and the reference's outputs for the public checks."""
+
 from __future__ import annotations
 
 import torch
@@ -33,7 +34,12 @@ def _eval_outputs(module, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
 
 def _module_case(make, config: dict, inputs: list[torch.Tensor]) -> dict:
     module = make(**config)
-    return {"config": config, "state": parameter_state(module), "inputs": inputs, "outputs": _eval_outputs(module, inputs)}
+    return {
+        "config": config,
+        "state": parameter_state(module),
+        "inputs": inputs,
+        "outputs": _eval_outputs(module, inputs),
+    }
 
 
 def record(ref) -> dict:
@@ -54,7 +60,9 @@ def record(ref) -> dict:
         "wrapper": _module_case(ref.MultiHeadAttentionWrapper, WRAPPER, [batch, short]),
         "wrapper_with_qkv_bias": parameter_state(ref.MultiHeadAttentionWrapper(**WRAPPER, qkv_bias=True)),
         "multihead": [
-            _module_case(ref.MultiHeadAttention, config, [torch.randn(2, 7, config["d_in"]), torch.randn(3, 4, config["d_in"])])
+            _module_case(
+                ref.MultiHeadAttention, config, [torch.randn(2, 7, config["d_in"]), torch.randn(3, 4, config["d_in"])]
+            )
             for config in MULTIHEAD
         ],
     }

@@ -1,5 +1,6 @@
 """Hidden checks of chapter 4: the live reference against the submission on configurations,
 parameters and inputs drawn from the seed. Messages say what differs, never the inputs."""
+
 from __future__ import annotations
 
 import random
@@ -8,7 +9,6 @@ from operator import attrgetter
 import torch
 
 from autograder.checks.modules import module_check
-from autograder.split import split
 from autograder.checks.test_ch04 import (
     feed_forward,
     gelu,
@@ -19,12 +19,20 @@ from autograder.checks.test_ch04 import (
 )
 from autograder.checks.toy_models import WindowLanguageModel
 from autograder.compare import expect, expect_close, expect_equal_tensor
+from autograder.split import split
 
 
 def _config(rng: random.Random) -> dict:
     n_heads = rng.randint(1, 3)
-    return {"vocab_size": rng.randint(10, 60), "context_length": rng.randint(4, 10), "emb_dim": n_heads * rng.randint(2, 5),
-            "n_heads": n_heads, "n_layers": rng.randint(1, 3), "drop_rate": rng.choice([0.0, 0.1]), "qkv_bias": rng.random() < 0.5}
+    return {
+        "vocab_size": rng.randint(10, 60),
+        "context_length": rng.randint(4, 10),
+        "emb_dim": n_heads * rng.randint(2, 5),
+        "n_heads": n_heads,
+        "n_layers": rng.randint(1, 3),
+        "drop_rate": rng.choice([0.0, 0.1]),
+        "qkv_bias": rng.random() < 0.5,
+    }
 
 
 def _layer_norm_draw(rng):
@@ -45,20 +53,43 @@ def _transformer_block_draw(rng):
 
 def _gpt_model_draw(rng):
     cfg = _config(rng)
-    return [({"cfg": cfg}, torch.randint(0, cfg["vocab_size"], (rng.randint(1, 3), rng.randint(1, cfg["context_length"]))))]
+    return [
+        ({"cfg": cfg}, torch.randint(0, cfg["vocab_size"], (rng.randint(1, 3), rng.randint(1, cfg["context_length"]))))
+    ]
 
 
-test_layer_norm_agrees_with_reference = layer_norm(module_check(
-    "LayerNorm", attrgetter("LayerNorm"), _layer_norm_draw,
-    "hidden: outputs and gradients for a random width and random scale and shift", random_weights=True))
-test_feed_forward_agrees_with_reference = feed_forward(module_check(
-    "FeedForward", attrgetter("FeedForward"), _feed_forward_draw, "hidden: outputs and gradients for a random width"))
-test_transformer_block_agrees_with_reference = transformer_block(module_check(
-    "TransformerBlock", attrgetter("TransformerBlock"), _transformer_block_draw,
-    "hidden: outputs and gradients for a random configuration and input length", random_weights=True))
-test_gpt_model_agrees_with_reference = gpt_model(module_check(
-    "GPTModel", attrgetter("GPTModel"), _gpt_model_draw,
-    "hidden: logits and gradients for a random configuration and input length", random_weights=True))
+test_layer_norm_agrees_with_reference = layer_norm(
+    module_check(
+        "LayerNorm",
+        attrgetter("LayerNorm"),
+        _layer_norm_draw,
+        "hidden: outputs and gradients for a random width and random scale and shift",
+        random_weights=True,
+    )
+)
+test_feed_forward_agrees_with_reference = feed_forward(
+    module_check(
+        "FeedForward", attrgetter("FeedForward"), _feed_forward_draw, "hidden: outputs and gradients for a random width"
+    )
+)
+test_transformer_block_agrees_with_reference = transformer_block(
+    module_check(
+        "TransformerBlock",
+        attrgetter("TransformerBlock"),
+        _transformer_block_draw,
+        "hidden: outputs and gradients for a random configuration and input length",
+        random_weights=True,
+    )
+)
+test_gpt_model_agrees_with_reference = gpt_model(
+    module_check(
+        "GPTModel",
+        attrgetter("GPTModel"),
+        _gpt_model_draw,
+        "hidden: logits and gradients for a random configuration and input length",
+        random_weights=True,
+    )
+)
 
 
 def _gelu_case(seed):
@@ -94,10 +125,19 @@ def _generation_case(seed):
     """A random window model (its sizes and seed), prompts and number of steps."""
     rng = random.Random(seed)
     context_size, vocab_size = rng.randint(2, 6), rng.randint(5, 40)
-    prompts = torch.randint(0, vocab_size, (rng.randint(1, 3), rng.randint(1, context_size + 3)),
-                            generator=torch.Generator().manual_seed(seed))
-    return {"vocab_size": vocab_size, "context_size": context_size, "model_seed": seed, "prompts": prompts,
-            "steps": rng.randint(1, 9)}
+    prompts = torch.randint(
+        0,
+        vocab_size,
+        (rng.randint(1, 3), rng.randint(1, context_size + 3)),
+        generator=torch.Generator().manual_seed(seed),
+    )
+    return {
+        "vocab_size": vocab_size,
+        "context_size": context_size,
+        "model_seed": seed,
+        "prompts": prompts,
+        "steps": rng.randint(1, 9),
+    }
 
 
 def _greedy_tokens(module, case: dict):
@@ -113,4 +153,6 @@ def _generation_outputs(sub, case):
 @split(setup=_generation_case, produce=_generation_outputs)
 def test_generate_text_simple_agrees_with_reference(outputs, case, ref):
     """hidden: greedy tokens from a random model, prompt and context size"""
-    expect_equal_tensor(outputs["tokens"], _greedy_tokens(ref, case), "generate_text_simple on a hidden model and prompt")
+    expect_equal_tensor(
+        outputs["tokens"], _greedy_tokens(ref, case), "generate_text_simple on a hidden model and prompt"
+    )

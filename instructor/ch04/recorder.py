@@ -1,4 +1,5 @@
 """Chapter 4 fixtures: a small GPT configuration, parameters, inputs and the reference's outputs."""
+
 from __future__ import annotations
 
 import torch
@@ -7,7 +8,15 @@ from autograder.checks.modules import parameter_state
 from autograder.checks.toy_models import WindowLanguageModel
 
 # Small enough to record, with every size distinct: vocabulary, context, width, heads, layers.
-SMALL = {"vocab_size": 29, "context_length": 8, "emb_dim": 12, "n_heads": 3, "n_layers": 2, "drop_rate": 0.5, "qkv_bias": False}
+SMALL = {
+    "vocab_size": 29,
+    "context_length": 8,
+    "emb_dim": 12,
+    "n_heads": 3,
+    "n_layers": 2,
+    "drop_rate": 0.5,
+    "qkv_bias": False,
+}
 
 GENERATE = {"vocab_size": 23, "context_size": 4, "max_new_tokens": 7}
 

@@ -1,5 +1,6 @@
 """Hidden checks of chapter 5: the live reference against the submission on sizes, runs and
 checkpoints drawn from the seed. Messages say what differs, never the inputs."""
+
 from __future__ import annotations
 
 import contextlib
@@ -10,7 +11,6 @@ import random
 import torch
 
 from autograder.checks.modules import parameter_state
-from autograder.split import split
 from autograder.checks.test_ch05 import (
     checkpoint,
     generate,
@@ -22,7 +22,16 @@ from autograder.checks.test_ch05 import (
 )
 from autograder.checks.toy_models import FixedLogitsModel, TinyLanguageModel, WindowLanguageModel
 from autograder.checks.training_setups import ALPHABET, CONTEXT, TrainingRun, training_run
-from autograder.compare import expect, expect_close, expect_equal_tensor, expect_number, expect_tensor, expect_type, fail
+from autograder.compare import (
+    expect,
+    expect_close,
+    expect_equal_tensor,
+    expect_number,
+    expect_tensor,
+    expect_type,
+    fail,
+)
+from autograder.split import split
 
 SAMPLED_TOKENS = 3000
 SAMPLED_VOCAB = 10
@@ -53,8 +62,10 @@ def test_token_conversion_agrees_with_reference(outputs, case, ref, gpt2):
 
 def _batches(rng: random.Random, vocab_size: int, count: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
     batch, tokens = rng.randint(1, 3), rng.randint(1, CONTEXT)
-    return [(torch.randint(0, vocab_size, (batch, tokens)), torch.randint(0, vocab_size, (batch, tokens)))
-            for _ in range(count)]
+    return [
+        (torch.randint(0, vocab_size, (batch, tokens)), torch.randint(0, vocab_size, (batch, tokens)))
+        for _ in range(count)
+    ]
 
 
 def _loss_case(seed):
@@ -72,9 +83,13 @@ def _losses(sub, case):
     """The student's loss of the first batch and loader losses for each num_batches."""
     model = _loss_model(case)
     x, y = case["batches"][0]
-    return {"batch": sub.calc_loss_batch(x, y, model, "cpu"),
-            "loader": [sub.calc_loss_loader(case["batches"], model, "cpu", num_batches=num_batches)
-                       for num_batches in case["num_batches"]]}
+    return {
+        "batch": sub.calc_loss_batch(x, y, model, "cpu"),
+        "loader": [
+            sub.calc_loss_loader(case["batches"], model, "cpu", num_batches=num_batches)
+            for num_batches in case["num_batches"]
+        ],
+    }
 
 
 @loss
@@ -83,13 +98,19 @@ def test_losses_agree_with_reference(outputs, case, ref):
     """hidden: batch and loader losses on random batch shapes and num_batches"""
     model, batches = _loss_model(case), case["batches"]
     x, y = batches[0]
-    expect_close(outputs["batch"], ref.calc_loss_batch(x, y, model, "cpu").detach(),
-                 f"calc_loss_batch on a {tuple(x.shape)} batch")
+    expect_close(
+        outputs["batch"],
+        ref.calc_loss_batch(x, y, model, "cpu").detach(),
+        f"calc_loss_batch on a {tuple(x.shape)} batch",
+    )
     for num_batches, value in zip(case["num_batches"], outputs["loader"], strict=True):
         got = expect_number(value, f"calc_loss_loader(..., num_batches={num_batches})")
         expected = ref.calc_loss_loader(batches, model, "cpu", num_batches=num_batches)
-        expect(math.isclose(got, expected, rel_tol=1e-5), f"calc_loss_loader over {len(batches)} batches with "
-               f"num_batches={num_batches} gave {got:.6f}; expected {expected:.6f}")
+        expect(
+            math.isclose(got, expected, rel_tol=1e-5),
+            f"calc_loss_loader over {len(batches)} batches with "
+            f"num_batches={num_batches} gave {got:.6f}; expected {expected:.6f}",
+        )
 
 
 def _quiet(function, *args, **kwargs):
@@ -101,8 +122,17 @@ def _trained(function, case: dict) -> dict:
     """Runs a training function on a fresh run built from case["run"] with case["settings"];
     returns what it returned and the model's parameters afterwards."""
     run = training_run(**case["run"])
-    result = _quiet(function, run.model, run.train_loader, run.val_loader, run.optimizer, "cpu",
-                    start_context=run.start_context, tokenizer=run.tokenizer, **case["settings"])
+    result = _quiet(
+        function,
+        run.model,
+        run.train_loader,
+        run.val_loader,
+        run.optimizer,
+        "cpu",
+        start_context=run.start_context,
+        tokenizer=run.tokenizer,
+        **case["settings"],
+    )
     return {"result": result, "params": parameter_state(run.model)}
 
 
@@ -122,9 +152,13 @@ def _expect_same_run(outputs: dict, expected: dict, what: str) -> None:
     for index, (values, expected_values) in enumerate(zip(got, expected_lists)):
         values = _numbers(values, f"{what}'s result {index}")
         expected_values = _numbers(expected_values, f"the reference's result {index}")
-        expect(len(values) == len(expected_values), f"{what}'s result {index} has {len(values)} entries; expected "
-               f"{len(expected_values)}")
-        expect_close(torch.tensor(values), torch.tensor(expected_values), f"{what}'s result {index}", atol=1e-4, rtol=1e-4)
+        expect(
+            len(values) == len(expected_values),
+            f"{what}'s result {index} has {len(values)} entries; expected {len(expected_values)}",
+        )
+        expect_close(
+            torch.tensor(values), torch.tensor(expected_values), f"{what}'s result {index}", atol=1e-4, rtol=1e-4
+        )
     for name, expected_param in expected["params"].items():
         expect_close(outputs["params"][name], expected_param, f"the model's {name} after {what}", atol=1e-4, rtol=1e-4)
 
@@ -150,12 +184,19 @@ def test_train_model_simple_agrees_with_reference(outputs, case, ref):
 def _scheduled_run_case(seed):
     rng = random.Random(seed)
     batches, epochs = rng.randint(2, 5), rng.randint(1, 3)
-    settings = {"n_epochs": epochs, "eval_freq": rng.randint(1, 4), "eval_iter": rng.randint(1, 2),
-                "warmup_steps": rng.randint(1, batches * epochs - 1) if batches * epochs > 1 else 1,
-                "initial_lr": rng.choice([1e-4, 3e-5]), "min_lr": rng.choice([1e-6, 1e-5])}
+    settings = {
+        "n_epochs": epochs,
+        "eval_freq": rng.randint(1, 4),
+        "eval_iter": rng.randint(1, 2),
+        "warmup_steps": rng.randint(1, batches * epochs - 1) if batches * epochs > 1 else 1,
+        "initial_lr": rng.choice([1e-4, 3e-5]),
+        "min_lr": rng.choice([1e-6, 1e-5]),
+    }
     scale = rng.choice([1.0, 6.0])
-    return {"run": {"seed": seed % 1000, "lr": 0.01, "weight_scale": scale, "train_batches": batches},
-            "settings": settings}
+    return {
+        "run": {"seed": seed % 1000, "lr": 0.01, "weight_scale": scale, "train_batches": batches},
+        "settings": settings,
+    }
 
 
 def _scheduled_run(sub, case):
@@ -178,7 +219,9 @@ def _schedule_case(seed):
 
 
 def _rate_at(function, step: int, case: dict):
-    return function(step, case["peak"], case["warmup"], case["total"], initial_lr=case["initial"], min_lr=case["minimum"])
+    return function(
+        step, case["peak"], case["warmup"], case["total"], initial_lr=case["initial"], min_lr=case["minimum"]
+    )
 
 
 def _rates(sub, case):
@@ -194,8 +237,10 @@ def test_learning_rate_agrees_with_reference(outputs, case, ref):
     for step, value in enumerate(outputs["rates"]):
         got = expect_number(value, f"learning_rate_at({step}, ...)")
         expected = _rate_at(ref.learning_rate_at, step, case)
-        expect(math.isclose(got, expected, rel_tol=1e-6, abs_tol=1e-12),
-               f"learning_rate_at differs at step {step} of {total} ({warmup} warm-up steps): got {got:.6g}, expected {expected:.6g}")
+        expect(
+            math.isclose(got, expected, rel_tol=1e-6, abs_tol=1e-12),
+            f"learning_rate_at differs at step {step} of {total} ({warmup} warm-up steps): got {got:.6g}, expected {expected:.6g}",
+        )
 
 
 def _generate_case(seed):
@@ -206,8 +251,17 @@ def _generate_case(seed):
     steps = rng.randint(1, 8)
     logits = torch.randn(SAMPLED_VOCAB) * 1.5
     k, temperature = rng.randint(2, 5), rng.choice([0.7, 1.0, 1.8])
-    return {"vocab": vocab, "context": context, "model_seed": seed, "prompt": prompt, "steps": steps,
-            "logits": logits, "top_k": k, "temperature": temperature, "sampling_seed": seed}
+    return {
+        "vocab": vocab,
+        "context": context,
+        "model_seed": seed,
+        "prompt": prompt,
+        "steps": steps,
+        "logits": logits,
+        "top_k": k,
+        "temperature": temperature,
+        "sampling_seed": seed,
+    }
 
 
 def _window_model(case: dict) -> WindowLanguageModel:
@@ -222,8 +276,14 @@ def _generated(sub, case):
     """The student's greedy continuation on a window model, then SAMPLED_TOKENS draws from fixed logits."""
     greedy = _greedy(sub.generate, case)
     torch.manual_seed(case["sampling_seed"])
-    sampled = sub.generate(FixedLogitsModel(case["logits"]), torch.tensor([[0]]), SAMPLED_TOKENS, 2,
-                           temperature=case["temperature"], top_k=case["top_k"])
+    sampled = sub.generate(
+        FixedLogitsModel(case["logits"]),
+        torch.tensor([[0]]),
+        SAMPLED_TOKENS,
+        2,
+        temperature=case["temperature"],
+        top_k=case["top_k"],
+    )
     return {"greedy": greedy, "sampled": sampled}
 
 
@@ -232,8 +292,10 @@ def _expect_top_k_frequencies(out, logits: torch.Tensor, k: int, temperature: fl
     frequencies of the softmax of the top-k logits at `temperature`."""
     what = f"generate(..., temperature={temperature}, top_k={k})"
     expect_tensor(out, what)
-    expect(out.dim() == 2 and out.dtype in TOKEN_ID_DTYPES,
-           f"{what} should return a (1, num_tokens) tensor of token ids; got shape {tuple(out.shape)}, dtype {out.dtype}")
+    expect(
+        out.dim() == 2 and out.dtype in TOKEN_ID_DTYPES,
+        f"{what} should return a (1, num_tokens) tensor of token ids; got shape {tuple(out.shape)}, dtype {out.dtype}",
+    )
     top = torch.topk(logits, k).indices
     drawn = out[0, 1:]
     if not torch.isin(drawn, top).all():
@@ -243,8 +305,11 @@ def _expect_top_k_frequencies(out, logits: torch.Tensor, k: int, temperature: fl
     masked[top] = logits[top]
     expected = torch.softmax(masked / temperature, dim=0).double()
     distance = 0.5 * (counts / counts.sum() - expected).abs().sum().item()
-    expect(distance < 0.05, f"{what} draws tokens with the wrong frequencies "
-           f"(total variation distance {distance:.2f} over {SAMPLED_TOKENS} draws)")
+    expect(
+        distance < 0.05,
+        f"{what} draws tokens with the wrong frequencies "
+        f"(total variation distance {distance:.2f} over {SAMPLED_TOKENS} draws)",
+    )
 
 
 @generate
@@ -274,10 +339,10 @@ def _resumed_run(sub, case, tmp_path):
     original = training_run(seed=case["seed"], train_batches=CHECKPOINT_BATCHES)
     resumed = training_run(seed=case["seed"] + 1, train_batches=CHECKPOINT_BATCHES)
     batches = list(original.train_loader)
-    _train_on(original, batches[:case["split"]])
+    _train_on(original, batches[: case["split"]])
     sub.save_checkpoint(original.model, original.optimizer, tmp_path / "run.pth")
     sub.load_checkpoint(resumed.model, resumed.optimizer, tmp_path / "run.pth")
-    _train_on(resumed, batches[case["split"]:])
+    _train_on(resumed, batches[case["split"] :])
     return {"params": parameter_state(resumed.model)}
 
 
@@ -288,27 +353,52 @@ def test_checkpoint_resumes_exactly(outputs, case):
     uninterrupted = training_run(seed=case["seed"], train_batches=CHECKPOINT_BATCHES)
     _train_on(uninterrupted, list(uninterrupted.train_loader))
     for name, expected in uninterrupted.model.named_parameters():
-        expect_close(outputs["params"][name], expected, f"{name} after resuming from a checkpoint", atol=1e-6, rtol=1e-6)
+        expect_close(
+            outputs["params"][name], expected, f"{name} after resuming from a checkpoint", atol=1e-6, rtol=1e-6
+        )
 
 
 def _gpt2_checkpoint(cfg: dict, generator: torch.Generator) -> dict[str, torch.Tensor]:
     """Random tensors with the names and shapes of a GPT-2 checkpoint of configuration cfg."""
     d, vocab = cfg["emb_dim"], cfg["vocab_size"]
-    shapes = {"wte.weight": (vocab, d), "wpe.weight": (cfg["context_length"], d), "ln_f.weight": (d,), "ln_f.bias": (d,)}
+    shapes = {
+        "wte.weight": (vocab, d),
+        "wpe.weight": (cfg["context_length"], d),
+        "ln_f.weight": (d,),
+        "ln_f.bias": (d,),
+    }
     for i in range(cfg["n_layers"]):
-        shapes.update({f"h.{i}.ln_1.weight": (d,), f"h.{i}.ln_1.bias": (d,), f"h.{i}.ln_2.weight": (d,), f"h.{i}.ln_2.bias": (d,),
-                       f"h.{i}.attn.c_attn.weight": (d, 3 * d), f"h.{i}.attn.c_attn.bias": (3 * d,),
-                       f"h.{i}.attn.c_proj.weight": (d, d), f"h.{i}.attn.c_proj.bias": (d,),
-                       f"h.{i}.mlp.c_fc.weight": (d, 4 * d), f"h.{i}.mlp.c_fc.bias": (4 * d,),
-                       f"h.{i}.mlp.c_proj.weight": (4 * d, d), f"h.{i}.mlp.c_proj.bias": (d,)})
+        shapes.update(
+            {
+                f"h.{i}.ln_1.weight": (d,),
+                f"h.{i}.ln_1.bias": (d,),
+                f"h.{i}.ln_2.weight": (d,),
+                f"h.{i}.ln_2.bias": (d,),
+                f"h.{i}.attn.c_attn.weight": (d, 3 * d),
+                f"h.{i}.attn.c_attn.bias": (3 * d,),
+                f"h.{i}.attn.c_proj.weight": (d, d),
+                f"h.{i}.attn.c_proj.bias": (d,),
+                f"h.{i}.mlp.c_fc.weight": (d, 4 * d),
+                f"h.{i}.mlp.c_fc.bias": (4 * d,),
+                f"h.{i}.mlp.c_proj.weight": (4 * d, d),
+                f"h.{i}.mlp.c_proj.bias": (d,),
+            }
+        )
     return {name: torch.randn(shape, generator=generator) * 0.3 for name, shape in shapes.items()}
 
 
 def _gpt2_case(seed):
     rng = random.Random(seed)
     n_heads = rng.randint(1, 3)
-    cfg = {"vocab_size": rng.randint(10, 50), "context_length": rng.randint(3, 9), "emb_dim": n_heads * rng.randint(2, 4),
-           "n_heads": n_heads, "n_layers": rng.randint(1, 3), "drop_rate": 0.0, "qkv_bias": True}
+    cfg = {
+        "vocab_size": rng.randint(10, 50),
+        "context_length": rng.randint(3, 9),
+        "emb_dim": n_heads * rng.randint(2, 4),
+        "n_heads": n_heads,
+        "n_layers": rng.randint(1, 3),
+        "drop_rate": 0.0,
+        "qkv_bias": True,
+    }
     generator = torch.Generator().manual_seed(seed)
     params = _gpt2_checkpoint(cfg, generator)
     ids = torch.randint(0, cfg["vocab_size"], (2, cfg["context_length"]), generator=generator)
@@ -331,5 +421,10 @@ def _student_loaded_logits(sub, case):
 @split(setup=_gpt2_case, produce=_student_loaded_logits)
 def test_loaded_weights_agree_with_reference(outputs, case, ref):
     """hidden: a random GPT-2 checkpoint of a random size loads to the same logits as with the reference"""
-    expect_close(outputs["logits"], _loaded_logits(ref, case), "the logits after loading a GPT-2 checkpoint",
-                 atol=1e-4, rtol=1e-4)
+    expect_close(
+        outputs["logits"],
+        _loaded_logits(ref, case),
+        "the logits after loading a GPT-2 checkpoint",
+        atol=1e-4,
+        rtol=1e-4,
+    )

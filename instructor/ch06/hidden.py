@@ -1,5 +1,6 @@
 """Hidden checks of chapter 6: the live reference against the submission on frames, texts,
 classifiers and runs drawn from the seed. Messages say what differs, never the inputs."""
+
 from __future__ import annotations
 
 import contextlib
@@ -19,13 +20,13 @@ from autograder.checks.classifier_setups import (
     tiny_gpt,
 )
 from autograder.checks.modules import parameter_state, trained_parameter_state
-from autograder.split import split
 from autograder.checks.test_ch06 import accuracy_and_loss, classifier_head, classify_review, spam_data, train_classifier
 from autograder.checks.toy_models import CharTokenizer
 from autograder.compare import expect, expect_close, expect_equal_tensor, expect_list, expect_number, expect_type, fail
+from autograder.split import split
 
 ALPHABET = "abcdefghijklmnopqrstuvwxyz .,!"
-REVIEW_TOKENIZER = CharTokenizer(ALPHABET[:TINY_GPT["vocab_size"]])
+REVIEW_TOKENIZER = CharTokenizer(ALPHABET[: TINY_GPT["vocab_size"]])
 LOADER_FUNCTIONS = ("calc_loss_loader", "calc_accuracy_loader")
 SPLIT_NAMES = ("train_df", "validation_df", "test_df")
 
@@ -35,8 +36,11 @@ def _random_messages(rng: random.Random) -> dict:
     num_spam, num_ham = rng.randint(1, 12), rng.randint(12, 40)
     labels = ["spam"] * num_spam + ["ham"] * num_ham
     rng.shuffle(labels)
-    return {"Label": labels, "Text": [f"{label} {i}" for i, label in enumerate(labels)],
-            "index": rng.sample(range(1000), len(labels))}
+    return {
+        "Label": labels,
+        "Text": [f"{label} {i}" for i, label in enumerate(labels)],
+        "index": rng.sample(range(1000), len(labels)),
+    }
 
 
 def _texts(frame) -> list | None:
@@ -65,23 +69,32 @@ def test_balance_and_split_agree_with_reference(outputs, case, ref):
     """hidden: a random frame of messages balanced and split with random fractions"""
     frame, fractions = messages_frame(case["columns"]), case["fractions"]
     expect(outputs["balanced"] is not None, "create_balanced_dataset should return a DataFrame with a Text column")
-    expect(outputs["balanced"] == ref.create_balanced_dataset(frame.copy())["Text"].tolist(),
-           "create_balanced_dataset of a random frame picked other rows, or put them in another order, than the "
-           "reference")
-    expect(isinstance(outputs["parts"], list) and len(outputs["parts"]) == 3,
-           "random_split should return three DataFrames: (train_df, validation_df, test_df)")
+    expect(
+        outputs["balanced"] == ref.create_balanced_dataset(frame.copy())["Text"].tolist(),
+        "create_balanced_dataset of a random frame picked other rows, or put them in another order, than the reference",
+    )
+    expect(
+        isinstance(outputs["parts"], list) and len(outputs["parts"]) == 3,
+        "random_split should return three DataFrames: (train_df, validation_df, test_df)",
+    )
     for name, mine, theirs in zip(SPLIT_NAMES, outputs["parts"], ref.random_split(frame.copy(), *fractions)):
         expect(mine is not None, f"random_split's {name} should be a DataFrame with a Text column")
-        expect(mine == theirs["Text"].tolist(),
-               f"random_split of a random frame with fractions {fractions}: {name} differs from the reference's")
+        expect(
+            mine == theirs["Text"].tolist(),
+            f"random_split of a random frame with fractions {fractions}: {name} differs from the reference's",
+        )
 
 
 def _texts_case(seed):
     rng = random.Random(seed)
     texts = ["".join(rng.choice(ALPHABET) for _ in range(rng.randint(1, 15))) for _ in range(rng.randint(2, 6))]
     labels = [rng.randint(0, 1) for _ in texts]
-    return {"texts": texts, "labels": labels, "max_length": rng.choice([None, rng.randint(1, 16)]),
-            "pad": rng.randint(0, len(ALPHABET) - 1)}
+    return {
+        "texts": texts,
+        "labels": labels,
+        "max_length": rng.choice([None, rng.randint(1, 16)]),
+        "pad": rng.randint(0, len(ALPHABET) - 1),
+    }
 
 
 def _spam_dataset(spam_dataset_class, case, tmp_path):
@@ -115,8 +128,9 @@ def _head_case(seed):
     n_heads = rng.randint(1, 3)
     cfg = {**TINY_GPT, "emb_dim": n_heads * rng.randint(2, 5), "n_heads": n_heads, "n_layers": rng.randint(1, 3)}
     num_classes = rng.randint(2, 5)
-    ids = torch.randint(0, cfg["vocab_size"], (2, rng.randint(1, cfg["context_length"])),
-                        generator=torch.Generator().manual_seed(seed))
+    ids = torch.randint(
+        0, cfg["vocab_size"], (2, rng.randint(1, cfg["context_length"])), generator=torch.Generator().manual_seed(seed)
+    )
     return {"seed": seed, "cfg": cfg, "num_classes": num_classes, "ids": ids}
 
 
@@ -143,28 +157,43 @@ def test_classifier_head_agrees_with_reference(outputs, case, ref):
     mine, n_layers = outputs["trainable"], case["cfg"]["n_layers"]
     expect_type(mine, dict, "the classifier's parameters")
     for name, requires_grad in mine.items():
-        expect(trainable.get(name) == requires_grad, f"with {n_layers} layers, {name} has "
-               f"requires_grad={requires_grad}; expected {trainable.get(name)}")
+        expect(
+            trainable.get(name) == requires_grad,
+            f"with {n_layers} layers, {name} has requires_grad={requires_grad}; expected {trainable.get(name)}",
+        )
     missing = [name for name in trainable if name not in mine]
     if missing:
         fail(f"with {n_layers} layers, the classifier has no parameter named {missing[0]}")
     with torch.no_grad():
-        expect_close(outputs["logits"], theirs.eval()(case["ids"]),
-                     f"the logits of a classifier with {case['num_classes']} classes")
+        expect_close(
+            outputs["logits"],
+            theirs.eval()(case["ids"]),
+            f"the logits of a classifier with {case['num_classes']} classes",
+        )
 
 
 def _loader_case(seed):
     rng = random.Random(seed)
-    return {"model_seed": seed % 1000, "num_classes": rng.randint(2, 4), "num_examples": rng.randint(1, 12),
-            "batch_size": rng.randint(1, 4), "data_seed": seed,
-            "num_tokens": rng.randint(1, TINY_GPT["context_length"]), "num_batches": [None, rng.randint(1, 5)]}
+    return {
+        "model_seed": seed % 1000,
+        "num_classes": rng.randint(2, 4),
+        "num_examples": rng.randint(1, 12),
+        "batch_size": rng.randint(1, 4),
+        "data_seed": seed,
+        "num_tokens": rng.randint(1, TINY_GPT["context_length"]),
+        "num_batches": [None, rng.randint(1, 5)],
+    }
 
 
 def _classifier_and_loader(case):
     model = tiny_classifier(case["model_seed"], case["num_classes"])
-    loader = labelled_batches(case["num_examples"], case["batch_size"],
-                              torch.Generator().manual_seed(case["data_seed"]),
-                              num_classes=case["num_classes"], num_tokens=case["num_tokens"])
+    loader = labelled_batches(
+        case["num_examples"],
+        case["batch_size"],
+        torch.Generator().manual_seed(case["data_seed"]),
+        num_classes=case["num_classes"],
+        num_tokens=case["num_tokens"],
+    )
     return model, loader
 
 
@@ -173,8 +202,13 @@ def _losses_and_accuracies(sub, case):
     model, loader = _classifier_and_loader(case)
     x, y = next(iter(loader))
     batch_loss = sub.calc_loss_batch(x, y, model, "cpu")
-    loaders = [{function: getattr(sub, function)(loader, model, "cpu", num_batches=num_batches)
-                for function in LOADER_FUNCTIONS} for num_batches in case["num_batches"]]
+    loaders = [
+        {
+            function: getattr(sub, function)(loader, model, "cpu", num_batches=num_batches)
+            for function in LOADER_FUNCTIONS
+        }
+        for num_batches in case["num_batches"]
+    ]
     return {"batch_loss": batch_loss, "loaders": loaders}
 
 
@@ -184,16 +218,22 @@ def test_accuracy_and_losses_agree_with_reference(outputs, case, ref):
     """hidden: random classifiers, batch sizes and num_batches"""
     model, loader = _classifier_and_loader(case)
     x, y = next(iter(loader))
-    expect_close(outputs["batch_loss"], ref.calc_loss_batch(x, y, model, "cpu").detach(),
-                 f"calc_loss_batch on a {tuple(x.shape)} batch")
+    expect_close(
+        outputs["batch_loss"],
+        ref.calc_loss_batch(x, y, model, "cpu").detach(),
+        f"calc_loss_batch on a {tuple(x.shape)} batch",
+    )
     expect_list(outputs["loaders"], len(case["num_batches"]), "the loader results")
     for num_batches, results in zip(case["num_batches"], outputs["loaders"]):
         expect_type(results, dict, "the loader results")
         for function in LOADER_FUNCTIONS:
             got = expect_number(results.get(function), f"{function} with num_batches={num_batches}")
             expected = getattr(ref, function)(loader, model, "cpu", num_batches=num_batches)
-            expect(math.isclose(got, expected, rel_tol=1e-5, abs_tol=1e-7), f"{function} over {len(loader)} batches "
-                   f"with num_batches={num_batches} gave {got:.6f}; expected {expected:.6f}")
+            expect(
+                math.isclose(got, expected, rel_tol=1e-5, abs_tol=1e-7),
+                f"{function} over {len(loader)} batches "
+                f"with num_batches={num_batches} gave {got:.6f}; expected {expected:.6f}",
+            )
 
 
 def _run_case(seed):
@@ -207,8 +247,9 @@ def _trained(train_classifier_simple, case):
     """train_classifier_simple on a fresh classifier_run of the case, printing nothing; (its result, the run)."""
     run = classifier_run(**case["run"])
     with contextlib.redirect_stdout(io.StringIO()):
-        result = train_classifier_simple(run.model, run.train_loader, run.val_loader, run.optimizer, "cpu",
-                                         **case["settings"])
+        result = train_classifier_simple(
+            run.model, run.train_loader, run.val_loader, run.optimizer, "cpu", **case["settings"]
+        )
     return result, run
 
 
@@ -235,17 +276,29 @@ def test_train_classifier_simple_agrees_with_reference(outputs, case, ref):
     expect(len(got) == 5, f"train_classifier_simple returned {len(got)} values; expected 5")
     for index, (values, expected_values) in enumerate(zip(got[:4], expected[:4])):
         values = _numbers(values, f"train_classifier_simple's result {index}")
-        expect(len(values) == len(expected_values), f"train_classifier_simple's result {index} has {len(values)} "
-               f"entries; expected {len(expected_values)}")
-        expect_close(torch.tensor(values), torch.tensor([float(v) for v in expected_values]),
-                     f"train_classifier_simple's result {index}", atol=1e-4, rtol=1e-4)
+        expect(
+            len(values) == len(expected_values),
+            f"train_classifier_simple's result {index} has {len(values)} entries; expected {len(expected_values)}",
+        )
+        expect_close(
+            torch.tensor(values),
+            torch.tensor([float(v) for v in expected_values]),
+            f"train_classifier_simple's result {index}",
+            atol=1e-4,
+            rtol=1e-4,
+        )
     examples_seen = int(expect_number(got[4], "examples_seen"))
     expect(examples_seen == expected[4], f"examples_seen is {examples_seen}; expected {expected[4]}")
     parameters = outputs["parameters"]
     expect_type(parameters, dict, "the model's parameters")
     for name, expected_param in trained_parameter_state(run.model).items():
-        expect_close(parameters.get(name), expected_param, f"the model's {name} after train_classifier_simple",
-                     atol=1e-4, rtol=1e-4)
+        expect_close(
+            parameters.get(name),
+            expected_param,
+            f"the model's {name} after train_classifier_simple",
+            atol=1e-4,
+            rtol=1e-4,
+        )
 
 
 def _reviews_case(seed):
@@ -261,8 +314,14 @@ def _reviews_case(seed):
 
 def _review_label(classify, trial):
     """`classify` (a classify_review) on the trial's text with a fresh tiny classifier of the trial's seed."""
-    return classify(trial["text"], tiny_classifier(trial["model_seed"]), REVIEW_TOKENIZER, "cpu",
-                    max_length=trial["max_length"], pad_token_id=trial["pad"])
+    return classify(
+        trial["text"],
+        tiny_classifier(trial["model_seed"]),
+        REVIEW_TOKENIZER,
+        "cpu",
+        max_length=trial["max_length"],
+        pad_token_id=trial["pad"],
+    )
 
 
 def _review_labels(sub, case):
@@ -276,5 +335,8 @@ def test_classify_review_agrees_with_reference(outputs, case, ref):
     expect_list(outputs, len(case), "classify_review's answers")
     for trial, got in zip(case, outputs):
         expected = _review_label(ref.classify_review, trial)
-        expect(got == expected, f"classify_review of a {len(trial['text'])}-character text with "
-               f"max_length={trial['max_length']} said {got!r}; the reference says {expected!r}")
+        expect(
+            got == expected,
+            f"classify_review of a {len(trial['text'])}-character text with "
+            f"max_length={trial['max_length']} said {got!r}; the reference says {expected!r}",
+        )

@@ -1,4 +1,5 @@
 """Chapter 6 fixtures: the book's sampling and split on a small frame of messages, and a classifier's training run."""
+
 from __future__ import annotations
 
 import contextlib
@@ -30,10 +31,18 @@ def _train(ref) -> dict:
     run = classifier_run(seed=1)
     log = StepLog(run)
     with contextlib.redirect_stdout(io.StringIO()):
-        results = ref.train_classifier_simple(run.model, run.train_loader, run.val_loader, run.optimizer, "cpu", **TRAIN)
+        results = ref.train_classifier_simple(
+            run.model, run.train_loader, run.val_loader, run.optimizer, "cpu", **TRAIN
+        )
     *curves, examples_seen = results
-    return {**TRAIN, "seed": 1, "curves": [list(map(float, values)) for values in curves],
-            "examples_seen": int(examples_seen), "grad_norms": log.grad_norms, "state": parameter_state(run.model)}
+    return {
+        **TRAIN,
+        "seed": 1,
+        "curves": [list(map(float, values)) for values in curves],
+        "examples_seen": int(examples_seen),
+        "grad_norms": log.grad_norms,
+        "state": parameter_state(run.model),
+    }
 
 
 def record(ref) -> dict:

@@ -1,5 +1,6 @@
 """Hidden checks of chapter 7: the live reference against the submission on entries, batches and
 scripted models drawn from the seed. Messages say what differs, never the inputs."""
+
 from __future__ import annotations
 
 import random
@@ -16,12 +17,31 @@ from autograder.checks.test_ch07 import (
     instruction_dataset,
     prompt_masking,
 )
-from autograder.split import split
 from autograder.checks.toy_models import CharTokenizer, WindowLanguageModel
 from autograder.compare import expect, expect_list, expect_type, fail
+from autograder.split import split
 
-WORDS = ["Rewrite", "the", "sentence", "Name", "a", "color", "of", "7", "12.5", "caf\u00e9", "'quoted'", "\"x\"",
-         "list:", "one,", "two", "?", "!", "-->", "Give"]
+WORDS = [
+    "Rewrite",
+    "the",
+    "sentence",
+    "Name",
+    "a",
+    "color",
+    "of",
+    "7",
+    "12.5",
+    "caf\u00e9",
+    "'quoted'",
+    '"x"',
+    "list:",
+    "one,",
+    "two",
+    "?",
+    "!",
+    "-->",
+    "Give",
+]
 TOKENIZER = CharTokenizer(ALPHABET)
 SCRIPT_EOS_ID = TOKENIZER.encode("|")[0]
 OFF_SCRIPT_ID = TOKENIZER.encode("~")[0]
@@ -35,8 +55,14 @@ def _text(rng: random.Random, max_words: int, lines: bool = False) -> str:
 
 
 def _entries(rng: random.Random, count: int) -> list[dict]:
-    return [{"instruction": _text(rng, 8), "input": _text(rng, 6, lines=True) if rng.random() < 0.6 else "",
-             "output": _text(rng, 10)} for _ in range(count)]
+    return [
+        {
+            "instruction": _text(rng, 8),
+            "input": _text(rng, 6, lines=True) if rng.random() < 0.6 else "",
+            "output": _text(rng, 10),
+        }
+        for _ in range(count)
+    ]
 
 
 def _first_difference(got: list, expected: list) -> int:
@@ -61,8 +87,10 @@ def test_format_input_agrees_with_reference(outputs, case, ref):
         expect_type(got, str, "format_input(...)")
         if got != expected:
             which = "with an input" if entry["input"] else "with an empty input"
-            fail(f"format_input differs from the reference on a random entry {which}, first at character "
-                 f"{_first_difference(got, expected)}")
+            fail(
+                f"format_input differs from the reference on a random entry {which}, first at character "
+                f"{_first_difference(got, expected)}"
+            )
 
 
 def _dataset_case(seed):
@@ -97,8 +125,10 @@ def _expect_same_items(outputs: dict, expected_dataset, count: int, what: str) -
     expect(outputs["length"] == count, f"len({what}) of {count} random entries is {outputs['length']}")
     expect_list(outputs["items"], count, f"{what}'s items")
     for index, got in enumerate(outputs["items"]):
-        expect(_comparable_item(got) == expected_dataset[index],
-               f"{what}[{index}] differs from the reference's on random entries")
+        expect(
+            _comparable_item(got) == expected_dataset[index],
+            f"{what}[{index}] differs from the reference's on random entries",
+        )
 
 
 def _instruction_items(sub, case, gpt2):
@@ -135,8 +165,10 @@ def _expect_same_batch(got, expected, what: str) -> None:
     expect(isinstance(got, (tuple, list)) and len(got) == 2, f"{what} should return (inputs, targets)")
     for tensor, expected_tensor, name in zip(got, expected, ("inputs", "targets")):
         expect(isinstance(tensor, torch.Tensor), f"{what}'s {name} should be a tensor")
-        expect(tensor.shape == expected_tensor.shape, f"{what}: {name} of shape {tuple(tensor.shape)}, the "
-               f"reference's {tuple(expected_tensor.shape)}")
+        expect(
+            tensor.shape == expected_tensor.shape,
+            f"{what}: {name} of shape {tuple(tensor.shape)}, the reference's {tuple(expected_tensor.shape)}",
+        )
         bad = (tensor != expected_tensor).nonzero()
         if len(bad):
             row, position = bad[0].tolist()
@@ -166,14 +198,16 @@ def test_collate_agrees_with_reference(outputs, case, ref):
     """hidden: random batches, pad and ignore values and allowed_max_length"""
     expect_list(outputs, len(case), "custom_collate_fn's results")
     for trial, got in zip(case, outputs):
-        _expect_same_batch(got, _collated(ref.custom_collate_fn, trial),
-                           _collate_what("custom_collate_fn", trial["settings"]))
+        _expect_same_batch(
+            got, _collated(ref.custom_collate_fn, trial), _collate_what("custom_collate_fn", trial["settings"])
+        )
 
 
 def _prompt_length_items(sub, case, gpt2):
     entries = case["entries"]
-    return _dataset_items(sub.InstructionDatasetWithPromptLength([dict(entry) for entry in entries], gpt2),
-                          len(entries))
+    return _dataset_items(
+        sub.InstructionDatasetWithPromptLength([dict(entry) for entry in entries], gpt2), len(entries)
+    )
 
 
 @prompt_masking
@@ -181,8 +215,12 @@ def _prompt_length_items(sub, case, gpt2):
 def test_prompt_length_dataset_agrees_with_reference(outputs, case, ref, gpt2):
     """hidden: random entries tokenized with GPT-2's tokenizer"""
     entries = case["entries"]
-    _expect_same_items(outputs, ref.InstructionDatasetWithPromptLength(entries, gpt2), len(entries),
-                       "InstructionDatasetWithPromptLength")
+    _expect_same_items(
+        outputs,
+        ref.InstructionDatasetWithPromptLength(entries, gpt2),
+        len(entries),
+        "InstructionDatasetWithPromptLength",
+    )
 
 
 def _masked_case(seed):
@@ -208,8 +246,11 @@ def test_masked_collate_agrees_with_reference(outputs, case, ref):
     """hidden: random batches with prompts of random lengths"""
     expect_list(outputs, len(case), "custom_collate_fn_masked's results")
     for trial, got in zip(case, outputs):
-        _expect_same_batch(got, _masked(ref.custom_collate_fn_masked, trial),
-                           _collate_what("custom_collate_fn_masked", trial["settings"]))
+        _expect_same_batch(
+            got,
+            _masked(ref.custom_collate_fn_masked, trial),
+            _collate_what("custom_collate_fn_masked", trial["settings"]),
+        )
 
 
 def _scripted_trial(rng: random.Random, format_input_of) -> dict:
@@ -217,8 +258,12 @@ def _scripted_trial(rng: random.Random, format_input_of) -> dict:
     and length, the end-of-text token and more, and a random max_new_tokens."""
     entry = _entries(rng, 1)[0]
     entry = {key: "".join(c for c in value if c in ALPHABET) or "a" for key, value in entry.items()}
-    continuation = rng.choice([RESPONSE_HEADER, "\n### Response:", ""]) + rng.choice(["", "  "]) + \
-        "".join(rng.choice(ALPHABET[:-3]) for _ in range(rng.randint(0, 20))) + rng.choice(["", "\n", " "])
+    continuation = (
+        rng.choice([RESPONSE_HEADER, "\n### Response:", ""])
+        + rng.choice(["", "  "])
+        + "".join(rng.choice(ALPHABET[:-3]) for _ in range(rng.randint(0, 20)))
+        + rng.choice(["", "\n", " "])
+    )
     script = TOKENIZER.encode(format_input_of(entry) + continuation) + [SCRIPT_EOS_ID] + TOKENIZER.encode("more")
     return {"entry": entry, "script": script, "max_new_tokens": rng.randint(1, 40)}
 
@@ -226,27 +271,45 @@ def _scripted_trial(rng: random.Random, format_input_of) -> dict:
 def _response_case(ref, seed):
     rng = random.Random(seed)
     scripted = [_scripted_trial(rng, ref.format_input) for _ in range(3)]
-    window = {"context_size": rng.randint(2, 8), "model_seed": seed % 1000, "eos_id": rng.randrange(len(ALPHABET)),
-              "entry": {"instruction": "Name a color.", "input": rng.choice(["", "red"]), "output": "Red."},
-              "max_new_tokens": rng.randint(5, 25)}
+    window = {
+        "context_size": rng.randint(2, 8),
+        "model_seed": seed % 1000,
+        "eos_id": rng.randrange(len(ALPHABET)),
+        "entry": {"instruction": "Name a color.", "input": rng.choice(["", "red"]), "output": "Red."},
+        "max_new_tokens": rng.randint(5, 25),
+    }
     return {"scripted": scripted, "window": window}
 
 
 def _scripted_response(generate_response, trial):
     model = ScriptedModel(trial["script"], len(ALPHABET), SCRIPT_CONTEXT, OFF_SCRIPT_ID)
-    return generate_response(model, TOKENIZER, dict(trial["entry"]), SCRIPT_CONTEXT,
-                             max_new_tokens=trial["max_new_tokens"], eos_id=SCRIPT_EOS_ID)
+    return generate_response(
+        model,
+        TOKENIZER,
+        dict(trial["entry"]),
+        SCRIPT_CONTEXT,
+        max_new_tokens=trial["max_new_tokens"],
+        eos_id=SCRIPT_EOS_ID,
+    )
 
 
 def _window_response(generate_response, window):
     model = WindowLanguageModel(len(ALPHABET), window["context_size"], seed=window["model_seed"])
-    return generate_response(model, TOKENIZER, dict(window["entry"]), window["context_size"],
-                             max_new_tokens=window["max_new_tokens"], eos_id=window["eos_id"])
+    return generate_response(
+        model,
+        TOKENIZER,
+        dict(window["entry"]),
+        window["context_size"],
+        max_new_tokens=window["max_new_tokens"],
+        eos_id=window["eos_id"],
+    )
 
 
 def _responses(sub, case):
-    return {"scripted": [_scripted_response(sub.generate_response, trial) for trial in case["scripted"]],
-            "window": _window_response(sub.generate_response, case["window"])}
+    return {
+        "scripted": [_scripted_response(sub.generate_response, trial) for trial in case["scripted"]],
+        "window": _window_response(sub.generate_response, case["window"]),
+    }
 
 
 @extract_response
@@ -255,7 +318,11 @@ def test_generate_response_agrees_with_reference(outputs, case, ref):
     """hidden: scripted answers with random headers, whitespace and lengths, and a windowed model"""
     expect_list(outputs["scripted"], len(case["scripted"]), "generate_response's answers")
     for trial, got in zip(case["scripted"], outputs["scripted"]):
-        expect(got == _scripted_response(ref.generate_response, trial),
-               "generate_response differs from the reference on a scripted model's answer")
-    expect(outputs["window"] == _window_response(ref.generate_response, case["window"]),
-           "generate_response differs from the reference on a model with a short context")
+        expect(
+            got == _scripted_response(ref.generate_response, trial),
+            "generate_response differs from the reference on a scripted model's answer",
+        )
+    expect(
+        outputs["window"] == _window_response(ref.generate_response, case["window"]),
+        "generate_response differs from the reference on a model with a short context",
+    )

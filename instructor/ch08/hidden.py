@@ -1,19 +1,19 @@
 """Hidden checks of chapter 8: the live reference against the submission on configurations,
 parameters and inputs drawn from the seed. Messages say what differs, never the inputs."""
+
 from __future__ import annotations
 
 import contextlib
 import os
 import random
 import tempfile
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 from torch import nn
 
 from autograder.checks.llama_setups import write_ranks
 from autograder.checks.modules import load_parameters, module_check, parameter_state, randomised
-from autograder.split import split
 from autograder.checks.test_ch08 import (
     grouped_query_attention,
     kv_cache,
@@ -25,6 +25,7 @@ from autograder.checks.test_ch08 import (
     swiglu,
 )
 from autograder.compare import expect, expect_close, expect_equal_tensor, expect_sequence_equal, expect_type, fail
+from autograder.split import split
 
 ATOL = 1e-5
 
@@ -33,11 +34,28 @@ def _config(rng: random.Random) -> dict:
     """A small Llama configuration, without its dtype (not data): `_float32` adds it when building."""
     n_kv_groups = rng.randint(1, 3)
     n_heads = n_kv_groups * rng.randint(1, 3)
-    scaling = rng.choice([None, {"factor": rng.choice([8.0, 32.0]), "low_freq_factor": 1.0,
-                                 "high_freq_factor": 4.0, "original_context_length": rng.choice([64, 8192])}])
-    return {"vocab_size": rng.randint(10, 60), "context_length": rng.randint(8, 20), "emb_dim": n_heads * 2 * rng.randint(1, 3),
-            "n_heads": n_heads, "n_layers": rng.randint(1, 3), "hidden_dim": rng.randint(4, 30), "n_kv_groups": n_kv_groups,
-            "rope_base": rng.choice([10_000.0, 500_000.0]), "rope_freq": scaling}
+    scaling = rng.choice(
+        [
+            None,
+            {
+                "factor": rng.choice([8.0, 32.0]),
+                "low_freq_factor": 1.0,
+                "high_freq_factor": 4.0,
+                "original_context_length": rng.choice([64, 8192]),
+            },
+        ]
+    )
+    return {
+        "vocab_size": rng.randint(10, 60),
+        "context_length": rng.randint(8, 20),
+        "emb_dim": n_heads * 2 * rng.randint(1, 3),
+        "n_heads": n_heads,
+        "n_layers": rng.randint(1, 3),
+        "hidden_dim": rng.randint(4, 30),
+        "n_kv_groups": n_kv_groups,
+        "rope_base": rng.choice([10_000.0, 500_000.0]),
+        "rope_freq": scaling,
+    }
 
 
 def _with_dtype(cfg: dict) -> dict:
@@ -67,7 +85,9 @@ class _WithRope(nn.Module):
 
 def _attention_with_rope(namespace):
     def build(d_in, d_out, num_heads, num_kv_groups):
-        return _WithRope(namespace.GroupedQueryAttention(d_in, d_out, num_heads, num_kv_groups), namespace.compute_rope_params)
+        return _WithRope(
+            namespace.GroupedQueryAttention(d_in, d_out, num_heads, num_kv_groups), namespace.compute_rope_params
+        )
 
     return build
 
@@ -86,28 +106,61 @@ def _feed_forward_draw(rng):
 def _attention_draw(rng):
     num_kv_groups = rng.randint(1, 3)
     num_heads = num_kv_groups * rng.randint(1, 3)
-    config = {"d_in": rng.randint(2, 12), "d_out": num_heads * 2 * rng.randint(1, 3), "num_heads": num_heads,
-              "num_kv_groups": num_kv_groups}
+    config = {
+        "d_in": rng.randint(2, 12),
+        "d_out": num_heads * 2 * rng.randint(1, 3),
+        "num_heads": num_heads,
+        "num_kv_groups": num_kv_groups,
+    }
     return [(config, torch.randn(rng.randint(1, 3), rng.randint(1, 8), config["d_in"]))]
 
 
 def _llama_draw(rng):
     cfg = _config(rng)
-    return [({"cfg": cfg}, torch.randint(0, cfg["vocab_size"], (rng.randint(1, 3), rng.randint(1, cfg["context_length"]))))]
+    return [
+        ({"cfg": cfg}, torch.randint(0, cfg["vocab_size"], (rng.randint(1, 3), rng.randint(1, cfg["context_length"]))))
+    ]
 
 
-test_rms_norm_agrees_with_reference = rms_norm(module_check(
-    "RMSNorm", lambda namespace: namespace.RMSNorm, _rms_norm_draw,
-    "hidden: outputs and gradients for a random width, eps and scale", random_weights=True, atol=ATOL))
-test_feed_forward_agrees_with_reference = swiglu(module_check(
-    "FeedForward", lambda namespace: _float32(namespace.FeedForward), _feed_forward_draw,
-    "hidden: outputs and gradients for random widths", atol=ATOL))
-test_gqa_agrees_with_reference = grouped_query_attention(module_check(
-    "GroupedQueryAttention", _attention_with_rope, _attention_draw,
-    "hidden: outputs and gradients for random sizes, heads and groups", random_weights=True, atol=ATOL))
-test_llama_agrees_with_reference = llama_model(module_check(
-    "Llama3Model", lambda namespace: _float32(namespace.Llama3Model), _llama_draw,
-    "hidden: logits and gradients for a random configuration and input length", random_weights=True, atol=ATOL))
+test_rms_norm_agrees_with_reference = rms_norm(
+    module_check(
+        "RMSNorm",
+        lambda namespace: namespace.RMSNorm,
+        _rms_norm_draw,
+        "hidden: outputs and gradients for a random width, eps and scale",
+        random_weights=True,
+        atol=ATOL,
+    )
+)
+test_feed_forward_agrees_with_reference = swiglu(
+    module_check(
+        "FeedForward",
+        lambda namespace: _float32(namespace.FeedForward),
+        _feed_forward_draw,
+        "hidden: outputs and gradients for random widths",
+        atol=ATOL,
+    )
+)
+test_gqa_agrees_with_reference = grouped_query_attention(
+    module_check(
+        "GroupedQueryAttention",
+        _attention_with_rope,
+        _attention_draw,
+        "hidden: outputs and gradients for random sizes, heads and groups",
+        random_weights=True,
+        atol=ATOL,
+    )
+)
+test_llama_agrees_with_reference = llama_model(
+    module_check(
+        "Llama3Model",
+        lambda namespace: _float32(namespace.Llama3Model),
+        _llama_draw,
+        "hidden: logits and gradients for a random configuration and input length",
+        random_weights=True,
+        atol=ATOL,
+    )
+)
 
 
 def _rotate_half_tables(num_rows: int, head_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -124,11 +177,19 @@ def _rope_case(seed):
     head_dim = 2 * rng.randint(1, 40)
     x = torch.randn(rng.randint(1, 2), rng.randint(1, 3), rng.randint(1, cfg["context_length"]), head_dim)
     cos, sin = _rotate_half_tables(cfg["context_length"], head_dim)
-    return {"args": [head_dim, cfg["rope_base"], cfg["context_length"], cfg["rope_freq"]], "x": x, "cos": cos, "sin": sin}
+    return {
+        "args": [head_dim, cfg["rope_base"], cfg["context_length"], cfg["rope_freq"]],
+        "x": x,
+        "cos": cos,
+        "sin": sin,
+    }
 
 
 def _rope_outputs(sub, case):
-    return {"tables": sub.compute_rope_params(*case["args"]), "rotated": sub.apply_rope(case["x"], case["cos"], case["sin"])}
+    return {
+        "tables": sub.compute_rope_params(*case["args"]),
+        "rotated": sub.apply_rope(case["x"], case["cos"], case["sin"]),
+    }
 
 
 @rope
@@ -136,12 +197,19 @@ def _rope_outputs(sub, case):
 def test_rope_agrees_with_reference(outputs, case, ref):
     """hidden: tables and rotations for a random head size, base, length and scaling"""
     tables = outputs["tables"]
-    expect(isinstance(tables, (list, tuple)) and len(tables) == 2, "compute_rope_params should return two tables, (cos, sin)")
+    expect(
+        isinstance(tables, (list, tuple)) and len(tables) == 2,
+        "compute_rope_params should return two tables, (cos, sin)",
+    )
     expected_cos, expected_sin = ref.compute_rope_params(*case["args"])
     expect_close(tables[0], expected_cos, "cos for a hidden configuration", atol=1e-5)
     expect_close(tables[1], expected_sin, "sin for a hidden configuration", atol=1e-5)
-    expect_close(outputs["rotated"], ref.apply_rope(case["x"], case["cos"], case["sin"]),
-                 "apply_rope on a hidden input", atol=1e-5)
+    expect_close(
+        outputs["rotated"],
+        ref.apply_rope(case["x"], case["cos"], case["sin"]),
+        "apply_rope on a hidden input",
+        atol=1e-5,
+    )
 
 
 def _chunk_ends(length: int, rng: random.Random) -> list[int]:
@@ -160,8 +228,14 @@ def _cached_case(ref, seed):
     prompt = torch.randint(0, cfg["vocab_size"], (rng.randint(1, 3), rng.randint(1, 4)))
     steps = rng.randint(1, cfg["context_length"] - prompt.shape[1])
     tokens = torch.randint(0, cfg["vocab_size"], (1, cfg["context_length"]))
-    return {"cfg": cfg, "state": parameter_state(reference), "prompt": prompt, "steps": steps, "tokens": tokens,
-            "ends": _chunk_ends(cfg["context_length"], rng)}
+    return {
+        "cfg": cfg,
+        "state": parameter_state(reference),
+        "prompt": prompt,
+        "steps": steps,
+        "tokens": tokens,
+        "ends": _chunk_ends(cfg["context_length"], rng),
+    }
 
 
 def _llama_with_case_parameters(namespace, case: dict) -> nn.Module:
@@ -188,17 +262,27 @@ def test_cached_generation_agrees_with_reference(outputs, case, ref):
     expected = ref.generate_text_simple_cached(reference, case["prompt"], case["steps"])
     expect_equal_tensor(outputs["generated"], expected, "cached greedy tokens on a hidden model and prompt")
     chunk_logits = outputs["chunk_logits"]
-    expect(isinstance(chunk_logits, list) and len(chunk_logits) == len(case["ends"]),
-           "forward_with_cache should give logits for every chunk")
+    expect(
+        isinstance(chunk_logits, list) and len(chunk_logits) == len(case["ends"]),
+        "forward_with_cache should give logits for every chunk",
+    )
     with torch.no_grad():
         full = reference(case["tokens"])
     for start, end, logits in zip([0, *case["ends"]], case["ends"], chunk_logits):
         expect_close(logits, full[:, start:end], "cached logits of a hidden chunk", atol=1e-4)
 
 
-_HF_LAYER_NAMES = {"self_attn.q_proj": "att.W_query", "self_attn.k_proj": "att.W_key", "self_attn.v_proj": "att.W_value",
-                   "self_attn.o_proj": "att.out_proj", "mlp.gate_proj": "ff.fc1", "mlp.up_proj": "ff.fc2",
-                   "mlp.down_proj": "ff.fc3", "input_layernorm": "norm1", "post_attention_layernorm": "norm2"}
+_HF_LAYER_NAMES = {
+    "self_attn.q_proj": "att.W_query",
+    "self_attn.k_proj": "att.W_key",
+    "self_attn.v_proj": "att.W_value",
+    "self_attn.o_proj": "att.out_proj",
+    "mlp.gate_proj": "ff.fc1",
+    "mlp.up_proj": "ff.fc2",
+    "mlp.down_proj": "ff.fc3",
+    "input_layernorm": "norm1",
+    "post_attention_layernorm": "norm2",
+}
 
 
 def _loading_case(ref, seed):
@@ -264,8 +348,13 @@ def _tokenizer_case(seed):
     for _ in range(5):
         text = "".join(rng.choice(_PIECES) for _ in range(rng.randint(1, 12)))
         texts.append({"text": text, "bos": rng.random() < 0.5, "eos": rng.random() < 0.5})
-    dialog = [{"role": rng.choice(["system", "user", "assistant"]), "content": " " + "".join(rng.choice(_PIECES) for _ in range(5))}
-              for _ in range(rng.randint(1, 4))]
+    dialog = [
+        {
+            "role": rng.choice(["system", "user", "assistant"]),
+            "content": " " + "".join(rng.choice(_PIECES) for _ in range(5)),
+        }
+        for _ in range(rng.randint(1, 4))
+    ]
     return {"texts": texts, "dialog": dialog}
 
 
@@ -273,8 +362,10 @@ def _token_ids(namespace, case: dict, tmp_path) -> dict:
     """The ids of the case's texts and dialog, with namespace's Tokenizer on a small ranks file."""
     with _own_tiktoken_cache():
         tokenizer = namespace.Tokenizer(write_ranks(tmp_path / "tokenizer.model"))
-        return {"texts": [tokenizer.encode(one["text"], bos=one["bos"], eos=one["eos"]) for one in case["texts"]],
-                "dialog": namespace.ChatFormat(tokenizer).encode_dialog_prompt(case["dialog"])}
+        return {
+            "texts": [tokenizer.encode(one["text"], bos=one["bos"], eos=one["eos"]) for one in case["texts"]],
+            "dialog": namespace.ChatFormat(tokenizer).encode_dialog_prompt(case["dialog"]),
+        }
 
 
 def _tokenizer_outputs(sub, case, tmp_path):
@@ -291,8 +382,10 @@ def _expect_ids(ids, expected: list[int], what: str) -> None:
 def test_tokenizer_agrees_with_reference(outputs, case, ref, tmp_path):
     """hidden: ids of random texts and a random dialog"""
     expected = _token_ids(ref, case, tmp_path)
-    expect(isinstance(outputs["texts"], list) and len(outputs["texts"]) == len(case["texts"]),
-           "Tokenizer.encode should give the ids of every text")
+    expect(
+        isinstance(outputs["texts"], list) and len(outputs["texts"]) == len(case["texts"]),
+        "Tokenizer.encode should give the ids of every text",
+    )
     for ids, expected_ids in zip(outputs["texts"], expected["texts"]):
         _expect_ids(ids, expected_ids, "the ids of a hidden text")
     _expect_ids(outputs["dialog"], expected["dialog"], "the ids of a hidden dialog")

@@ -3,6 +3,7 @@
 The loader's fixture is an oracle of its own: a tiny Hugging Face `LlamaForCausalLM`,
 its parameters under Hugging Face's names and the logits transformers computes.
 """
+
 from __future__ import annotations
 
 import torch
@@ -36,7 +37,9 @@ def _rope(ref) -> dict:
     x = torch.randn(2, 3, 7, 16)
     cos, sin = ref.compute_rope_params(16, theta_base=10_000, context_length=12)
     return {
-        "tables": {theta: ref.compute_rope_params(16, theta_base=theta, context_length=12) for theta in (10_000, 500_000)},
+        "tables": {
+            theta: ref.compute_rope_params(16, theta_base=theta, context_length=12) for theta in (10_000, 500_000)
+        },
         "scaled": ref.compute_rope_params(64, theta_base=500_000, context_length=40, freq_config=LLAMA31_SCALING),
         "unscaled": ref.compute_rope_params(64, theta_base=500_000, context_length=40),
         "x": x,
@@ -51,8 +54,14 @@ def _gqa(ref) -> list[dict]:
         x = torch.randn(2, 6, d_in)
         cos, sin = ref.compute_rope_params(d_out // num_heads, context_length=10)
         mask = torch.triu(torch.ones(6, 6, dtype=torch.bool), diagonal=1)
-        cases.append({"shape": (d_in, d_out, num_heads, num_kv_groups), "state": parameter_state(module), "x": x,
-                      "output": _outputs(module, x, mask, cos, sin)})
+        cases.append(
+            {
+                "shape": (d_in, d_out, num_heads, num_kv_groups),
+                "state": parameter_state(module),
+                "x": x,
+                "output": _outputs(module, x, mask, cos, sin),
+            }
+        )
     return cases
 
 
@@ -78,11 +87,18 @@ def _hugging_face_llama() -> dict:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(5)
-    config = LlamaConfig(vocab_size=SMALL_LLAMA["vocab_size"], hidden_size=SMALL_LLAMA["emb_dim"],
-                         intermediate_size=SMALL_LLAMA["hidden_dim"], num_hidden_layers=SMALL_LLAMA["n_layers"],
-                         num_attention_heads=SMALL_LLAMA["n_heads"], num_key_value_heads=SMALL_LLAMA["n_kv_groups"],
-                         max_position_embeddings=SMALL_LLAMA["context_length"], rope_theta=SMALL_LLAMA["rope_base"],
-                         rms_norm_eps=1e-5, tie_word_embeddings=False)
+    config = LlamaConfig(
+        vocab_size=SMALL_LLAMA["vocab_size"],
+        hidden_size=SMALL_LLAMA["emb_dim"],
+        intermediate_size=SMALL_LLAMA["hidden_dim"],
+        num_hidden_layers=SMALL_LLAMA["n_layers"],
+        num_attention_heads=SMALL_LLAMA["n_heads"],
+        num_key_value_heads=SMALL_LLAMA["n_kv_groups"],
+        max_position_embeddings=SMALL_LLAMA["context_length"],
+        rope_theta=SMALL_LLAMA["rope_base"],
+        rms_norm_eps=1e-5,
+        tie_word_embeddings=False,
+    )
     model = LlamaForCausalLM(config).eval()
     with torch.no_grad():
         for name, param in model.named_parameters():
@@ -114,5 +130,10 @@ def record(ref) -> dict:
     torch.manual_seed(123)
     with tempfile.TemporaryDirectory() as tmp:
         tokenizer = _tokenizer(ref, Path(tmp))
-    return {"rope": _rope(ref), "gqa": _gqa(ref), "llama": _llama(ref), "hugging_face": _hugging_face_llama(),
-            "tokenizer": tokenizer}
+    return {
+        "rope": _rope(ref),
+        "gqa": _gqa(ref),
+        "llama": _llama(ref),
+        "hugging_face": _hugging_face_llama(),
+        "tokenizer": tokenizer,
+    }

@@ -3,6 +3,7 @@ scalings and models drawn from the seed. Messages say what differs, never the in
 
 The models are chapter 4's GPTModel and chapter 8's Llama3Model, described in a case by their
 family and configuration (`_model_spec`) and built afresh by each step (`_model`)."""
+
 from __future__ import annotations
 
 import functools
@@ -13,7 +14,6 @@ import torch
 from torch import nn
 
 from autograder.checks.modules import load_parameters, parameter_state, randomised
-from autograder.split import split
 from autograder.checks.test_ch09 import (
     finetune_losses,
     linear_layers,
@@ -27,21 +27,37 @@ from autograder.checks.test_ch09 import (
     wrap_linears,
 )
 from autograder.compare import expect, expect_close, expect_number, expect_tensor, expect_type
+from autograder.split import split
 
 
 def _gpt_config(rng: random.Random) -> dict:
     n_heads = rng.randint(1, 3)
-    return {"vocab_size": rng.randint(10, 40), "context_length": rng.randint(6, 12), "emb_dim": n_heads * rng.randint(2, 5),
-            "n_heads": n_heads, "n_layers": rng.randint(1, 3), "drop_rate": 0.0, "qkv_bias": rng.random() < 0.5}
+    return {
+        "vocab_size": rng.randint(10, 40),
+        "context_length": rng.randint(6, 12),
+        "emb_dim": n_heads * rng.randint(2, 5),
+        "n_heads": n_heads,
+        "n_layers": rng.randint(1, 3),
+        "drop_rate": 0.0,
+        "qkv_bias": rng.random() < 0.5,
+    }
 
 
 def _llama_config(rng: random.Random) -> dict:
     """A Llama3Model configuration without its dtype (not data; `_model` adds float32)."""
     n_kv_groups = rng.randint(1, 2)
     n_heads = n_kv_groups * rng.randint(1, 2)
-    return {"vocab_size": rng.randint(10, 40), "context_length": rng.randint(6, 12), "emb_dim": n_heads * 2 * rng.randint(1, 3),
-            "n_heads": n_heads, "n_layers": rng.randint(1, 2), "hidden_dim": rng.randint(4, 20), "n_kv_groups": n_kv_groups,
-            "rope_base": 10_000.0, "rope_freq": None}
+    return {
+        "vocab_size": rng.randint(10, 40),
+        "context_length": rng.randint(6, 12),
+        "emb_dim": n_heads * 2 * rng.randint(1, 3),
+        "n_heads": n_heads,
+        "n_layers": rng.randint(1, 2),
+        "hidden_dim": rng.randint(4, 20),
+        "n_kv_groups": n_kv_groups,
+        "rope_base": 10_000.0,
+        "rope_freq": None,
+    }
 
 
 def _model_spec(rng: random.Random) -> dict:
@@ -96,8 +112,12 @@ def _lora_layer_case(ref, seed):
     rank, alpha = _scaling(rng)
     torch.manual_seed(seed)
     reference = randomised(ref.LoRALayer(in_dim, out_dim, rank, alpha))
-    return {"sizes": [in_dim, out_dim, rank, alpha], "state": parameter_state(reference),
-            "x": torch.randn(rng.randint(1, 3), rng.randint(1, 5), in_dim), "seed": seed}
+    return {
+        "sizes": [in_dim, out_dim, rank, alpha],
+        "state": parameter_state(reference),
+        "x": torch.randn(rng.randint(1, 3), rng.randint(1, 5), in_dim),
+        "seed": seed,
+    }
 
 
 def _lora_layer_outputs(sub, case):
@@ -120,8 +140,10 @@ def test_lora_layer_agrees_with_reference(outputs, case, ref):
     expect(bool((fresh_B == 0).all()), "a fresh LoRALayer of hidden sizes has a non-zero B")
     expect_tensor(fresh_A, "A of a fresh LoRALayer of hidden sizes")
     rank = case["sizes"][2]
-    expect(fresh_A.abs().max().item() <= (1 + 1e-6) / math.sqrt(rank),
-           "a fresh LoRALayer of hidden sizes has entries of A beyond ±1/sqrt(rank)")
+    expect(
+        fresh_A.abs().max().item() <= (1 + 1e-6) / math.sqrt(rank),
+        "a fresh LoRALayer of hidden sizes has entries of A beyond ±1/sqrt(rank)",
+    )
 
 
 # ---------------------------------------------------------------- LinearWithLoRA
@@ -147,8 +169,14 @@ def _linear_with_lora_case(ref, seed):
     reference = ref.LinearWithLoRA(linear, rank, alpha)
     randomised(reference.lora)
     x = torch.randn(rng.randint(1, 4), in_dim)
-    return {"linear_sizes": [in_dim, out_dim, bias], "linear": pretrained, "scaling": [rank, alpha],
-            "state": parameter_state(reference), "x": x, "weighting": torch.randn(x.shape[0], out_dim)}
+    return {
+        "linear_sizes": [in_dim, out_dim, bias],
+        "linear": pretrained,
+        "scaling": [rank, alpha],
+        "state": parameter_state(reference),
+        "x": x,
+        "weighting": torch.randn(x.shape[0], out_dim),
+    }
 
 
 def _linear_with_lora_run(LinearWithLoRA, case: dict, what: str) -> tuple[nn.Module, object]:
@@ -163,8 +191,11 @@ def _linear_with_lora_run(LinearWithLoRA, case: dict, what: str) -> tuple[nn.Mod
 
 def _linear_with_lora_outputs(sub, case):
     mine, out = _linear_with_lora_run(sub.LinearWithLoRA, case, "LinearWithLoRA")
-    return {"out": out, "grads": {name: mine.get_parameter(name).grad for name in _FACTORS},
-            "trainable": sorted(name for name, param in mine.named_parameters() if param.requires_grad)}
+    return {
+        "out": out,
+        "grads": {name: mine.get_parameter(name).grad for name in _FACTORS},
+        "trainable": sorted(name for name, param in mine.named_parameters() if param.requires_grad),
+    }
 
 
 @linear_with_lora
@@ -176,10 +207,16 @@ def test_linear_with_lora_agrees_with_reference(outputs, case, ref):
     for name in _FACTORS:
         grad = outputs["grads"][name]
         expect(grad is not None, f"no gradient reaches LinearWithLoRA.{name} on a hidden input")
-        expect_close(grad, reference.get_parameter(name).grad, f"the gradient of LinearWithLoRA.{name} on a hidden input",
-                     atol=1e-4)
-    expect(outputs["trainable"] == list(_FACTORS),
-           "LinearWithLoRA of hidden sizes trains more or less than lora.A and lora.B")
+        expect_close(
+            grad,
+            reference.get_parameter(name).grad,
+            f"the gradient of LinearWithLoRA.{name} on a hidden input",
+            atol=1e-4,
+        )
+    expect(
+        outputs["trainable"] == list(_FACTORS),
+        "LinearWithLoRA of hidden sizes trains more or less than lora.A and lora.B",
+    )
 
 
 # ---------------------------------------------------------------- replace_linear_with_lora
@@ -216,11 +253,18 @@ def _replacement_outputs(sub, case):
 def test_replacement_agrees_with_reference(outputs, case, ref):
     """hidden: a random GPTModel or Llama3Model, part of it frozen, a random rank and alpha"""
     reference = _replaced(ref.replace_linear_with_lora, case)
-    expect(outputs["flags"] == _flags(reference), "after replace_linear_with_lora on a hidden model, the parameter "
-           "names or their requires_grad differ from the reference's")
+    expect(
+        outputs["flags"] == _flags(reference),
+        "after replace_linear_with_lora on a hidden model, the parameter "
+        "names or their requires_grad differ from the reference's",
+    )
     load_parameters(reference, case["state"], "the reference after replace_linear_with_lora")
-    expect_close(outputs["logits"], no_grad(reference.eval(), case["ids"]),
-                 "the logits of a hidden model after replace_linear_with_lora", atol=1e-4)
+    expect_close(
+        outputs["logits"],
+        no_grad(reference.eval(), case["ids"]),
+        "the logits of a hidden model after replace_linear_with_lora",
+        atol=1e-4,
+    )
 
 
 # ---------------------------------------------------------------- merge_lora
@@ -243,7 +287,11 @@ def _merge_outputs(sub, case):
     """Whether merge_lora returns the model it was given; that model's state dict and logits after it."""
     mine = load_parameters(_wrapped(sub.LinearWithLoRA, case), case["state"], "the hidden model with LoRA")
     returned = sub.merge_lora(mine)
-    return {"returns_the_model": returned is mine, "state": mine.state_dict(), "logits": no_grad(mine.eval(), case["ids"])}
+    return {
+        "returns_the_model": returned is mine,
+        "state": mine.state_dict(),
+        "logits": no_grad(mine.eval(), case["ids"]),
+    }
 
 
 @merge_lora
@@ -258,8 +306,9 @@ def test_merge_agrees_with_reference(outputs, case, ref):
     expect(set(state) == set(expected_state), "the merged hidden model's state dict names differ from the reference's")
     for name, tensor in expected_state.items():
         expect_close(state[name], tensor, f"{name} of the merged hidden model", atol=1e-5)
-    expect_close(outputs["logits"], no_grad(expected.eval(), case["ids"]), "the logits of the merged hidden model",
-                 atol=1e-4)
+    expect_close(
+        outputs["logits"], no_grad(expected.eval(), case["ids"]), "the logits of the merged hidden model", atol=1e-4
+    )
 
 
 # ---------------------------------------------------------------- prepare_lora_model, count_trainable_parameters
@@ -281,7 +330,12 @@ def _classifier_case(ref, seed):
     _, spec, rank, alpha = _draw(seed)
     case = {"model": spec, "scaling": [rank, alpha], "seed": seed}
     reference = randomised(_lora_classifier(ref.prepare_lora_model, case), std=0.1)
-    return {**case, "state": parameter_state(reference), "ids": _tokens(spec, (4, 5)), "labels": torch.randint(0, 2, (4,))}
+    return {
+        **case,
+        "state": parameter_state(reference),
+        "ids": _tokens(spec, (4, 5)),
+        "labels": torch.randint(0, 2, (4,)),
+    }
 
 
 def _classifier_outputs(sub, case):
@@ -291,8 +345,11 @@ def _classifier_outputs(sub, case):
     flags = _flags(mine)
     count = sub.count_trainable_parameters(mine)
     trains = _loadable(flags, case["state"]) and any(flags.values())
-    return {"flags": flags, "count": count,
-            "losses": _finetuned_losses(mine, case, "the hidden LoRA classifier") if trains else None}
+    return {
+        "flags": flags,
+        "count": count,
+        "losses": _finetuned_losses(mine, case, "the hidden LoRA classifier") if trains else None,
+    }
 
 
 @lora_finetune
@@ -300,14 +357,23 @@ def _classifier_outputs(sub, case):
 def test_lora_classifier_agrees_with_reference(outputs, case, ref):
     """hidden: a random classifier from chapter 6, a random rank and alpha, and AdamW steps on a random batch"""
     reference = _lora_classifier(ref.prepare_lora_model, case)
-    expect(outputs["flags"] == _flags(reference), "after prepare_lora_model on a hidden classifier, the parameter names "
-           "or their requires_grad differ from the reference's")
+    expect(
+        outputs["flags"] == _flags(reference),
+        "after prepare_lora_model on a hidden classifier, the parameter names "
+        "or their requires_grad differ from the reference's",
+    )
     expected_count = ref.count_trainable_parameters(reference)
     count = expect_number(outputs["count"], "count_trainable_parameters of a hidden LoRA classifier")
-    expect(count == expected_count, f"count_trainable_parameters of a hidden LoRA classifier gives {count:,.15g}; "
-           f"expected {expected_count:,}")
+    expect(
+        count == expected_count,
+        f"count_trainable_parameters of a hidden LoRA classifier gives {count:,.15g}; expected {expected_count:,}",
+    )
     losses = outputs["losses"]
     expect_type(losses, list, _LOSSES)
     expected_losses = _finetuned_losses(reference, case, "the reference LoRA classifier")
-    expect_close(torch.tensor([expect_number(loss, _LOSSES) for loss in losses]), torch.tensor(expected_losses),
-                 _LOSSES, atol=1e-4)
+    expect_close(
+        torch.tensor([expect_number(loss, _LOSSES) for loss in losses]),
+        torch.tensor(expected_losses),
+        _LOSSES,
+        atol=1e-4,
+    )

@@ -1,4 +1,5 @@
 """Chapter 9 fixtures: the reference's trainable counts and a short LoRA fine-tuning run of chapter 6's classifier."""
+
 from __future__ import annotations
 
 import torch
@@ -41,8 +42,10 @@ def _finetune_run(ref) -> dict:
 
 
 def record(ref) -> dict:
-    classifiers = {name: _trainable_count(ref.prepare_lora_model(tiny_classifier(make, seed=19), RANK, ALPHA))
-                   for name, make in MODELS.items()}
+    classifiers = {
+        name: _trainable_count(ref.prepare_lora_model(tiny_classifier(make, seed=19), RANK, ALPHA))
+        for name, make in MODELS.items()
+    }
     return {
         "replace": {name: _replace_count(ref, make) for name, make in MODELS.items()},
         "classifier": {**{name: {"count": count} for name, count in classifiers.items()}, "run": _finetune_run(ref)},

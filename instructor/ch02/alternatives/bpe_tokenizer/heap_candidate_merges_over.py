@@ -1,4 +1,5 @@
 """heap of candidate merges over a linked list of symbols; specials found with finditer"""
+
 import heapq
 import json
 import re
@@ -37,7 +38,9 @@ class BPETokenizer:
                 self.vocab[i] = raw
                 self.token_id[raw] = i
             self.specials[s] = self.token_id[raw]
-        self.pretokenizer = regex.compile(r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+""")
+        self.pretokenizer = regex.compile(
+            r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+        )
         if self.specials:
             self.special_re = re.compile("|".join(re.escape(s) for s in sorted(self.specials, key=len, reverse=True)))
         else:
@@ -86,7 +89,7 @@ class BPETokenizer:
             return self._encode_plain(text)
         ids, start = [], 0
         for m in self.special_re.finditer(text):
-            ids += self._encode_plain(text[start:m.start()])
+            ids += self._encode_plain(text[start : m.start()])
             ids.append(self.specials[m.group()])
             start = m.end()
         return ids + self._encode_plain(text[start:])

@@ -1,4 +1,5 @@
 """OpenAI's GPT-2 encoder.py loop: merge the best bigram everywhere, with its own byte alphabet"""
+
 import json
 import re
 

@@ -1,5 +1,5 @@
 """incremental pair counts in one function, no helpers, str.split on the special tokens"""
-import re
+
 from collections import Counter, defaultdict
 
 import regex

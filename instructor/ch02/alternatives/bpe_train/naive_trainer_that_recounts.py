@@ -1,4 +1,5 @@
 """naive trainer that recounts every pair before each merge, with its own helpers"""
+
 import re
 from collections import Counter
 

@@ -1,4 +1,5 @@
 """encoding_for_model('gpt2') and positional DataLoader arguments"""
+
 import tiktoken
 from torch.utils.data import DataLoader
 

@@ -1,4 +1,5 @@
 """windows cut with Tensor.unfold"""
+
 import torch
 from torch.utils.data import Dataset
 

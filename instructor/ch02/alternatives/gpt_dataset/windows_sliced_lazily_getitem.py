@@ -1,4 +1,5 @@
 """windows sliced lazily in __getitem__; input_ids and target_ids as properties"""
+
 import torch
 from torch.utils.data import Dataset
 
@@ -16,7 +17,7 @@ class GPTDatasetV1(Dataset):
 
     def __getitem__(self, idx):
         start = self.starts[idx]
-        chunk = torch.tensor(self.token_ids[start:start + self.max_length + 1], dtype=torch.long)
+        chunk = torch.tensor(self.token_ids[start : start + self.max_length + 1], dtype=torch.long)
         return chunk[:-1], chunk[1:]
 
     @property

@@ -1,5 +1,5 @@
 """F.embedding on tok_emb.weight plus a slice of pos_emb.weight"""
-import torch
+
 import torch.nn.functional as F
 from torch import nn
 

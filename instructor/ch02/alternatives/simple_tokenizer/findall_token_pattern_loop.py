@@ -1,7 +1,8 @@
 """findall with one token pattern; a loop of str.replace for the punctuation clean-up"""
+
 import re
 
-_PUNCTUATION = ',.:;?!"()\''
+_PUNCTUATION = ",.:;?!\"()'"
 
 
 def build_vocab(text):

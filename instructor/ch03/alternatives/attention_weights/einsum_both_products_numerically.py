@@ -1,4 +1,5 @@
 """einsum for both products, a numerically stable softmax written by hand"""
+
 import torch
 
 

@@ -1,4 +1,5 @@
 """explicit Python loops over the tokens with torch.dot and F.softmax"""
+
 import torch
 import torch.nn.functional as F
 

@@ -1,4 +1,5 @@
 """the book's equivalent of section 3.5.1: softmax over all tokens, zero the future, renormalise the rows, then dropout"""
+
 import torch
 import torch.nn as nn
 

@@ -1,4 +1,5 @@
 """einsum; future scores replaced with torch.finfo(dtype).min via torch.where"""
+
 import math
 
 import torch

@@ -1,4 +1,5 @@
 """no buffer: an additive -inf upper triangle built in forward on x's device; queries pre-scaled; softmax by hand"""
+
 import torch
 import torch.nn as nn
 
@@ -14,7 +15,7 @@ class CausalAttention(nn.Module):
 
     def forward(self, x):
         n = x.shape[1]
-        queries = self.W_query(x) * self.W_query.out_features ** -0.5
+        queries = self.W_query(x) * self.W_query.out_features**-0.5
         keys = self.W_key(x)
         values = self.W_value(x)
         causal = torch.full((n, n), float("-inf"), dtype=x.dtype, device=x.device).triu(1)

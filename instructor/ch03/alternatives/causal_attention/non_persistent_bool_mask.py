@@ -1,4 +1,5 @@
 """non-persistent bool mask built with torch.tril; a Python loop over the batch with torch.mm"""
+
 import math
 
 import torch

@@ -1,4 +1,5 @@
 """einsum over unflattened (batch, tokens, heads, head_dim) projections; queries pre-scaled; masked_fill with torch.finfo(dtype).min"""
+
 import torch
 import torch.nn as nn
 

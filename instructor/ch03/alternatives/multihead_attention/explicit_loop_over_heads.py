@@ -1,4 +1,5 @@
 """explicit loop over the heads on column slices of the projections; the mask built in forward"""
+
 import math
 
 import torch

@@ -1,4 +1,5 @@
 """reshape + permute to split and merge the heads; non-persistent bool mask from torch.tril; the divisibility check as an assert"""
+
 import torch
 import torch.nn as nn
 
@@ -26,7 +27,7 @@ class MultiHeadAttention(nn.Module):
         q = self._split(self.W_query(x))
         k = self._split(self.W_key(x))
         v = self._split(self.W_value(x))
-        scores = torch.matmul(q, k.permute(0, 1, 3, 2)) / self.head_dim ** 0.5
+        scores = torch.matmul(q, k.permute(0, 1, 3, 2)) / self.head_dim**0.5
         scores = scores.masked_fill(self.mask[:n, :n], float("-inf"))
         weights = self.dropout(torch.softmax(scores, dim=-1))
         context = torch.matmul(weights, v).permute(0, 2, 1, 3).reshape(b, n, -1)

@@ -1,5 +1,5 @@
 """heads appended one by one; forward fills slices of a preallocated output"""
-import torch
+
 import torch.nn as nn
 
 
@@ -15,5 +15,5 @@ class MultiHeadAttentionWrapper(nn.Module):
         batch, num_tokens, _ = x.shape
         out = x.new_zeros(batch, num_tokens, self.d_out * len(self.heads))
         for i, head in enumerate(self.heads):
-            out[:, :, i * self.d_out:(i + 1) * self.d_out] = head(x)
+            out[:, :, i * self.d_out : (i + 1) * self.d_out] = head(x)
         return out

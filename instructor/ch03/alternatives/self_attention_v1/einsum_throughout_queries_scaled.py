@@ -1,4 +1,5 @@
 """einsum throughout; the queries scaled by 1/sqrt(d_out) before the dot product"""
+
 import math
 
 import torch

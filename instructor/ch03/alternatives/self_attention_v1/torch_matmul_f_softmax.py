@@ -1,4 +1,5 @@
 """torch.matmul and F.softmax, one query token at a time"""
+
 import math
 
 import torch

@@ -1,4 +1,5 @@
 """F.linear on the layers' weights, einsum, and a hand-written stable softmax"""
+
 import math
 
 import torch

@@ -1,4 +1,5 @@
 """projections as x @ weight.T (+ bias), scores with torch.mm, softmax via logsumexp"""
+
 import math
 
 import torch

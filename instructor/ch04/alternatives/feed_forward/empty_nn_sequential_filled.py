@@ -1,5 +1,6 @@
 """empty nn.Sequential filled with append; named modules called explicitly in forward"""
 
+
 class FeedForward(nn.Module):
     """The position-wise MLP, its three modules appended one by one."""
 

@@ -1,5 +1,6 @@
 """nn.Sequential built from a list; forward loops over the layers"""
 
+
 class FeedForward(nn.Module):
     """Linear (4x) -> GELU -> Linear, built from a list."""
 

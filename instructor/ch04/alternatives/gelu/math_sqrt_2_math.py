@@ -1,4 +1,5 @@
 """math.sqrt(2 / math.pi) and x * x * x"""
+
 import math
 
 

@@ -1,4 +1,5 @@
 """sigmoid identity 0.5 (1 + tanh(z)) = sigmoid(2 z)"""
+
 import math
 
 import torch

@@ -1,4 +1,5 @@
 """Python lists of token ids, model called under inference_mode, tensor rebuilt each step"""
+
 import torch
 
 

@@ -1,5 +1,6 @@
 """while loop under a @torch.no_grad() decorator, next token via torch.max(...).indices"""
 
+
 @torch.no_grad()
 def generate_text_simple(model, idx, max_new_tokens, context_size):
     """Greedy decoding until max_new_tokens tokens have been appended."""

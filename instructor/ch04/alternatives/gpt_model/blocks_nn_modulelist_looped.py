@@ -1,5 +1,6 @@
 """blocks in an nn.ModuleList looped over in forward; position table sliced by weight"""
 
+
 class GPTModel(nn.Module):
     """GPT-2 whose blocks sit in a ModuleList (same state-dict keys as an nn.Sequential)."""
 

@@ -1,5 +1,6 @@
 """positions via arange(...).unsqueeze(0), expanded over the batch; blocks passed as a generator"""
 
+
 class GPTModel(nn.Module):
     """GPT-2 with the position ids made explicit per batch row."""
 

@@ -1,4 +1,5 @@
 """torch.var_mean with correction=0 and addcmul for the affine step"""
+
 import torch
 from torch import nn
 

@@ -1,5 +1,6 @@
 """variance as the mean squared deviation, multiplied by torch.rsqrt"""
 
+
 class LayerNorm(nn.Module):
     """Normalises the last dimension with the mean squared deviation, then scales and shifts."""
 
@@ -11,5 +12,5 @@ class LayerNorm(nn.Module):
 
     def forward(self, x):
         centered = x - x.mean(-1, keepdim=True)
-        var = (centered ** 2).mean(-1, keepdim=True)
+        var = (centered**2).mean(-1, keepdim=True)
         return centered * torch.rsqrt(var + self.eps) * self.scale + self.shift

@@ -1,5 +1,6 @@
 """one line per sublayer; MultiHeadAttention with positional arguments"""
 
+
 class TransformerBlock(nn.Module):
     """Pre-LN block: x + drop(att(norm1(x))), then + drop(ff(norm2(.)))."""
 

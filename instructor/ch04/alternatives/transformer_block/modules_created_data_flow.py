@@ -1,5 +1,6 @@
 """modules created in data-flow order (norm1, att, norm2, ff) with a helper for the sublayers"""
 
+
 class TransformerBlock(nn.Module):
     """Two residual sublayers, each normalised first."""
 

@@ -1,5 +1,6 @@
 """open file handles; the model restored by copying each tensor of its state dict"""
 
+
 def save_checkpoint(model, optimizer, path):
     """The book's two state dicts, written through a file handle."""
     state = dict(model_state_dict=model.state_dict(), optimizer_state_dict=optimizer.state_dict())

@@ -1,4 +1,5 @@
 """through an io.BytesIO buffer and pathlib"""
+
 import io
 from pathlib import Path
 

@@ -1,5 +1,6 @@
 """Gumbel-max sampling; top-k by scattering the k best into -inf; @torch.no_grad() decorator"""
 
+
 @torch.no_grad()
 def generate(model, idx, max_new_tokens, context_size, temperature=0.0, top_k=None, eos_id=None):
     """argmax(logits / T + Gumbel noise) is a draw from softmax(logits / T)."""

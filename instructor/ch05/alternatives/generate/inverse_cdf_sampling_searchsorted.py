@@ -1,5 +1,6 @@
 """inverse-CDF sampling with searchsorted; tokens kept in a Python list"""
 
+
 def generate(model, idx, max_new_tokens, context_size, temperature=0.0, top_k=None, eos_id=None):
     """Draws by finding a uniform number in the cumulative distribution."""
     tokens = idx[0].tolist()

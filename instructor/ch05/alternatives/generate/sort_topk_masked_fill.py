@@ -1,5 +1,6 @@
 """sort instead of topk, masked_fill, torch.distributions.Categorical"""
 
+
 def generate(model, idx, max_new_tokens, context_size, temperature=0.0, top_k=None, eos_id=None):
     """Top-k via sorting, sampling via Categorical."""
     for _ in range(max_new_tokens):

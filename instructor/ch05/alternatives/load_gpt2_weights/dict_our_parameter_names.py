@@ -1,5 +1,6 @@
 """a dict from our parameter names to translated tensors, checked and then copied"""
 
+
 def load_weights_into_gpt(gpt, params):
     """Translates every name first, checks every shape, then copies."""
     translated = {
@@ -14,9 +15,13 @@ def load_weights_into_gpt(gpt, params):
         qkv_w, qkv_b = params[theirs + "attn.c_attn.weight"], params[theirs + "attn.c_attn.bias"]
         width = qkv_w.shape[-1] // 3
         for j, projection in enumerate(("W_query", "W_key", "W_value")):
-            translated[f"{ours}att.{projection}.weight"] = qkv_w[:, j * width:(j + 1) * width].T
-            translated[f"{ours}att.{projection}.bias"] = qkv_b[j * width:(j + 1) * width]
-        for hf_name, our_name in (("attn.c_proj", "att.out_proj"), ("mlp.c_fc", "ff.layers.0"), ("mlp.c_proj", "ff.layers.2")):
+            translated[f"{ours}att.{projection}.weight"] = qkv_w[:, j * width : (j + 1) * width].T
+            translated[f"{ours}att.{projection}.bias"] = qkv_b[j * width : (j + 1) * width]
+        for hf_name, our_name in (
+            ("attn.c_proj", "att.out_proj"),
+            ("mlp.c_fc", "ff.layers.0"),
+            ("mlp.c_proj", "ff.layers.2"),
+        ):
             translated[ours + our_name + ".weight"] = params[theirs + hf_name + ".weight"].T
             translated[ours + our_name + ".bias"] = params[theirs + hf_name + ".bias"]
         for hf_name, our_name in (("ln_1", "norm1"), ("ln_2", "norm2")):

@@ -1,5 +1,6 @@
 """the model's state dict updated with translated tensors (torch.split) and loaded with load_state_dict"""
 
+
 def load_weights_into_gpt(gpt: GPTModel, params: dict[str, torch.Tensor]) -> None:
     """load_state_dict checks every shape and names the tensor that does not fit."""
     state = gpt.state_dict()

@@ -1,4 +1,5 @@
 """cross_entropy with the classes on dim 1 (transpose(1, 2)); token-weighted mean over equal batches"""
+
 import torch.nn.functional as F
 
 

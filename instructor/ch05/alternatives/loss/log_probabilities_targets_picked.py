@@ -1,5 +1,6 @@
 """log-probabilities of the targets picked with a one-hot einsum; the loader stacks the losses"""
 
+
 def calc_loss_batch(input_batch, target_batch, model, device):
     """-log p(target), averaged over every position of every sequence."""
     logits = model(input_batch.to(device))

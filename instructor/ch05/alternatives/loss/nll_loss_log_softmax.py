@@ -1,4 +1,5 @@
 """nll_loss of log_softmax; the loader averages a list over itertools.islice"""
+
 import itertools
 
 import torch.nn.functional as F

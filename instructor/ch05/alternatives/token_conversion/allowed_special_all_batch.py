@@ -1,5 +1,6 @@
 """allowed_special='all', the batch built as a nested list; decode of reshape(-1)"""
 
+
 def text_to_token_ids(text, tokenizer):
     """text -> (1, num_tokens) int64."""
     ids = tokenizer.encode(text, allowed_special="all")

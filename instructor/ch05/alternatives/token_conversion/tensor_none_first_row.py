@@ -1,5 +1,6 @@
 """as_tensor with [None, :]; the first row taken only for 2-d input, ids as Python ints"""
 
+
 def text_to_token_ids(text: str, tokenizer) -> torch.Tensor:
     """Encodes text into a batch of one."""
     ids = torch.as_tensor(tokenizer.encode(text, allowed_special={"<|endoftext|>"}), dtype=torch.int64)

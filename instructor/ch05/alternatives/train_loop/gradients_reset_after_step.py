@@ -1,5 +1,6 @@
 """gradients reset after each step; the evaluation restores the previous mode; a while loop over an iterator"""
 
+
 def evaluate_model(model, train_loader, val_loader, device, eval_iter):
     """(train_loss, val_loss) with dropout off; the model's mode is put back as it was."""
     was_training = model.training
@@ -15,14 +16,16 @@ def evaluate_model(model, train_loader, val_loader, device, eval_iter):
 def generate_and_print_sample(model, tokenizer, device, start_context):
     """One line of greedy text."""
     model.eval()
-    idx = generate_text_simple(model, text_to_token_ids(start_context, tokenizer).to(device), 50,
-                               model.pos_emb.num_embeddings)
+    idx = generate_text_simple(
+        model, text_to_token_ids(start_context, tokenizer).to(device), 50, model.pos_emb.num_embeddings
+    )
     print(" ".join(token_ids_to_text(idx, tokenizer).split("\n")))
     model.train()
 
 
-def train_model_simple(model, train_loader, val_loader, optimizer, device, num_epochs,
-                       eval_freq, eval_iter, start_context, tokenizer):
+def train_model_simple(
+    model, train_loader, val_loader, optimizer, device, num_epochs, eval_freq, eval_iter, start_context, tokenizer
+):
     """One step per batch; gradients cleared after each step rather than before."""
     train_losses, val_losses, track_tokens_seen = [], [], []
     step, tokens = 0, 0

@@ -1,12 +1,14 @@
 """inference_mode with try/finally; a hand-written greedy loop; the step number from epoch and batch index"""
 
+
 def evaluate_model(model, train_loader, val_loader, device, eval_iter):
     """Both losses in eval mode; train mode restored even if evaluation fails."""
     model.eval()
     try:
         with torch.inference_mode():
-            losses = tuple(calc_loss_loader(loader, model, device, num_batches=eval_iter)
-                           for loader in (train_loader, val_loader))
+            losses = tuple(
+                calc_loss_loader(loader, model, device, num_batches=eval_iter) for loader in (train_loader, val_loader)
+            )
     finally:
         model.train()
     return losses
@@ -26,8 +28,9 @@ def generate_and_print_sample(model, tokenizer, device, start_context):
     model.train()
 
 
-def train_model_simple(model, train_loader, val_loader, optimizer, device, num_epochs,
-                       eval_freq, eval_iter, start_context, tokenizer):
+def train_model_simple(
+    model, train_loader, val_loader, optimizer, device, num_epochs, eval_freq, eval_iter, start_context, tokenizer
+):
     """Trains and records losses every eval_freq steps."""
     history = {"train": [], "val": [], "tokens": []}
     seen = 0

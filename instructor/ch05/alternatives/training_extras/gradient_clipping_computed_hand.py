@@ -1,5 +1,6 @@
 """gradient clipping computed by hand; the step number from epoch and batch index"""
 
+
 def learning_rate_at(step, peak_lr, warmup_steps, total_steps, initial_lr=3e-05, min_lr=1e-6):
     """Linear warm-up, then half a cosine."""
     if step < warmup_steps:
@@ -17,8 +18,21 @@ def _clip_(parameters, max_norm):
         g.mul_(scale)
 
 
-def train_model(model, train_loader, val_loader, optimizer, device, n_epochs, eval_freq, eval_iter,
-                start_context, tokenizer, warmup_steps, initial_lr=3e-05, min_lr=1e-6):
+def train_model(
+    model,
+    train_loader,
+    val_loader,
+    optimizer,
+    device,
+    n_epochs,
+    eval_freq,
+    eval_iter,
+    start_context,
+    tokenizer,
+    warmup_steps,
+    initial_lr=3e-05,
+    min_lr=1e-6,
+):
     """Warm-up, cosine decay and clipping around the plain loop."""
     peak = optimizer.param_groups[0]["lr"]
     per_epoch = len(train_loader)

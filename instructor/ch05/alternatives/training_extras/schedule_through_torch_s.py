@@ -1,7 +1,9 @@
 """the schedule through torch's LambdaLR, stepped after each optimizer step"""
 
-def learning_rate_at(step: int, peak_lr: float, warmup_steps: int, total_steps: int,
-                     initial_lr: float = 3e-05, min_lr: float = 1e-6) -> float:
+
+def learning_rate_at(
+    step: int, peak_lr: float, warmup_steps: int, total_steps: int, initial_lr: float = 3e-05, min_lr: float = 1e-6
+) -> float:
     """Warm-up fraction or cosine fraction of the way from one rate to the other."""
     if step >= warmup_steps:
         progress = (step - warmup_steps) / (total_steps - warmup_steps)
@@ -9,13 +11,27 @@ def learning_rate_at(step: int, peak_lr: float, warmup_steps: int, total_steps: 
     return initial_lr + step * (peak_lr - initial_lr) / warmup_steps
 
 
-def train_model(model, train_loader, val_loader, optimizer, device, n_epochs, eval_freq, eval_iter,
-                start_context, tokenizer, warmup_steps, initial_lr=3e-05, min_lr=1e-6):
+def train_model(
+    model,
+    train_loader,
+    val_loader,
+    optimizer,
+    device,
+    n_epochs,
+    eval_freq,
+    eval_iter,
+    start_context,
+    tokenizer,
+    warmup_steps,
+    initial_lr=3e-05,
+    min_lr=1e-6,
+):
     """LambdaLR multiplies the starting rate (the peak) by the factor of each step."""
     peak_lr = optimizer.param_groups[0]["lr"]
     total_steps = n_epochs * len(train_loader)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: learning_rate_at(step, peak_lr, warmup_steps, total_steps, initial_lr, min_lr) / peak_lr)
+        optimizer, lambda step: learning_rate_at(step, peak_lr, warmup_steps, total_steps, initial_lr, min_lr) / peak_lr
+    )
     train_losses, val_losses, track_tokens_seen, track_lrs = [], [], [], []
     tokens_seen, step = 0, 0
     for epoch in range(n_epochs):

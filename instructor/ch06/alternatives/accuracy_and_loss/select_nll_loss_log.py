@@ -1,4 +1,5 @@
 """select() and nll_loss of log_softmax; accuracy as a running tensor; islice over the loader"""
+
 from itertools import islice
 
 

@@ -1,5 +1,6 @@
 """requires_grad_ on modules, the head built with the model's dtype"""
 
+
 def add_classification_head(model, num_classes=2):
     """freeze, new head, unfreeze the last block and the final norm."""
     model.requires_grad_(False)

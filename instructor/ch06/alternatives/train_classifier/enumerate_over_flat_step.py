@@ -1,11 +1,13 @@
 """enumerate over a flat step counter, evaluation through a helper that restores the mode"""
 
+
 def evaluate_model(model, train_loader, val_loader, device, eval_iter):
     """both losses in eval mode."""
     model.eval()
     with torch.no_grad():
-        losses = tuple(calc_loss_loader(loader, model, device, num_batches=eval_iter)
-                       for loader in (train_loader, val_loader))
+        losses = tuple(
+            calc_loss_loader(loader, model, device, num_batches=eval_iter) for loader in (train_loader, val_loader)
+        )
     model.train()
     return losses
 

@@ -1,5 +1,6 @@
 """sections joined with blank lines, the input read with get"""
 
+
 def format_input(entry):
     """The parts of the prompt, joined by blank lines."""
     sections = [

@@ -1,5 +1,6 @@
 """a list comprehension, the length from the encoded texts"""
 
+
 class InstructionDataset(Dataset):
     """Tokenized once, in a comprehension."""
 

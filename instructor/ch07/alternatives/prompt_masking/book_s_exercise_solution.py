@@ -1,5 +1,6 @@
 """the book's exercise solution: a dataset of its own and the whole collate function again"""
 
+
 class InstructionDatasetWithPromptLength(Dataset):
     def __init__(self, data, tokenizer):
         self.data = data
@@ -31,7 +32,7 @@ def custom_collate_fn_masked(batch, pad_token_id=50256, ignore_index=-100, allow
         indices = torch.nonzero(mask).squeeze()
         if indices.numel() > 1:
             targets[indices[1:]] = ignore_index
-        targets[:instruction_length - 1] = ignore_index
+        targets[: instruction_length - 1] = ignore_index
         if allowed_max_length is not None:
             inputs = inputs[:allowed_max_length]
             targets = targets[:allowed_max_length]

@@ -1,4 +1,5 @@
 """einsum scores; key/value heads widened by expand + reshape; masked_fill with float('-inf')"""
+
 import math
 
 

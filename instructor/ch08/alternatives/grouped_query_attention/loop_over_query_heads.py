@@ -1,5 +1,6 @@
 """a loop over the query heads, each picking its key/value head h // group_size"""
 
+
 class GroupedQueryAttention(nn.Module):
     def __init__(self, d_in, d_out, num_heads, num_kv_groups, dtype=None):
         super().__init__()

@@ -1,5 +1,6 @@
 """queries grouped as (batch, groups, group_size, ...) against unrepeated keys; an additive -inf triangle"""
 
+
 class GroupedQueryAttention(nn.Module):
     def __init__(self, d_in: int, d_out: int, num_heads: int, num_kv_groups: int, dtype=None):
         super().__init__()

@@ -1,5 +1,6 @@
 """the cache as a list of (keys, values) tuples with a position counter; expand for the heads; inference_mode"""
 
+
 class KVCache:
     def __init__(self, n_layers: int):
         self.layers: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * n_layers

@@ -1,4 +1,5 @@
 """preallocated key/value buffers filled up to an index; PyTorch's attention with a keep-mask"""
+
 import torch.nn.functional as F
 
 
@@ -28,8 +29,8 @@ class KVCache:
             self.key_buffers[layer] = keys.new_zeros(b, groups, capacity, head_dim)
             self.value_buffers[layer] = values.new_zeros(b, groups, capacity, head_dim)
         end = self.filled + keys.shape[2]
-        self.key_buffers[layer][:, :, self.filled:end] = keys
-        self.value_buffers[layer][:, :, self.filled:end] = values
+        self.key_buffers[layer][:, :, self.filled : end] = keys
+        self.value_buffers[layer][:, :, self.filled : end] = values
         return self.key_buffers[layer][:, :, :end], self.value_buffers[layer][:, :, :end]
 
 

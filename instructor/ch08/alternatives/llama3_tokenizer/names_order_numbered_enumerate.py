@@ -1,17 +1,20 @@
 """the names in order, numbered with enumerate from len(ranks); the header encoded as one string with its specials allowed"""
 
-SPECIAL_NAMES = (["<|begin_of_text|>", "<|end_of_text|>"]
-                 + [f"<|reserved_special_token_{i}|>" for i in range(4)]
-                 + ["<|start_header_id|>", "<|end_header_id|>", "<|reserved_special_token_4|>", "<|eot_id|>"]
-                 + [f"<|reserved_special_token_{i}|>" for i in range(5, 256 - 5)])
+SPECIAL_NAMES = (
+    ["<|begin_of_text|>", "<|end_of_text|>"]
+    + [f"<|reserved_special_token_{i}|>" for i in range(4)]
+    + ["<|start_header_id|>", "<|end_header_id|>", "<|reserved_special_token_4|>", "<|eot_id|>"]
+    + [f"<|reserved_special_token_{i}|>" for i in range(5, 256 - 5)]
+)
 
 
 class Tokenizer:
     def __init__(self, model_path):
         ranks = load_tiktoken_bpe(str(model_path))
         self.special_tokens = {name: id_ for id_, name in enumerate(SPECIAL_NAMES, start=len(ranks))}
-        self.model = tiktoken.Encoding(name="llama-3", pat_str=LLAMA3_PATTERN, mergeable_ranks=ranks,
-                                       special_tokens=self.special_tokens)
+        self.model = tiktoken.Encoding(
+            name="llama-3", pat_str=LLAMA3_PATTERN, mergeable_ranks=ranks, special_tokens=self.special_tokens
+        )
 
     def encode(self, text, bos=False, eos=False, allowed_special=frozenset()):
         ids = []

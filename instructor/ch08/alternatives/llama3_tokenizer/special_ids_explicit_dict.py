@@ -1,5 +1,6 @@
 """special ids in an explicit dict; encode_ordinary when nothing is allowed; one helper builds every chat list"""
 
+
 class Tokenizer:
     def __init__(self, model_path):
         mergeable = load_tiktoken_bpe(str(model_path))
@@ -14,8 +15,9 @@ class Tokenizer:
         for i in range(5, 251):
             special[f"<|reserved_special_token_{i}|>"] = n + 5 + i
         self.special_tokens = special
-        self.model = tiktoken.Encoding(name="llama3", pat_str=LLAMA3_PATTERN, mergeable_ranks=mergeable,
-                                       special_tokens=special)
+        self.model = tiktoken.Encoding(
+            name="llama3", pat_str=LLAMA3_PATTERN, mergeable_ranks=mergeable, special_tokens=special
+        )
 
     def encode(self, text, bos=False, eos=False, allowed_special=frozenset()):
         if allowed_special:

@@ -1,4 +1,5 @@
 """the two residual halves as methods; the tables sliced to the sequence before the blocks; functools.reduce"""
+
 from functools import reduce
 
 

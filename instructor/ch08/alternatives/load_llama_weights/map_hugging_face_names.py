@@ -1,9 +1,15 @@
 """a map from Hugging Face names to the model's, shapes checked, then load_state_dict; tied by hand"""
 
 _PER_LAYER = {
-    "self_attn.q_proj": "att.W_query", "self_attn.k_proj": "att.W_key", "self_attn.v_proj": "att.W_value",
-    "self_attn.o_proj": "att.out_proj", "mlp.gate_proj": "ff.fc1", "mlp.up_proj": "ff.fc2", "mlp.down_proj": "ff.fc3",
-    "input_layernorm": "norm1", "post_attention_layernorm": "norm2",
+    "self_attn.q_proj": "att.W_query",
+    "self_attn.k_proj": "att.W_key",
+    "self_attn.v_proj": "att.W_value",
+    "self_attn.o_proj": "att.out_proj",
+    "mlp.gate_proj": "ff.fc1",
+    "mlp.up_proj": "ff.fc2",
+    "mlp.down_proj": "ff.fc3",
+    "input_layernorm": "norm1",
+    "post_attention_layernorm": "norm2",
 }
 
 

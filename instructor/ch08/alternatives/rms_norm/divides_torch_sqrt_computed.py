@@ -1,5 +1,6 @@
 """divides by torch.sqrt, computed in the input's own dtype"""
 
+
 class RMSNorm(nn.Module):
     """x / sqrt(mean(x**2) + eps) * weight over the last dimension, in x's dtype."""
 

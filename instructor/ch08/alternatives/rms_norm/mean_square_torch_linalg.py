@@ -1,5 +1,6 @@
 """the mean square from torch.linalg.vector_norm; type_as for the cast back"""
 
+
 class RMSNorm(nn.Module):
     """Root-mean-square normalization with a learned scale."""
 

@@ -1,4 +1,5 @@
 """complex numbers in the rotate-half pairing; tables from torch.outer and torch.polar; Meta's loop for the scaling"""
+
 import math
 
 

@@ -1,7 +1,9 @@
 """a 2x2 rotation matrix per pair through einsum; tables from einsum; the smooth band as a clamped blend"""
 
-def compute_rope_params(head_dim: int, theta_base: float = 10_000, context_length: int = 4096,
-                        freq_config: dict | None = None):
+
+def compute_rope_params(
+    head_dim: int, theta_base: float = 10_000, context_length: int = 4096, freq_config: dict | None = None
+):
     if head_dim % 2 != 0:
         raise ValueError("head_dim must be even")
     exponents = torch.arange(head_dim // 2, dtype=torch.float32) * 2 / head_dim

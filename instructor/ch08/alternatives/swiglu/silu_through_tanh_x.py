@@ -1,5 +1,6 @@
 """SiLU through tanh, x * (1 + tanh(x / 2)) / 2; the output projection declared first"""
 
+
 class SiLU(nn.Module):
     """sigmoid(x) = (1 + tanh(x / 2)) / 2."""
 

@@ -1,4 +1,5 @@
 """SiLU as x / (1 + exp(-x)); FeedForward calls PyTorch's silu (only SiLU itself is written from scratch)"""
+
 import torch.nn.functional as F
 
 

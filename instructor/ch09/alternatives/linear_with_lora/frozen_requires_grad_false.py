@@ -1,4 +1,5 @@
 """frozen with requires_grad_(False) on the module; F.linear in forward"""
+
 import torch.nn.functional as F
 
 

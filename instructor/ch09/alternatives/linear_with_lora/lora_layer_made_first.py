@@ -1,5 +1,6 @@
 """the LoRA layer made first, the weight and bias frozen one by one"""
 
+
 class LinearWithLoRA(nn.Module):
     def __init__(self, linear: nn.Linear, rank: int, alpha: float):
         super().__init__()

@@ -1,5 +1,6 @@
 """the count with map and filter; each parameter frozen with requires_grad_(False)"""
 
+
 def count_trainable_parameters(model: nn.Module) -> int:
     return sum(map(torch.numel, filter(lambda param: param.requires_grad, model.parameters())))
 

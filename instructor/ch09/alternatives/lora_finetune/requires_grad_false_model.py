@@ -1,5 +1,6 @@
 """requires_grad_(False) on the model; the count over named_parameters as int"""
 
+
 def count_trainable_parameters(model):
     return int(sum(p.numel() for _, p in model.named_parameters() if p.requires_grad))
 

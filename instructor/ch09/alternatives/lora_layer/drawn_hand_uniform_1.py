@@ -1,5 +1,6 @@
 """A drawn by hand with uniform_(-1/sqrt(rank), 1/sqrt(rank)); x @ (A @ B) * alpha"""
 
+
 class LoRALayer(nn.Module):
     def __init__(self, in_dim, out_dim, rank, alpha):
         super().__init__()

@@ -1,5 +1,6 @@
 """paths from named_modules(); the weight from torch.addmm with B.T @ A.T; load_state_dict"""
 
+
 def merge_lora(model: nn.Module) -> nn.Module:
     paths = [name for name, module in model.named_modules() if isinstance(module, LinearWithLoRA)]
     for path in paths:

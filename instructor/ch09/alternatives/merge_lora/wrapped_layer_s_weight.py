@@ -1,5 +1,6 @@
 """the wrapped layer's weight updated in place and the layer put back"""
 
+
 def merge_lora(model):
     for name, module in model.named_children():
         if isinstance(module, LinearWithLoRA):

@@ -1,5 +1,6 @@
 """the paths collected from named_modules() first, each set on its parent"""
 
+
 def replace_linear_with_lora(model, rank, alpha):
     paths = [name for name, module in model.named_modules() if isinstance(module, nn.Linear)]
     for path in paths:
