@@ -57,27 +57,14 @@ def check_submissions(
     *,
     hidden: bool = False,
     seed: int = 0,
-    reference: dict[str, loader.Submission] | None = None,
-    cases: dict[str, bytes] | None = None,
-    produced: dict[str, bytes] | None = None,
 ) -> CourseResult:
     """Run the checks of `exercises` (all from chapters in `submissions`) and score them.
 
     The checks of the exercises they use run too, so that a failure can name a
     failing building block ("your LayerNorm also fails its checks"). Hidden checks
-    use `reference` (chapter id -> loaded reference) where given, else load it from solutions/.
-    With `cases`, split checks only produce their outputs, into `produced` (`runner.run_checks`).
+    load the reference from solutions/.
     """
-    checks = run_checks(
-        course,
-        submissions,
-        with_uses(course, exercises),
-        hidden=hidden,
-        seed=seed,
-        reference=reference,
-        cases=cases,
-        produced=produced,
-    )
+    checks = run_checks(course, submissions, with_uses(course, exercises), hidden=hidden, seed=seed)
     chapters: list[ChapterResult] = []
     for chapter_id, picked in _by_chapter(course, exercises).items():
         chapters.append(score_chapter(course.chapter(chapter_id), picked, checks))

@@ -81,13 +81,13 @@ class SubmissionPlugin:
         course: Course,
         submissions: dict[str, Submission],
         *,
-        reference: dict[str, Submission] | None = None,
         seed: int = 0,
         cases: dict[str, bytes] | None = None,
     ):
         self.course = course
         self.submissions = submissions
-        self.reference = reference or {}
+        # The reference of each chapter, loaded by the `ref` fixture when a hidden check first asks.
+        self.reference: dict[str, Submission] = {}
         self.seed = seed
         # Given the cases of the split checks (check id -> bytes), run only their produce steps.
         self.cases = cases
@@ -202,7 +202,6 @@ def run_checks(
     exercises: list[Exercise],
     *,
     hidden: bool = False,
-    reference: dict[str, Submission] | None = None,
     seed: int = 0,
     cases: dict[str, bytes] | None = None,
     produced: dict[str, bytes] | None = None,
@@ -216,7 +215,7 @@ def run_checks(
     files = [paths.public_checks(ch) for ch in chapters if paths.public_checks(ch).exists()]
     if hidden:
         files += [paths.hidden_checks(ch) for ch in chapters if paths.hidden_checks(ch).exists()]
-    plugin = SubmissionPlugin(course, submissions, reference=reference, seed=seed, cases=cases)
+    plugin = SubmissionPlugin(course, submissions, seed=seed, cases=cases)
     if not files:
         return []
     args = [
