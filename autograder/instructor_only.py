@@ -18,22 +18,21 @@ from . import paths
 INSTRUCTOR_ONLY = ("solutions", "instructor", "tests", "benchmarks", ".git")
 
 
-def instructor_only_paths(root: Path | None = None) -> list[Path]:
-    """The instructor-only folders of the course at `root` (default: this course), those present."""
-    root = root or paths.course_root()
+def instructor_only_paths() -> list[Path]:
+    """The course's instructor-only folders, those present."""
+    root = paths.course_root()
     return [root / name for name in INSTRUCTOR_ONLY if (root / name).exists()]
 
 
-def needed_for_grading(chapter_ids: list[str], root: Path | None = None) -> list[Path]:
+def needed_for_grading(chapter_ids: list[str]) -> list[Path]:
     """The instructor-only files `course grade` needs for `chapter_ids`, relative to the course root:
     the reference notebooks and the hidden checks (a Gradescope bundle carries these and no more)."""
-    root = root or paths.course_root()
-    files = [Path("instructor/__init__.py")]
+    root = paths.course_root()
+    files = [root / "instructor" / "__init__.py"]
     for chapter_id in chapter_ids:
-        solution = paths.solution_notebook(chapter_id).parent
-        files += sorted(p.relative_to(root) for p in solution.rglob("*") if p.is_file())
-        files += [Path(f"instructor/{chapter_id}/__init__.py"), Path(f"instructor/{chapter_id}/hidden.py")]
-    return [f for f in files if (root / f).is_file()]
+        files += sorted(p for p in paths.solution_notebook(chapter_id).parent.rglob("*") if p.is_file())
+        files += [paths.instructor_dir(chapter_id) / "__init__.py", paths.hidden_checks(chapter_id)]
+    return [f.relative_to(root) for f in files if f.is_file()]
 
 
 def is_instructor_only(relative: Path) -> bool:

@@ -522,8 +522,7 @@ def gpt2_encoding() -> tiktoken.Encoding:
     Raises DataFetchError rather than letting tiktoken download the files itself.
     """
     for name in GPT2_TIKTOKEN_BLOBS:
-        data_path(name)
-    configure_tiktoken_cache()
+        data_path(name)  # also points tiktoken's cache at them
     for name in GPT2_TIKTOKEN_BLOBS:
         if not _is_verified(_tiktoken_cache_path(name), _data_file_named(name)):
             raise DataFetchError(
