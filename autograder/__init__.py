@@ -24,6 +24,7 @@ def check(target: str, namespace: dict | None = None) -> float | None:
     returns the points earned, which nbgrader takes as the test cell's partial credit.
     """
     from . import checking, loader, manifest, paths, report
+    from .usage import require_grading_material
 
     if namespace is None:
         namespace = inspect.currentframe().f_back.f_globals
@@ -32,7 +33,10 @@ def check(target: str, namespace: dict | None = None) -> float | None:
     chapter = course.chapter(exercises[0].chapter_id)
     submission = loader.from_namespace(namespace, chapter)
     autograding = os.environ.get("NBGRADER_EXECUTION") == "autograde"
+    # Where the reference is, an instructor is grading: the hidden checks must be here too.
     hidden = autograding and paths.solution_notebook(chapter.id).exists()
+    if hidden:
+        require_grading_material([chapter.id], "grading under nbgrader")
     seed = int(os.environ.get("COURSE_GRADE_SEED", "0")) if autograding else 0
     # nbgrader gives no points to a cell that wrote to stderr.
     with contextlib.redirect_stderr(sys.stdout) if autograding else contextlib.nullcontext():

@@ -35,6 +35,13 @@ def needed_for_grading(chapter_ids: list[str]) -> list[Path]:
     return [f.relative_to(root) for f in files if f.is_file()]
 
 
+def missing_for_grading(chapter_ids: list[str]) -> list[Path]:
+    """The reference notebooks and hidden checks of `chapter_ids` that are not here, relative to the course root."""
+    root = paths.course_root()
+    wanted = [f(chapter_id) for chapter_id in chapter_ids for f in (paths.solution_notebook, paths.hidden_checks)]
+    return [f.relative_to(root) for f in wanted if not f.is_file()]
+
+
 def is_instructor_only(relative: Path) -> bool:
     """Whether a path relative to the course root lies in instructor-only material."""
     return bool(relative.parts) and relative.parts[0] in INSTRUCTOR_ONLY

@@ -214,7 +214,10 @@ def run_checks(
     chapters = sorted({ex.chapter_id for ex in exercises})
     files = [paths.public_checks(ch) for ch in chapters if paths.public_checks(ch).exists()]
     if hidden:
-        files += [paths.hidden_checks(ch) for ch in chapters if paths.hidden_checks(ch).exists()]
+        files += [paths.hidden_checks(ch) for ch in chapters]
+        missing = [f for f in files if not f.exists()]
+        if missing:  # skipping them would give their points away
+            raise FileNotFoundError(f"hidden checks asked for and not here: {', '.join(map(str, missing))}")
     plugin = SubmissionPlugin(course, submissions, seed=seed, cases=cases)
     if not files:
         return []

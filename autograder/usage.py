@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .instructor_only import missing_for_grading
 from .manifest import Course
 
 
@@ -21,4 +22,15 @@ def require_check_data(course: Course, chapter_ids: list[str], what: str) -> Non
             f"{what} needs data its checks use and that is not here: {', '.join(missing)}; "
             f"run `course data fetch {' '.join(missing)}` first (a check without its data would be skipped "
             "and its points given away)"
+        )
+
+
+def require_grading_material(chapter_ids: list[str], what: str) -> None:
+    """Refuse to start `what` when a reference notebook or hidden checks of `chapter_ids` are not here:
+    grading without them would skip the hidden checks."""
+    missing = missing_for_grading(chapter_ids)
+    if missing:
+        raise UsageError(
+            f"{what} needs the instructor's material, and this course folder lacks "
+            f"{', '.join(map(str, missing))}: run it in the course repository (with solutions/ and instructor/)"
         )

@@ -148,3 +148,58 @@ def test_grading_without_the_data_a_check_needs_refuses_to_start_and_names_the_f
     assert done.returncode == 2, done.stdout + done.stderr
     assert "course data fetch gpt2-bpe" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "out" / "gradebook.csv").exists() and not (tmp_path / "out" / "ch02.zip").exists()
+
+
+@pytest.fixture
+def root_without_instructor(tmp_path):
+    """A course root with the reference notebooks and without instructor/ (its hidden checks)."""
+    if not paths.solutions_dir().is_dir():
+        pytest.skip("needs solutions/")
+    root = tmp_path / "course"
+    root.mkdir()
+    for name in ("course.toml", "data", "solutions", "chapters"):
+        (root / name).symlink_to(ROOT / name)
+    return root
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["selftest", "ch02"],
+        ["grade", "{submitted}", "--out", "{out}", "--chapters", "ch02"],
+        ["gradescope", "--out", "{out}/ch02.zip", "--chapters", "ch02"],
+    ],
+)
+def test_grading_without_the_hidden_checks_refuses_to_start_and_names_them(tmp_path, root_without_instructor, command):
+    submitted = tmp_path / "submitted" / "student" / "ch02"
+    submitted.mkdir(parents=True)
+    (submitted / "ch02.ipynb").write_bytes(paths.solution_notebook("ch02").read_bytes())
+    args = [part.format(submitted=tmp_path / "submitted", out=tmp_path / "out") for part in command]
+    env = {**os.environ, "COURSE_ROOT": str(root_without_instructor)}
+    done = subprocess.run(
+        [sys.executable, "-m", "autograder.cli", *args],
+        cwd=root_without_instructor,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "instructor/ch02/hidden.py" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "out" / "gradebook.csv").exists() and not (tmp_path / "out" / "ch02.zip").exists()
+
+
+def test_nbgrader_autograde_without_the_hidden_checks_fails_the_cell_instead_of_skipping(root_without_instructor):
+    """Where the reference is, `check` grades as `course grade` does: it raises rather than leave out the hidden checks."""
+    program = "import autograder; autograder.check('ch02.gpt_dataset', namespace={})"
+    env = {**os.environ, "COURSE_ROOT": str(root_without_instructor), "NBGRADER_EXECUTION": "autograde"}
+    done = subprocess.run(
+        [sys.executable, "-c", program],
+        cwd=root_without_instructor,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert done.returncode != 0
+    assert "UsageError" in done.stderr and "instructor/ch02/hidden.py" in done.stderr

@@ -29,10 +29,12 @@ def nbgrader(*args: str, cwd) -> None:
 
 @pytest.fixture
 def course_dir(tmp_path, monkeypatch, needs_gpt2_files):
-    """An nbgrader course folder: the manifest, nbgrader's configuration, the reference notebooks and the data manifest."""
+    """An nbgrader course folder: the manifest, nbgrader's configuration, the reference notebooks, the hidden checks
+    and the data manifest."""
     for name in ("course.toml", "nbgrader_config.py"):
         shutil.copy(ROOT / name, tmp_path / name)
-    shutil.copytree(ROOT / "solutions", tmp_path / "solutions")
+    for folder in ("solutions", "instructor"):
+        shutil.copytree(ROOT / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "data", tmp_path / "data", ignore=shutil.ignore_patterns("downloads"))
     monkeypatch.setenv("COURSE_DATA_DIR", str(data.data_dir()))
     return tmp_path

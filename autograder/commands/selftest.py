@@ -5,7 +5,7 @@ from __future__ import annotations
 from tqdm import tqdm
 
 from .. import manifest, selftest
-from ..usage import require_check_data
+from ..usage import require_check_data, require_grading_material
 from . import add_command, chapters_with_solutions, require_solutions
 
 EPILOG = """\
@@ -37,6 +37,7 @@ def run(args) -> int:
     require_solutions()
     course = manifest.load()
     chapters = chapters_with_solutions(course, args.chapters)
+    require_grading_material(chapters, "the self-test")
     require_check_data(course, chapters, "the self-test")
     all_ok, mutants, killed = True, 0, 0
     for chapter_id in chapters:

@@ -26,7 +26,7 @@ from llmcourse import data
 
 from .. import paths
 from ..manifest import Course
-from ..usage import UsageError, require_check_data
+from ..usage import UsageError, require_check_data, require_grading_material
 from . import outputs, results, sandbox
 from .atomic import remove_leftovers, write_atomic
 from .submissions import StudentSubmission, find_submissions
@@ -233,6 +233,7 @@ def grade_class(course: Course, options: Options) -> Outcome:
     if not subs:
         raise UsageError(f"no submissions in {options.submissions}: expected a folder or a notebook per student")
     chapter_ids = _chapters(options, previous, subs, course)
+    require_grading_material(chapter_ids, "grading")
     require_check_data(course, chapter_ids, "grading")
     seed = _seed(options, previous)
     timeout = options.exercise_timeout_s or course.limits.exercise_timeout_s

@@ -28,7 +28,7 @@ from pathlib import Path
 from .. import manifest, paths, release
 from ..instructor_only import needed_for_grading
 from ..manifest import Course
-from ..usage import UsageError, require_check_data
+from ..usage import require_check_data, require_grading_material
 from . import batch, outputs
 from .atomic import write_atomic
 from .submissions import IGNORED
@@ -92,11 +92,7 @@ def build(out: Path, chapter_ids: list[str]) -> Path:
     """Write the bundle for `chapter_ids` (checked against the manifest, with solutions here) to `out`; return it."""
     course = manifest.load()
     root = paths.course_root()
-    missing = [c for c in chapter_ids if not paths.solution_notebook(c).is_file()]
-    if missing:
-        raise UsageError(
-            f"no reference notebook for {', '.join(missing)} in {paths.solutions_dir()}; the hidden checks need it"
-        )
+    require_grading_material(chapter_ids, "a Gradescope bundle")
     require_check_data(course, chapter_ids, "a Gradescope bundle")
     out = Path(out).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -47,8 +47,6 @@ class SplitChecks:
         self.checks: dict[str, tuple[str, Callable]] = {}
         self.references: dict[str, loader.Submission] = {}
         for chapter_id in chapter_ids:
-            if not paths.hidden_checks(chapter_id).exists() or not paths.solution_notebook(chapter_id).exists():
-                continue
             module = instructor_module(chapter_id, "hidden")
             found = split.split_checks(module)
             if found:
