@@ -9,11 +9,10 @@ checks load `--notebook`, or the chapter's notebook in `chapters/`
 from __future__ import annotations
 
 import re
-from functools import cache
 
 import pytest
 
-from autograder import loader, manifest, paths, runner
+from autograder import loader, manifest, paths, recording, runner
 from autograder.gpt2_for_checks import gpt2_for_checks
 from autograder.split import check_seed
 
@@ -99,17 +98,10 @@ def seed(request) -> int:
     return check_seed(_plugin(request).seed, request.node.name)
 
 
-@cache
-def _recorded(chapter_id: str) -> dict:
-    import torch
-
-    return torch.load(paths.recorded_file(chapter_id), weights_only=True)
-
-
 @pytest.fixture
 def recorded(request) -> dict:
     """The chapter's recorded inputs and expected outputs (made from solutions/ by `course fixtures`)."""
-    return _recorded(_chapter_id(request))
+    return recording.read(_chapter_id(request))
 
 
 @pytest.fixture(scope="session")

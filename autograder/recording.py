@@ -2,12 +2,13 @@
 
 Each chapter's recorder (`instructor/chNN/recorder.py`) defines `record(ref) -> dict`
 of inputs and expected outputs; the dict is saved with `torch.save` into
-`autograder/checks/recorded/chNN.pt` and read by the checks' `recorded` fixture
-with `weights_only=True`.
+`autograder/checks/recorded/chNN.pt`, which `read` loads with `weights_only=True` for the
+checks' `recorded` fixture and the grader's compare steps.
 """
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 from . import loader, paths
@@ -29,3 +30,11 @@ def write(course: Course, chapter_id: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(recorded, path)
     return path
+
+
+@cache
+def read(chapter_id: str) -> dict:
+    """A chapter's recorded inputs and expected outputs."""
+    import torch
+
+    return torch.load(paths.recorded_file(chapter_id), weights_only=True)

@@ -41,8 +41,10 @@ def check_title(function, name: str) -> str:
 
 
 def exercise_marker(function) -> str | None:
-    """The name of the first mark on a check function that is not `forbid` (its exercise's marker)."""
-    return next((mark.name for mark in getattr(function, "pytestmark", []) if mark.name != "forbid"), None)
+    """The name of the first mark on a check function that is neither `forbid` nor `parametrize`
+    (its exercise's marker)."""
+    marks = getattr(function, "pytestmark", [])
+    return next((mark.name for mark in marks if mark.name not in ("forbid", "parametrize")), None)
 
 
 def _in_student_code(exc: BaseException) -> str:

@@ -1,28 +1,32 @@
-"""Hidden checks in three steps, so that student code only produces outputs.
+"""Checks in three steps, so that student code only produces outputs.
 
 A split check is three functions:
 
-    setup(ref, seed) -> case           draws the inputs (grader)
+    setup(ref, seed) -> case           draws the inputs (grader; optional)
     produce(sub, case) -> outputs      runs the student's code on them (submission's process)
-    compare(outputs, case, ref)        checks the outputs against the live reference (grader)
+    compare(outputs, case, ref)        checks the outputs (grader)
 
     @exercise_marker
     @split(setup=_draw, produce=_run_student)
     def test_f_agrees_with_reference(outputs, case, ref):
         expect_close(outputs["out"], ref.f(case["x"]), "f on a hidden input")
 
-Each step names the fixtures it needs (setup: ref, seed, gpt2; produce: sub, case,
-gpt2, tmp_path; compare: outputs, case, ref, seed, gpt2, tmp_path). A case and the
-outputs are data: tensors, numbers, strings, None, and lists, tuples and dicts of
-them (`as_data`); they cross between steps as the bytes `dumps` writes and `loads`
-reads (PyTorch's weights-only loading, which makes no objects of other types).
+Each step names the fixtures it needs. Setup may take ref, seed, recorded and gpt2;
+compare may take outputs, case, ref, seed, recorded, gpt2 and tmp_path; produce
+takes sub and case and any pytest fixture, never ref. Without a setup the case is
+None. A `pytest.mark.parametrize` under `@split` gives every step its parameters
+by name. A case and the outputs are data: tensors, numbers, strings, None, and
+lists, tuples and dicts of them (`as_data`); they cross between steps as the bytes
+`dumps` writes and `loads` reads (PyTorch's weights-only loading, which makes no
+objects of other types).
 
-Run by pytest (`course check --hidden`, the self-test) the three steps run one after
-the other, through those bytes, so a local run checks exactly what grading checks.
-When a submission is graded (`course grade`), the grader runs setup and compare in
-its own process (`autograder.grading.verdicts`) and the submission's process runs
-only produce: it never holds the reference, and what it reports about a split check
-is its outputs, not a verdict.
+Every check, public and hidden, is split. Run by pytest (`course check`, the
+self-test) the three steps run one after the other, through those bytes, so a
+local run checks exactly what grading checks. When a submission is graded
+(`course grade`), the grader runs setup and compare in its own process
+(`autograder.grading.verdicts`) and the submission's process runs only produce:
+it never holds the reference, and what it reports of a check is its outputs,
+never a verdict.
 """
 
 from __future__ import annotations
@@ -37,9 +41,10 @@ from typing import Any
 
 from autograder.compare import fail
 
-SETUP_FIXTURES = frozenset({"ref", "seed", "gpt2"})
-PRODUCE_FIXTURES = frozenset({"sub", "case", "gpt2", "tmp_path"})
-COMPARE_FIXTURES = frozenset({"outputs", "case", "ref", "seed", "gpt2", "tmp_path"})
+SETUP_FIXTURES = frozenset({"ref", "seed", "recorded", "gpt2"})
+COMPARE_FIXTURES = frozenset({"outputs", "case", "ref", "seed", "recorded", "gpt2", "tmp_path"})
+# Produce runs in the submission's process: any pytest fixture but these.
+NOT_FOR_PRODUCE = frozenset({"ref", "outputs"})
 
 
 def as_data(value: Any, what: str = "the output") -> Any:
@@ -109,14 +114,48 @@ def call_with(function: Callable, fixtures: dict[str, Any]) -> Any:
     return function(**{name: fixtures[name] for name in inspect.signature(function).parameters})
 
 
-def split(*, setup: Callable, produce: Callable) -> Callable[[Callable], Callable]:
-    """Make `compare` (the decorated test) a split check with the given setup and produce steps."""
+def _no_setup() -> None:
+    return None
+
+
+def _param_id(value: Any, function: Callable) -> str:
+    """pytest's id of one parameter value, for the values split checks may be parametrized with."""
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return str(value)
+    raise TypeError(f"{function.__qualname__}: split checks take numbers, text, booleans or None as parameters")
+
+
+def _parametrizations(compare: Callable) -> list[tuple[str, dict[str, Any]]]:
+    """The (pytest id suffix, parameters) of each case of the `parametrize` mark on `compare`;
+    one case with no parameters when it has none."""
+    marks = [mark for mark in getattr(compare, "pytestmark", []) if mark.name == "parametrize"]
+    if not marks:
+        return [("", {})]
+    if len(marks) > 1 or "ids" in marks[0].kwargs or len(marks[0].args) != 2:
+        raise TypeError(f"{compare.__qualname__}: a split check takes one parametrize mark, with argnames and values")
+    argnames, argvalues = marks[0].args
+    names = [n.strip() for n in argnames.split(",")] if isinstance(argnames, str) else list(argnames)
+    cases = []
+    for values in argvalues:
+        values = (values,) if len(names) == 1 else tuple(values)
+        cases.append((f"[{'-'.join(_param_id(v, compare) for v in values)}]", dict(zip(names, values))))
+    return cases
+
+
+def split(*, produce: Callable, setup: Callable | None = None) -> Callable[[Callable], Callable]:
+    """Make `compare` (the decorated test) a split check with the given produce and setup steps."""
+    setup = setup or _no_setup
 
     def decorate(compare: Callable) -> Callable:
+        parametrizations = _parametrizations(compare)
+        params = frozenset(parametrizations[0][1])
+        produce_names = list(inspect.signature(produce).parameters)
+        if NOT_FOR_PRODUCE & set(produce_names):
+            raise TypeError(f"{produce.__qualname__}: a split check's produce cannot take ref or outputs")
         wanted = [
-            *_parameters(setup, SETUP_FIXTURES, "setup"),
-            *_parameters(produce, PRODUCE_FIXTURES, "produce"),
-            *_parameters(compare, COMPARE_FIXTURES, "compare"),
+            *_parameters(setup, SETUP_FIXTURES | params, "setup"),
+            *produce_names,
+            *_parameters(compare, COMPARE_FIXTURES | params, "compare"),
         ]
         fixtures = list(dict.fromkeys(name for name in wanted if name not in ("case", "outputs")))
 
@@ -134,15 +173,21 @@ def split(*, setup: Callable, produce: Callable) -> Callable[[Callable], Callabl
             [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY) for name in ("request", "produce_only", *fixtures)]
         )
         check.setup, check.produce, check.compare = setup, produce, compare
+        check.parametrizations = parametrizations
         return check
 
     return decorate
 
 
-def split_checks(module) -> dict[str, Callable]:
-    """The split checks of a check module, by check id."""
+def is_split(value: Any) -> bool:
+    return callable(value) and hasattr(value, "produce")
+
+
+def split_checks(module) -> dict[str, tuple[Callable, dict[str, Any]]]:
+    """The split checks of a check module, one per pytest item: check id -> (check, its parameters)."""
     return {
-        check_id(module.__name__, name): value
+        check_id(module.__name__, name + suffix): (value, params)
         for name, value in vars(module).items()
-        if name.startswith("test_") and callable(value) and hasattr(value, "produce")
+        if name.startswith("test_") and is_split(value)
+        for suffix, params in value.parametrizations
     }

@@ -33,19 +33,29 @@ def trained_parameter_state(module: nn.Module) -> dict[str, torch.Tensor]:
     return {name: p for name, p in parameter_state(module).items() if not name.endswith("W_key.bias")}
 
 
-def expect_parameter_names(module: nn.Module, expected: dict[str, torch.Tensor], what: str) -> None:
-    """`module` has exactly the parameters named in `expected`, with the same shapes."""
+def parameter_shapes(module: nn.Module, what: str) -> dict[str, list[int]]:
+    """Produce: the shape of each of `module`'s parameters, by name (fails unless it is an nn.Module)."""
     expect(isinstance(module, nn.Module), f"{what} should be an nn.Module; got {type(module).__name__}")
-    have = dict(module.named_parameters())
-    missing = [name for name in expected if name not in have]
-    extra = [name for name in have if name not in expected]
+    return {name: list(p.shape) for name, p in module.named_parameters()}
+
+
+def expect_parameter_shapes(shapes: dict, expected: dict[str, torch.Tensor], what: str) -> None:
+    """Compare: `shapes` (`parameter_shapes`) names exactly the parameters of `expected`, with their shapes."""
+    expect(isinstance(shapes, dict), f"{what}: expected its parameter shapes by name")
+    missing = [name for name in expected if name not in shapes]
+    extra = [name for name in shapes if name not in expected]
     if missing:
-        fail(f"{what} has no parameter named '{missing[0]}' (its parameters: {', '.join(have) or 'none'})")
+        fail(f"{what} has no parameter named '{missing[0]}' (its parameters: {', '.join(map(str, shapes)) or 'none'})")
     if extra:
         fail(f"{what} has an unexpected parameter '{extra[0]}' (expected: {', '.join(expected)})")
     for name, tensor in expected.items():
-        if tuple(have[name].shape) != tuple(tensor.shape):
-            fail(f"{what}.{name} has shape {tuple(have[name].shape)}; expected {tuple(tensor.shape)}")
+        if list(shapes[name]) != list(tensor.shape):
+            fail(f"{what}.{name} has shape {tuple(shapes[name])}; expected {tuple(tensor.shape)}")
+
+
+def expect_parameter_names(module: nn.Module, expected: dict[str, torch.Tensor], what: str) -> None:
+    """`module` has exactly the parameters named in `expected`, with the same shapes."""
+    expect_parameter_shapes(parameter_shapes(module, what), expected, what)
 
 
 def call_without_grad(module: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
@@ -54,11 +64,17 @@ def call_without_grad(module: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
         return module(inputs)
 
 
-def expect_recorded_outputs(module: nn.Module, case: dict, what: str, atol: float) -> None:
-    """`module` gives, for each of a fixture's recorded "inputs", its recorded "outputs"."""
-    for inputs, expected in zip(case["inputs"], case["outputs"]):
+def recorded_outputs(module: nn.Module, case: dict) -> list:
+    """Produce: `module`'s output for each of a fixture's recorded "inputs"."""
+    return [call_without_grad(module, inputs) for inputs in case["inputs"]]
+
+
+def expect_recorded_outputs(outputs: list, case: dict, what: str, atol: float) -> None:
+    """Compare: `outputs` (`recorded_outputs`) are the fixture's recorded "outputs"."""
+    expect_list(outputs, len(case["inputs"]), f"the {what} outputs")
+    for inputs, got, expected in zip(case["inputs"], outputs, case["outputs"], strict=True):
         shape = "x".join(map(str, inputs.shape))
-        expect_close(call_without_grad(module, inputs), expected, f"{what} on a {shape} input", atol=atol)
+        expect_close(got, expected, f"{what} on a {shape} input", atol=atol)
 
 
 def load_parameters(module: nn.Module, state: dict[str, torch.Tensor], what: str) -> nn.Module:
@@ -70,27 +86,42 @@ def load_parameters(module: nn.Module, state: dict[str, torch.Tensor], what: str
     return module
 
 
-def expect_causal(forward: Callable, inputs: torch.Tensor, redraw: Callable, what: str, atol: float = 1e-5) -> None:
-    """The output at each position t is unchanged when only the inputs after t change.
+def causal_probe(forward: Callable, inputs: torch.Tensor, redraw: Callable) -> dict:
+    """Produce: `forward(inputs)`, and `forward` again for each t with the inputs after position t redrawn.
 
     inputs: (batch, num_tokens, ...); `redraw(shape)` makes new inputs for the later positions.
+    Returns {"before": output, "after": [output with the inputs after t redrawn, for t < num_tokens - 1]}.
     """
     with torch.no_grad():
         before = forward(inputs)
+        after = []
         for t in range(inputs.shape[1] - 1):
             changed = inputs.clone()
             changed[:, t + 1 :] = redraw(changed[:, t + 1 :].shape)
-            after = forward(changed)
-            diff = (after[:, : t + 1] - before[:, : t + 1]).abs().max().item()
-            if not diff <= atol:
-                fail(
-                    f"{what} is not causal: its output at position {t} changed by {diff:.3g} when only the "
-                    f"tokens after position {t} changed (mask the scores of later tokens before the softmax)"
-                )
+            after.append(forward(changed))
+    return {"before": before, "after": after}
 
 
-def expect_gradients_reach(module: nn.Module, output: torch.Tensor, what: str) -> None:
-    """Backpropagating a random weighting of `output` gives every parameter a non-zero gradient."""
+def expect_causal(probe: dict, num_tokens: int, what: str, atol: float = 1e-5) -> None:
+    """Compare: in `probe` (`causal_probe` over `num_tokens` positions) the output at each position t
+    is unchanged when only the inputs after t changed."""
+    before = probe["before"]
+    expect_tensor(before, f"{what} output")
+    expect(before.dim() >= 2 and before.shape[1] == num_tokens, f"{what} should give one output per token")
+    expect_list(probe["after"], num_tokens - 1, f"the {what} outputs")
+    for t, after in enumerate(probe["after"]):
+        expect_tensor(after, f"{what} output", shape=tuple(before.shape))
+        diff = (after[:, : t + 1] - before[:, : t + 1]).abs().max().item()
+        if not diff <= atol:
+            fail(
+                f"{what} is not causal: its output at position {t} changed by {diff:.3g} when only the "
+                f"tokens after position {t} changed (mask the scores of later tokens before the softmax)"
+            )
+
+
+def gradient_probe(module: nn.Module, output: torch.Tensor, what: str) -> dict[str, float | None]:
+    """Produce: backpropagate a random weighting of `output`; the absolute sum of each parameter's
+    gradient, by name (None where no gradient reached it). Fails when `output` is cut off from the graph."""
     expect_tensor(output, f"{what} output")
     expect(
         output.requires_grad,
@@ -100,33 +131,53 @@ def expect_gradients_reach(module: nn.Module, output: torch.Tensor, what: str) -
     module.zero_grad(set_to_none=True)
     weighting = torch.randn(output.shape, generator=torch.Generator().manual_seed(7))
     (output * weighting).sum().backward()
-    for name, param in module.named_parameters():
-        if param.grad is None or not param.grad.abs().sum() > 0:
+    return {
+        name: None if param.grad is None else param.grad.abs().sum().item()
+        for name, param in module.named_parameters()
+    }
+
+
+def expect_gradients_reach(probe: dict, names, what: str) -> None:
+    """Compare: every parameter in `names` got a non-zero gradient in `probe` (`gradient_probe`)."""
+    for name in names:
+        got = probe.get(name) if isinstance(probe, dict) else None
+        if not (isinstance(got, float) and got > 0):
             fail(
                 f"no gradient reaches {what}.{name}: is it used in forward, and is it an nn.Parameter that requires grad?"
             )
 
 
-def expect_eval_deterministic(module: nn.Module, inputs: torch.Tensor, what: str) -> torch.Tensor:
-    """In eval() two calls agree (dropout off); returns the output."""
+def eval_twice(module: nn.Module, inputs: torch.Tensor) -> list:
+    """Produce: two calls of `module` on `inputs` in eval() mode, without gradients."""
     module.eval()
     with torch.no_grad():
-        first, second = module(inputs), module(inputs)
-    expect_close(second, first, f"{what} in eval() mode, called twice,", atol=0, rtol=0)
-    return first
+        return [module(inputs), module(inputs)]
 
 
-def expect_train_stochastic(module: nn.Module, inputs: torch.Tensor, what: str, seed: int = 0) -> torch.Tensor:
-    """In train() with dropout > 0, two calls differ somewhere; returns the first output."""
+def expect_eval_deterministic(calls: list, what: str) -> None:
+    """Compare: the two eval() calls of `eval_twice` agree (dropout off)."""
+    expect_list(calls, 2, f"the {what} outputs")
+    expect_tensor(calls[0], f"{what} output")
+    expect_close(calls[1], calls[0], f"{what} in eval() mode, called twice,", atol=0, rtol=0)
+
+
+def train_twice(module: nn.Module, inputs: torch.Tensor, seed: int = 0) -> list:
+    """Produce: two calls of `module` on `inputs` in train() mode, from torch seed `seed`, without gradients."""
     module.train()
     torch.manual_seed(seed)
     with torch.no_grad():
-        first, second = module(inputs), module(inputs)
+        return [module(inputs), module(inputs)]
+
+
+def expect_train_stochastic(calls: list, what: str) -> None:
+    """Compare: with dropout > 0, the two train() calls of `train_twice` differ somewhere."""
+    expect_list(calls, 2, f"the {what} outputs")
+    expect_tensor(calls[0], f"{what} output")
+    expect_tensor(calls[1], f"{what} output", shape=tuple(calls[0].shape))
     expect(
-        not torch.equal(first, second),
+        not torch.equal(calls[0], calls[1]),
         f"{what} in train() mode with dropout 0.5 gave the same output twice: is dropout applied (self.dropout)?",
     )
-    return first
 
 
 def randomised(module: nn.Module, *, seed: int | None = None, std: float = 0.5) -> nn.Module:

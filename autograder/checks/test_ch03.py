@@ -21,7 +21,8 @@ from autograder.checks.modules import (
     expect_train_stochastic,
     load_parameters,
 )
-from autograder.compare import expect, expect_close, expect_tensor, fail
+from autograder.compare import expect, expect_close, expect_list, expect_tensor, fail
+from autograder.split import split
 
 # Attention is the exercise itself here: PyTorch's ready-made versions are off limits.
 from_scratch = pytest.mark.forbid(
@@ -106,49 +107,70 @@ def _expect_dropout_on_weights(row_sums: torch.Tensor, p: float, what: str) -> N
 # ---------------------------------------------------------------- ch03.attention_weights
 
 
+def _large_scores_input() -> torch.Tensor:
+    return torch.randn(5, 3, generator=torch.Generator().manual_seed(4)) * 30
+
+
+def _recorded_weights(sub, recorded):
+    return [sub.attention_weights(inputs.clone()) for inputs in recorded["simple_inputs"]]
+
+
 @attention_weights
-def test_attention_weights_match_recorded(sub, recorded):
+@split(produce=_recorded_weights)
+def test_attention_weights_match_recorded(outputs, recorded):
     """attention_weights: softmax of the pairwise dot products"""
-    for inputs, expected in zip(recorded["simple_inputs"], recorded["simple_weights"]):
-        weights = sub.attention_weights(inputs.clone())
+    expect_list(outputs, len(recorded["simple_inputs"]), "the attention_weights results")
+    for inputs, weights, expected in zip(recorded["simple_inputs"], outputs, recorded["simple_weights"], strict=True):
         expect_tensor(weights, "attention_weights(inputs)")
         expect_close(weights, expected, f"attention_weights of a {inputs.shape[0]}x{inputs.shape[1]} input", atol=ATOL)
 
 
+def _row_sum_weights(sub):
+    return sub.attention_weights(torch.randn(9, 4, generator=torch.Generator().manual_seed(1)) * 3)
+
+
 @attention_weights
-def test_attention_weight_rows_sum_to_one(sub):
+@split(produce=_row_sum_weights)
+def test_attention_weight_rows_sum_to_one(outputs):
     """each row of attention_weights is a distribution"""
-    inputs = torch.randn(9, 4, generator=torch.Generator().manual_seed(1)) * 3
-    weights = sub.attention_weights(inputs)
-    expect_tensor(weights, "attention_weights(inputs)", shape=(9, 9))
-    expect(bool((weights >= 0).all()), "attention weights should never be negative")
-    _expect_rows_sum_to_one(weights.sum(dim=-1)[None, :, None], "attention_weights")
+    expect_tensor(outputs, "attention_weights(inputs)", shape=(9, 9))
+    expect(bool((outputs >= 0).all()), "attention weights should never be negative")
+    _expect_rows_sum_to_one(outputs.sum(dim=-1)[None, :, None], "attention_weights")
+
+
+def _large_score_weights(sub):
+    return sub.attention_weights(_large_scores_input())
 
 
 @attention_weights
-def test_attention_weights_survive_large_scores(sub):
+@split(produce=_large_score_weights)
+def test_attention_weights_survive_large_scores(outputs):
     """scores in the thousands give finite weights (a softmax that subtracts the row maximum)"""
-    inputs = torch.randn(5, 3, generator=torch.Generator().manual_seed(4)) * 30
-    weights = sub.attention_weights(inputs.clone())
-    expect_tensor(weights, "attention_weights(inputs)", shape=(5, 5))
+    expect_tensor(outputs, "attention_weights(inputs)", shape=(5, 5))
     expect(
-        bool(torch.isfinite(weights).all()),
+        bool(torch.isfinite(outputs).all()),
         "attention_weights gives nan or inf when the dot products are large "
         "(exp overflows above ~88): use torch.softmax, or subtract each row's maximum before exp",
     )
+    inputs = _large_scores_input()
     expect_close(
-        weights,
+        outputs,
         torch.softmax(inputs @ inputs.T, dim=-1),
         "attention_weights of an input with large dot products",
         atol=ATOL,
     )
 
 
+def _recorded_context(sub, recorded):
+    return [sub.context_vectors(inputs.clone()) for inputs in recorded["simple_inputs"]]
+
+
 @attention_weights
-def test_context_vectors_match_recorded(sub, recorded):
+@split(produce=_recorded_context)
+def test_context_vectors_match_recorded(outputs, recorded):
     """context_vectors: each token's attention-weighted sum of the inputs"""
-    for inputs, expected in zip(recorded["simple_inputs"], recorded["simple_context"]):
-        context = sub.context_vectors(inputs.clone())
+    expect_list(outputs, len(recorded["simple_inputs"]), "the context_vectors results")
+    for inputs, context, expected in zip(recorded["simple_inputs"], outputs, recorded["simple_context"], strict=True):
         expect_tensor(context, "context_vectors(inputs)")
         expect_close(context, expected, f"context_vectors of a {inputs.shape[0]}x{inputs.shape[1]} input", atol=ATOL)
 

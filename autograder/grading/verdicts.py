@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import dataclasses
+import importlib
 import inspect
 import tempfile
 import threading
@@ -18,7 +19,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .. import loader, paths, runner, split
+from .. import loader, paths, recording, runner, split
 from ..gpt2_for_checks import gpt2_for_checks
 from ..instructor_only import instructor_module
 from ..manifest import Course
@@ -39,29 +40,39 @@ GRADER_MESSAGES = frozenset({WITHOUT_OUTPUTS, UNKNOWN_CHECK, NOT_REPORTED})
 
 
 class SplitChecks:
-    """The split checks of some chapters, their references, and the cases drawn for one run's seed."""
+    """The split checks of some chapters, public and hidden, the references and recorded data their
+    steps name, and the cases drawn for one run's seed."""
 
     def __init__(self, course: Course, chapter_ids: list[str], seed: int):
 
         self.seed = seed
-        self.checks: dict[str, tuple[str, Callable]] = {}
+        self.checks: dict[str, tuple[str, Callable, dict]] = {}
         self.references: dict[str, loader.Submission] = {}
+        self.recorded: dict[str, dict] = {}
         for chapter_id in chapter_ids:
-            module = instructor_module(chapter_id, "hidden")
-            found = split.split_checks(module)
-            if found:
+            for module in _check_modules(chapter_id):
+                for key, (check, params) in split.split_checks(module).items():
+                    self.checks[key] = (chapter_id, check, params)
+            steps = [step for cid, check, _ in self.checks.values() if cid == chapter_id for step in _steps(check)]
+            if any("ref" in inspect.signature(step).parameters for step in steps):
                 self.references[chapter_id] = loader.load_notebook(
                     paths.solution_notebook(chapter_id), course.chapter(chapter_id)
                 )
-                self.checks.update({key: (chapter_id, check) for key, check in found.items()})
+            if any("recorded" in inspect.signature(step).parameters for step in steps):
+                self.recorded[chapter_id] = recording.read(chapter_id)
         self.cases = {key: self._draw(key) for key in self.checks}
 
     def _fixtures(self, key: str, step: Callable, stack: contextlib.ExitStack) -> dict:
         """The fixtures `step` of check `key` names (GPT-2's encoding and a folder only where named: they take time)."""
 
-        chapter_id, check = self.checks[key]
+        chapter_id, _, params = self.checks[key]
         named = inspect.signature(step).parameters
-        fixtures = {"ref": self.references[chapter_id], "seed": split.check_seed(self.seed, key.rsplit("::", 1)[1])}
+        fixtures = {
+            **params,
+            "ref": self.references.get(chapter_id),
+            "recorded": self.recorded.get(chapter_id),
+            "seed": split.check_seed(self.seed, key.rsplit("::", 1)[1]),
+        }
         if "gpt2" in named:
             fixtures["gpt2"] = stack.enter_context(gpt2_for_checks())
         if "tmp_path" in named:
@@ -109,11 +120,12 @@ class SplitChecks:
             decided.append(check)
         reported = {check.check_id for check in checks}
         exercises = {ex.marker: ex.id for ex in course.exercises()}
-        for key, (chapter_id, check) in self.checks.items():
+        for key, (chapter_id, check, _) in self.checks.items():
             if chapter_id in chapter_ids and key not in reported:
-                name = check_title(check, key.rsplit("::", 1)[1])
+                name = check_title(check, check.__name__) + _params_label(key)
+                visibility = "hidden" if key.startswith("instructor.") else "public"
                 decided.append(
-                    CheckResult(exercises[exercise_marker(check)], name, "error", NOT_REPORTED, "hidden", 0.0, key)
+                    CheckResult(exercises[exercise_marker(check)], name, "error", NOT_REPORTED, visibility, 0.0, key)
                 )
         return decided
 
@@ -130,6 +142,22 @@ def decode(text: object) -> bytes | None:
         return base64.b64decode(text, validate=True)
     except ValueError:
         return None
+
+
+def _check_modules(chapter_id: str) -> list:
+    """A chapter's check modules: its public checks and its hidden checks."""
+    modules = [importlib.import_module(f"autograder.checks.test_{chapter_id}")]
+    return [*modules, instructor_module(chapter_id, "hidden")]
+
+
+def _params_label(key: str) -> str:
+    """' [40-4-4]' for a parametrized check's id, as the runner names it; else ''."""
+    suffix = key.rsplit("::", 1)[1].partition("[")[2]
+    return f" [{suffix[:-1]}]" if suffix else ""
+
+
+def _steps(check: Callable) -> tuple[Callable, Callable]:
+    return check.setup, check.compare
 
 
 @contextlib.contextmanager
