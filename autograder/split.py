@@ -13,7 +13,8 @@ A split check is three functions:
 
 Each step names the fixtures it needs. Setup may take ref, seed, recorded and gpt2;
 compare may take outputs, case, ref, seed, recorded, gpt2 and tmp_path; produce
-takes sub and case and any pytest fixture, never ref. Without a setup the case is
+takes sub and case and any pytest fixture, never ref or seed (the inputs drawn
+from the seed reach it as the case). Without a setup the case is
 None. A `pytest.mark.parametrize` under `@split` gives every step its parameters
 by name. A case and the outputs are data: tensors, numbers, strings, None, and
 lists, tuples and dicts of them (`as_data`); they cross between steps as the bytes
@@ -44,7 +45,7 @@ from autograder.compare import fail
 SETUP_FIXTURES = frozenset({"ref", "seed", "recorded", "gpt2"})
 COMPARE_FIXTURES = frozenset({"outputs", "case", "ref", "seed", "recorded", "gpt2", "tmp_path"})
 # Produce runs in the submission's process: any pytest fixture but these.
-NOT_FOR_PRODUCE = frozenset({"ref", "outputs"})
+NOT_FOR_PRODUCE = frozenset({"ref", "outputs", "seed"})
 
 
 def as_data(value: Any, what: str = "the output") -> Any:
@@ -151,7 +152,7 @@ def split(*, produce: Callable, setup: Callable | None = None) -> Callable[[Call
         params = frozenset(parametrizations[0][1])
         produce_names = list(inspect.signature(produce).parameters)
         if NOT_FOR_PRODUCE & set(produce_names):
-            raise TypeError(f"{produce.__qualname__}: a split check's produce cannot take ref or outputs")
+            raise TypeError(f"{produce.__qualname__}: a split check's produce cannot take ref, outputs or seed")
         wanted = [
             *_parameters(setup, SETUP_FIXTURES | params, "setup"),
             *produce_names,

@@ -275,7 +275,6 @@ def test_a_grading_server_that_died_is_replaced_for_the_next_submission(tmp_path
         run = sandbox.run_submission(
             server,
             {CHAPTER: paths.solution_notebook(CHAPTER)},
-            seed=SEED,
             exercises=6,
             exercise_timeout_s=60,
             memory_mb=manifest.load().limits.memory_mb,

@@ -50,6 +50,18 @@ class Options:
     progress: bool = True
 
 
+@dataclass(frozen=True)
+class Run:
+    """What every submission of one grading run is graded with."""
+
+    course: Course
+    chapter_ids: list[str]
+    seed: int  # of the hidden checks' inputs, drawn in this process
+    exercise_timeout_s: float
+    hide: list[Path]  # folders the submissions' processes must not see
+    namespaces: bool  # whether the sandbox has Linux namespaces
+
+
 @dataclass
 class Outcome:
     graded: int  # submissions graded by this run
@@ -112,38 +124,28 @@ def _seed(options: Options, previous: dict) -> int:
     return previous.get("seed", secrets.randbelow(2**31))
 
 
-def _grade_one(
-    server: sandbox.ForkServer,
-    split_checks: SplitChecks,
-    sub: StudentSubmission,
-    course: Course,
-    chapter_ids: list[str],
-    seed: int,
-    timeout: float,
-    hide: list[Path],
-    namespaces: bool,
-) -> dict:
+def _grade_one(server: sandbox.ForkServer, split_checks: SplitChecks, sub: StudentSubmission, run: Run) -> dict:
     """Grade each of the student's notebooks in a process of its own, which holds no reference of its chapter."""
-    notebooks = {c: sub.notebooks[c] for c in chapter_ids if c in sub.notebooks and c not in sub.problems}
+    course = run.course
+    notebooks = {c: sub.notebooks[c] for c in run.chapter_ids if c in sub.notebooks and c not in sub.problems}
     checks, errors, seconds, logs = [], {}, 0.0, []
     for chapter_id, notebook in notebooks.items():
-        run = sandbox.run_submission(
+        ran = sandbox.run_submission(
             server,
             {chapter_id: notebook},
-            seed=seed,
             exercises=len(course.chapter(chapter_id).exercises),
-            exercise_timeout_s=timeout,
+            exercise_timeout_s=run.exercise_timeout_s,
             memory_mb=course.limits.memory_mb,
-            hide=hide,
-            namespaces=namespaces,
+            hide=run.hide,
+            namespaces=run.namespaces,
         )
-        seconds += run.seconds
-        logs.append(run.output if len(notebooks) == 1 else f"--- {chapter_id} ---\n{run.output}")
-        if run.problem:
-            errors[chapter_id] = run.problem
+        seconds += ran.seconds
+        logs.append(ran.output if len(notebooks) == 1 else f"--- {chapter_id} ---\n{ran.output}")
+        if ran.problem:
+            errors[chapter_id] = ran.problem
             continue
         try:
-            reported, produced = results.parse_report(run.report, course, [chapter_id])
+            reported, produced = results.parse_report(ran.report, course, [chapter_id])
         except results.ReportError as exc:
             errors[chapter_id] = f"the submission's process did not report its checks: {exc}"
             continue
@@ -151,17 +153,17 @@ def _grade_one(
     return results.build_record(
         sub,
         course,
-        chapter_ids,
+        run.chapter_ids,
         checks=checks,
         error="",
-        seed=seed,
+        seed=run.seed,
         seconds=seconds,
         output="".join(logs),
         chapter_errors=errors,
     )
 
 
-def _record_of(future, sub: StudentSubmission, course: Course, chapter_ids: list[str], seed: int) -> dict:
+def _record_of(future, sub: StudentSubmission, run: Run) -> dict:
     """The future's record; a failure of the grader itself becomes the submission's error, not the batch's end."""
     try:
         return future.result()
@@ -171,28 +173,25 @@ def _record_of(future, sub: StudentSubmission, course: Course, chapter_ids: list
             f"delete {RECORDS}/{sub.safe_id}.json and rerun with --resume once it is fixed"
         )
         return results.build_record(
-            sub, course, chapter_ids, checks=[], error=error, seed=seed, seconds=0.0, output=traceback.format_exc()
+            sub,
+            run.course,
+            run.chapter_ids,
+            checks=[],
+            error=error,
+            seed=run.seed,
+            seconds=0.0,
+            output=traceback.format_exc(),
         )
 
 
-def _grade_pending(
-    pending: list[StudentSubmission],
-    course: Course,
-    options: Options,
-    chapter_ids: list[str],
-    seed: int,
-    timeout: float,
-    hide: list[Path],
-    namespaces: bool,
-    already: int,
-) -> None:
+def _grade_pending(pending: list[StudentSubmission], options: Options, run: Run, already: int) -> None:
     """Grade `pending` in parallel, writing each record as it finishes, with a progress bar that
     starts at the `already` kept ones."""
     records_dir = options.out / RECORDS
     errors = 0
     warm = len(pending) >= WARM_UP_FROM
     with (
-        sandbox.ForkServer(chapter_ids, timeout, warm) as server,
+        sandbox.ForkServer(run.chapter_ids, run.exercise_timeout_s, warm) as server,
         ThreadPoolExecutor(max_workers=options.workers) as pool,
         tqdm(
             total=already + len(pending),
@@ -203,15 +202,12 @@ def _grade_pending(
             disable=not options.progress,
         ) as bar,
     ):
-        split_checks = SplitChecks(course, chapter_ids, seed)  # drawn while the server starts
+        split_checks = SplitChecks(run.course, run.chapter_ids, run.seed)  # drawn while the server starts
         server.give_cases(split_checks.cases)
-        futures = {
-            pool.submit(_grade_one, server, split_checks, s, course, chapter_ids, seed, timeout, hide, namespaces): s
-            for s in pending
-        }
+        futures = {pool.submit(_grade_one, server, split_checks, s, run): s for s in pending}
         try:
             for future in as_completed(futures):
-                record = _record_of(future, futures[future], course, chapter_ids, seed)
+                record = _record_of(future, futures[future], run)
                 write_atomic(
                     records_dir / f"{record['safe_id']}.json", json.dumps(record, indent=1, ensure_ascii=False) + "\n"
                 )
@@ -278,7 +274,8 @@ def grade_class(course: Course, options: Options) -> Outcome:
     needed = tuple(p.resolve() for p in needed)
     hide = [p for p in (options.submissions, options.out) if not any(n.is_relative_to(p) for n in needed)]
     if pending:
-        _grade_pending(pending, course, options, chapter_ids, seed, timeout, hide, namespaces, already=len(kept))
+        run = Run(course, chapter_ids, seed, timeout, hide, namespaces)
+        _grade_pending(pending, options, run, already=len(kept))
 
     records = [results.read_record(records_dir / f"{s.safe_id}.json") for s in subs]
     if None in records:

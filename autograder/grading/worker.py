@@ -137,7 +137,7 @@ def grade(job: dict, prepared: Prepared, submissions: dict) -> dict:
     produced: dict[str, bytes] = {}
     checks = []
     for check in runner.run_checks(
-        course, submissions, exercises, hidden=True, seed=int(job["seed"]), cases=prepared.cases, produced=produced
+        course, submissions, exercises, hidden=True, cases=prepared.cases, produced=produced
     ):
         item = dataclasses.asdict(check)
         if check.outcome == runner.PRODUCED:
@@ -271,7 +271,7 @@ def warm_up(prepared: Prepared, chapters: list[str]) -> None:
     are unloaded afterwards: a process grading a chapter must not find its reference."""
     from .. import loader, paths
 
-    job = {"notebooks": {ch: str(paths.solution_notebook(ch)) for ch in chapters}, "seed": 0}
+    job = {"notebooks": {ch: str(paths.solution_notebook(ch)) for ch in chapters}}
     submissions = load_notebooks(job, prepared.course)
     try:
         grade(job, prepared, submissions)
