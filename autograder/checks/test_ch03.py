@@ -13,13 +13,19 @@ import torch
 
 from autograder.checks.modules import (
     call_without_grad,
+    causal_probe,
+    eval_twice,
     expect_causal,
     expect_eval_deterministic,
     expect_gradients_reach,
-    expect_parameter_names,
+    expect_parameter_shapes,
     expect_recorded_outputs,
     expect_train_stochastic,
+    gradient_probe,
     load_parameters,
+    parameter_shapes,
+    recorded_outputs,
+    train_twice,
 )
 from autograder.compare import expect, expect_close, expect_list, expect_tensor, fail
 from autograder.split import split
@@ -177,56 +183,140 @@ def test_context_vectors_match_recorded(outputs, recorded):
 
 # ---------------------------------------------------------------- ch03.self_attention_v1
 
+V1 = "SelfAttention_v1(5, 3)"
+
+
+def _v1_shapes(sub, recorded):
+    return parameter_shapes(sub.SelfAttention_v1(**recorded["v1"]["config"]), V1)
+
 
 @self_attention_v1
-def test_self_attention_v1_has_weight_matrices(sub, recorded):
+@split(produce=_v1_shapes)
+def test_self_attention_v1_has_weight_matrices(outputs, recorded):
     """W_query, W_key, W_value are (d_in, d_out) parameters"""
-    case = recorded["v1"]
-    expect_parameter_names(sub.SelfAttention_v1(**case["config"]), case["state"], "SelfAttention_v1(5, 3)")
+    expect_parameter_shapes(outputs, recorded["v1"]["state"], V1)
+
+
+def _v1_outputs(sub, recorded):
+    return recorded_outputs(_build(sub.SelfAttention_v1, recorded["v1"], V1), recorded["v1"])
 
 
 @self_attention_v1
-def test_self_attention_v1_matches_recorded(sub, recorded):
+@split(produce=_v1_outputs)
+def test_self_attention_v1_matches_recorded(outputs, recorded):
     """same weights, same context vectors"""
-    case = recorded["v1"]
-    expect_recorded_outputs(
-        _build(sub.SelfAttention_v1, case, "SelfAttention_v1(5, 3)"), case, "SelfAttention_v1(5, 3)", ATOL
-    )
+    expect_recorded_outputs(outputs, recorded["v1"], V1, ATOL)
+
+
+def _v1_gradients(sub, recorded):
+    module = _build(sub.SelfAttention_v1, recorded["v1"], V1)
+    return gradient_probe(module, module(recorded["v1"]["inputs"][0]), "SelfAttention_v1")
 
 
 @self_attention_v1
-def test_self_attention_v1_gradients_reach_every_weight(sub, recorded):
+@split(produce=_v1_gradients)
+def test_self_attention_v1_gradients_reach_every_weight(outputs, recorded):
     """gradients reach W_query, W_key and W_value"""
-    case = recorded["v1"]
-    module = _build(sub.SelfAttention_v1, case, "SelfAttention_v1(5, 3)")
-    expect_gradients_reach(module, module(case["inputs"][0]), "SelfAttention_v1")
+    expect_gradients_reach(outputs, recorded["v1"]["state"], "SelfAttention_v1")
 
 
 # ---------------------------------------------------------------- ch03.self_attention_v2
 
 
+def _v2_name(case: dict) -> str:
+    return f"SelfAttention_v2(5, 3, qkv_bias={case['config']['qkv_bias']})"
+
+
+def _v2_shapes(sub, recorded):
+    return [parameter_shapes(sub.SelfAttention_v2(**case["config"]), _v2_name(case)) for case in recorded["v2"]]
+
+
 @self_attention_v2
-def test_self_attention_v2_has_linear_projections(sub, recorded):
+@split(produce=_v2_shapes)
+def test_self_attention_v2_has_linear_projections(outputs, recorded):
     """W_query, W_key, W_value are nn.Linear layers, with biases only when qkv_bias=True"""
-    for case in recorded["v2"]:
-        what = f"SelfAttention_v2(5, 3, qkv_bias={case['config']['qkv_bias']})"
-        expect_parameter_names(sub.SelfAttention_v2(**case["config"]), case["state"], what)
+    expect_list(outputs, len(recorded["v2"]), "the SelfAttention_v2 parameter shapes")
+    for shapes, case in zip(outputs, recorded["v2"], strict=True):
+        expect_parameter_shapes(shapes, case["state"], _v2_name(case))
+
+
+def _v2_outputs(sub, recorded):
+    return [recorded_outputs(_build(sub.SelfAttention_v2, case, _v2_name(case)), case) for case in recorded["v2"]]
 
 
 @self_attention_v2
-def test_self_attention_v2_matches_recorded(sub, recorded):
+@split(produce=_v2_outputs)
+def test_self_attention_v2_matches_recorded(outputs, recorded):
     """same weights, same context vectors (with and without bias)"""
-    for case in recorded["v2"]:
-        what = f"SelfAttention_v2(5, 3, qkv_bias={case['config']['qkv_bias']})"
-        expect_recorded_outputs(_build(sub.SelfAttention_v2, case, what), case, what, ATOL)
+    expect_list(outputs, len(recorded["v2"]), "the SelfAttention_v2 results")
+    for got, case in zip(outputs, recorded["v2"], strict=True):
+        expect_recorded_outputs(got, case, _v2_name(case), ATOL)
+
+
+def _v2_gradients(sub, recorded):
+    case = recorded["v2"][1]
+    module = _build(sub.SelfAttention_v2, case, _v2_name(case))
+    return gradient_probe(module, module(case["inputs"][0]), "SelfAttention_v2")
 
 
 @self_attention_v2
-def test_self_attention_v2_gradients_reach_every_weight(sub, recorded):
+@split(produce=_v2_gradients)
+def test_self_attention_v2_gradients_reach_every_weight(outputs, recorded):
     """gradients reach every projection"""
-    case = recorded["v2"][1]
-    module = _build(sub.SelfAttention_v2, case, "SelfAttention_v2(5, 3, qkv_bias=True)")
-    expect_gradients_reach(module, module(case["inputs"][0]), "SelfAttention_v2")
+    expect_gradients_reach(outputs, recorded["v2"][1]["state"], "SelfAttention_v2")
+
+
+# ---------------------------------------------------------------- shared by the attention modules
+
+
+def _causal_probe_of(cls, case: dict, what: str) -> dict:
+    return causal_probe(_build(cls, case, what), case["inputs"][0], torch.randn)
+
+
+def _expect_causal_case(probe: dict, case: dict, what: str) -> None:
+    expect_causal(probe, case["inputs"][0].shape[1], what)
+
+
+def _gradients_of(cls, case: dict, what: str) -> dict:
+    module = _build(cls, case, what)
+    return gradient_probe(module, module(case["inputs"][0]), what)
+
+
+def _ones_values_module(cls, case: dict, what: str, identity_out_proj: bool = False):
+    """`cls` built from the case, with value vectors all ones (and out_proj the identity, if asked)."""
+    module = _build(cls, case, what)
+    _values_all_ones(module.W_value)
+    if identity_out_proj:
+        with torch.no_grad():
+            module.out_proj.weight.copy_(torch.eye(module.out_proj.weight.shape[0]))
+            module.out_proj.bias.zero_()
+    return module
+
+
+def _row_sums(cls, case: dict, what: str, identity_out_proj: bool = False) -> torch.Tensor:
+    """(batch, num_tokens, d_out): with all-ones values, each entry is one row sum of attention weights."""
+    module = _ones_values_module(cls, case, what, identity_out_proj)
+    return call_without_grad(module, _constant_values_input(case["config"]))
+
+
+def _dropout_calls(cls, case: dict, what: str, identity_out_proj: bool = False) -> dict:
+    """Two eval() and two train() calls with all-ones values, on a batch of 8."""
+    module = _ones_values_module(cls, case, what, identity_out_proj)
+    inputs = _constant_values_input(case["config"], batch=8)
+    return {"eval": eval_twice(module, inputs), "train": train_twice(module, inputs)}
+
+
+def _expect_dropout_calls(outputs: dict, case: dict, what: str, head_dim: int) -> None:
+    """Eval calls agree and their rows sum to 1; train calls differ, with dropout on each head's weights."""
+    expect_eval_deterministic(outputs["eval"], what)
+    shape = (8, 7, case["config"]["d_out"])
+    expect_tensor(outputs["eval"][0], f"{what} output", shape=shape)
+    _expect_rows_sum_to_one(outputs["eval"][0], f"{what} in eval()")
+    expect_train_stochastic(outputs["train"], what)
+    row_sums = outputs["train"][0]
+    for h in range(case["config"]["d_out"] // head_dim):
+        label = what if head_dim == case["config"]["d_out"] else f"{what}, head {h}"
+        _expect_dropout_on_weights(row_sums[..., h * head_dim : (h + 1) * head_dim], 0.5, label)
 
 
 # ---------------------------------------------------------------- ch03.causal_attention
@@ -234,99 +324,139 @@ def test_self_attention_v2_gradients_reach_every_weight(sub, recorded):
 CAUSAL = "CausalAttention(5, 4, context_length=7, dropout=0.5)"
 
 
+def _causal_causality(sub, recorded):
+    return _causal_probe_of(sub.CausalAttention, recorded["causal"], CAUSAL)
+
+
 @causal_attention
-def test_causal_attention_is_causal(sub, recorded):
+@split(produce=_causal_causality)
+def test_causal_attention_is_causal(outputs, recorded):
     """outputs at positions <= t ignore the tokens after t"""
-    case = recorded["causal"]
-    module = _build(sub.CausalAttention, case, CAUSAL)
-    expect_causal(module, case["inputs"][0], torch.randn, CAUSAL)
+    _expect_causal_case(outputs, recorded["causal"], CAUSAL)
+
+
+def _causal_row_sums(sub, recorded):
+    return _row_sums(sub.CausalAttention, recorded["causal"], CAUSAL)
 
 
 @causal_attention
-def test_causal_attention_weights_sum_to_one(sub, recorded):
+@split(produce=_causal_row_sums)
+def test_causal_attention_weights_sum_to_one(outputs, recorded):
     """every position's attention weights sum to 1 (values of all ones come out as ones)"""
-    case = recorded["causal"]
-    module = _build(sub.CausalAttention, case, CAUSAL)
-    _values_all_ones(module.W_value)
-    _expect_rows_sum_to_one(call_without_grad(module, _constant_values_input(case["config"])), CAUSAL)
+    expect_tensor(outputs, f"{CAUSAL} output", shape=(2, 7, recorded["causal"]["config"]["d_out"]))
+    _expect_rows_sum_to_one(outputs, CAUSAL)
+
+
+def _causal_dropout(sub, recorded):
+    return _dropout_calls(sub.CausalAttention, recorded["causal"], CAUSAL)
 
 
 @causal_attention
-def test_causal_attention_dropout_only_in_training(sub, recorded):
+@split(produce=_causal_dropout)
+def test_causal_attention_dropout_only_in_training(outputs, recorded):
     """dropout acts on the attention weights in train(); eval() is deterministic"""
     case = recorded["causal"]
-    module = _build(sub.CausalAttention, case, CAUSAL)
-    _values_all_ones(module.W_value)
-    inputs = _constant_values_input(case["config"], batch=8)
-    _expect_rows_sum_to_one(expect_eval_deterministic(module, inputs, CAUSAL), f"{CAUSAL} in eval()")
-    _expect_dropout_on_weights(expect_train_stochastic(module, inputs, CAUSAL), 0.5, CAUSAL)
+    _expect_dropout_calls(outputs, case, CAUSAL, head_dim=case["config"]["d_out"])
+
+
+def _causal_outputs(sub, recorded):
+    return recorded_outputs(_build(sub.CausalAttention, recorded["causal"], CAUSAL), recorded["causal"])
 
 
 @causal_attention
-def test_causal_attention_matches_recorded(sub, recorded):
+@split(produce=_causal_outputs)
+def test_causal_attention_matches_recorded(outputs, recorded):
     """same weights, same outputs in eval(), also for inputs shorter than context_length"""
-    case = recorded["causal"]
-    expect_recorded_outputs(_build(sub.CausalAttention, case, CAUSAL), case, CAUSAL, ATOL)
+    expect_recorded_outputs(outputs, recorded["causal"], CAUSAL, ATOL)
+
+
+def _causal_gradients(sub, recorded):
+    return _gradients_of(sub.CausalAttention, recorded["causal"], CAUSAL)
 
 
 @causal_attention
-def test_causal_attention_gradients_reach_every_weight(sub, recorded):
+@split(produce=_causal_gradients)
+def test_causal_attention_gradients_reach_every_weight(outputs, recorded):
     """gradients reach every projection"""
-    case = recorded["causal"]
-    module = _build(sub.CausalAttention, case, CAUSAL)
-    expect_gradients_reach(module, module(case["inputs"][0]), CAUSAL)
+    expect_gradients_reach(outputs, recorded["causal"]["state"], CAUSAL)
 
 
 # ---------------------------------------------------------------- ch03.multihead_wrapper
 
 WRAPPER = "MultiHeadAttentionWrapper(5, 3, context_length=7, dropout=0.5, num_heads=3)"
+WRAPPER_WITH_BIAS = WRAPPER.replace(")", ", qkv_bias=True)")
+
+
+def _wrapper_layout(sub, recorded):
+    config = recorded["wrapper"]["config"]
+    module = sub.MultiHeadAttentionWrapper(**config)
+    heads = getattr(module, "heads", None)
+    return {
+        "heads_is_module_list": isinstance(heads, torch.nn.ModuleList),
+        "num_heads": len(heads) if isinstance(heads, torch.nn.ModuleList) else 0,
+        "shapes": parameter_shapes(module, WRAPPER),
+        "distinct_parameters": len({id(p) for p in module.parameters()}),
+        "shapes_with_bias": parameter_shapes(sub.MultiHeadAttentionWrapper(**config, qkv_bias=True), WRAPPER_WITH_BIAS),
+    }
 
 
 @multihead_wrapper
-def test_wrapper_holds_independent_heads(sub, recorded):
+@split(produce=_wrapper_layout)
+def test_wrapper_holds_independent_heads(outputs, recorded):
     """heads is a ModuleList of num_heads heads, each with its own weights"""
-    case = recorded["wrapper"]
-    module = sub.MultiHeadAttentionWrapper(**case["config"])
-    expect(
-        isinstance(getattr(module, "heads", None), torch.nn.ModuleList), f"{WRAPPER}.heads should be an nn.ModuleList"
-    )
-    expect(len(module.heads) == 3, f"{WRAPPER}.heads holds {len(module.heads)} heads; expected 3")
-    expect_parameter_names(module, case["state"], WRAPPER)
-    shared = len({id(p) for p in module.parameters()}) < len(case["state"])
+    state = recorded["wrapper"]["state"]
+    expect(outputs["heads_is_module_list"] is True, f"{WRAPPER}.heads should be an nn.ModuleList")
+    expect(outputs["num_heads"] == 3, f"{WRAPPER}.heads holds {outputs['num_heads']} heads; expected 3")
+    expect_parameter_shapes(outputs["shapes"], state, WRAPPER)
+    shared = not outputs["distinct_parameters"] == len(state)
     expect(not shared, f"the heads of {WRAPPER} share weights; create a new CausalAttention for each head")
-    with_bias = sub.MultiHeadAttentionWrapper(**case["config"], qkv_bias=True)
-    expect_parameter_names(with_bias, recorded["wrapper_with_qkv_bias"], WRAPPER.replace(")", ", qkv_bias=True)"))
+    expect_parameter_shapes(outputs["shapes_with_bias"], recorded["wrapper_with_qkv_bias"], WRAPPER_WITH_BIAS)
+
+
+def _wrapper_outputs(sub, recorded):
+    return recorded_outputs(_build(sub.MultiHeadAttentionWrapper, recorded["wrapper"], WRAPPER), recorded["wrapper"])
 
 
 @multihead_wrapper
-def test_wrapper_matches_recorded(sub, recorded):
+@split(produce=_wrapper_outputs)
+def test_wrapper_matches_recorded(outputs, recorded):
     """same weights, same outputs of width d_out * num_heads"""
-    case = recorded["wrapper"]
-    expect_recorded_outputs(_build(sub.MultiHeadAttentionWrapper, case, WRAPPER), case, WRAPPER, ATOL)
+    expect_recorded_outputs(outputs, recorded["wrapper"], WRAPPER, ATOL)
 
 
-@multihead_wrapper
-def test_wrapper_concatenates_heads_in_order(sub, recorded):
-    """output columns h*d_out .. (h+1)*d_out - 1 are head h's output"""
+def _wrapper_and_head_outputs(sub, recorded):
     case = recorded["wrapper"]
     module = _build(sub.MultiHeadAttentionWrapper, case, WRAPPER)
     inputs = case["inputs"][0]
-    out = call_without_grad(module, inputs)
-    expect_tensor(out, f"{WRAPPER} output", shape=(*inputs.shape[:2], 9))
-    for h, head in enumerate(module.heads):
-        expect_close(
-            out[..., 3 * h : 3 * (h + 1)],
-            call_without_grad(head, inputs),
-            f"output columns {3 * h}..{3 * h + 2} (head {h})",
-            atol=ATOL,
-        )
+    return {
+        "out": call_without_grad(module, inputs),
+        "heads": [call_without_grad(head, inputs) for head in module.heads],
+    }
 
 
 @multihead_wrapper
-def test_wrapper_is_causal(sub, recorded):
+@split(produce=_wrapper_and_head_outputs)
+def test_wrapper_concatenates_heads_in_order(outputs, recorded):
+    """output columns h*d_out .. (h+1)*d_out - 1 are head h's output"""
+    inputs = recorded["wrapper"]["inputs"][0]
+    out = outputs["out"]
+    expect_tensor(out, f"{WRAPPER} output", shape=(*inputs.shape[:2], 9))
+    expect_list(outputs["heads"], 3, f"the {WRAPPER} head outputs")
+    for h, head_out in enumerate(outputs["heads"]):
+        expect_close(
+            out[..., 3 * h : 3 * (h + 1)], head_out, f"output columns {3 * h}..{3 * h + 2} (head {h})", atol=ATOL
+        )
+
+
+def _wrapper_causality(sub, recorded):
+    return _causal_probe_of(sub.MultiHeadAttentionWrapper, recorded["wrapper"], WRAPPER)
+
+
+@multihead_wrapper
+@split(produce=_wrapper_causality)
+def test_wrapper_is_causal(outputs, recorded):
     """outputs at positions <= t ignore the tokens after t"""
-    case = recorded["wrapper"]
-    expect_causal(_build(sub.MultiHeadAttentionWrapper, case, WRAPPER), case["inputs"][0], torch.randn, WRAPPER)
+    _expect_causal_case(outputs, recorded["wrapper"], WRAPPER)
 
 
 # ---------------------------------------------------------------- ch03.multihead_attention
@@ -339,84 +469,113 @@ def _multihead_name(config: dict) -> str:
     )
 
 
-def _identity_out_proj(module) -> None:
-    with torch.no_grad():
-        module.out_proj.weight.copy_(torch.eye(module.out_proj.weight.shape[0]))
-        module.out_proj.bias.zero_()
+def _multihead_shapes(sub, recorded):
+    return [
+        parameter_shapes(sub.MultiHeadAttention(**case["config"]), _multihead_name(case["config"]))
+        for case in recorded["multihead"]
+    ]
 
 
 @multihead_attention
-def test_multihead_attention_parameters(sub, recorded):
+@split(produce=_multihead_shapes)
+def test_multihead_attention_parameters(outputs, recorded):
     """W_query, W_key, W_value (biases only with qkv_bias) and out_proj"""
-    for case in recorded["multihead"]:
-        expect_parameter_names(sub.MultiHeadAttention(**case["config"]), case["state"], _multihead_name(case["config"]))
+    expect_list(outputs, len(recorded["multihead"]), "the MultiHeadAttention parameter shapes")
+    for shapes, case in zip(outputs, recorded["multihead"], strict=True):
+        expect_parameter_shapes(shapes, case["state"], _multihead_name(case["config"]))
+
+
+def _multihead_causality(sub, recorded):
+    case = recorded["multihead"][0]
+    return _causal_probe_of(sub.MultiHeadAttention, case, _multihead_name(case["config"]))
 
 
 @multihead_attention
-def test_multihead_attention_is_causal(sub, recorded):
+@split(produce=_multihead_causality)
+def test_multihead_attention_is_causal(outputs, recorded):
     """outputs at positions <= t ignore the tokens after t"""
     case = recorded["multihead"][0]
-    what = _multihead_name(case["config"])
-    expect_causal(_build(sub.MultiHeadAttention, case, what), case["inputs"][0], torch.randn, what)
+    _expect_causal_case(outputs, case, _multihead_name(case["config"]))
+
+
+def _multihead_row_sums(sub, recorded):
+    case = recorded["multihead"][0]
+    return _row_sums(sub.MultiHeadAttention, case, _multihead_name(case["config"]), identity_out_proj=True)
 
 
 @multihead_attention
-def test_multihead_attention_weights_sum_to_one(sub, recorded):
+@split(produce=_multihead_row_sums)
+def test_multihead_attention_weights_sum_to_one(outputs, recorded):
     """every head's attention weights sum to 1 at every position"""
     case = recorded["multihead"][0]
     what = _multihead_name(case["config"])
-    module = _build(sub.MultiHeadAttention, case, what)
-    _values_all_ones(module.W_value)
-    _identity_out_proj(module)
-    _expect_rows_sum_to_one(call_without_grad(module, _constant_values_input(case["config"])), what)
+    expect_tensor(outputs, f"{what} output", shape=(2, 7, case["config"]["d_out"]))
+    _expect_rows_sum_to_one(outputs, what)
+
+
+def _multihead_dropout(sub, recorded):
+    case = recorded["multihead"][1]
+    return _dropout_calls(sub.MultiHeadAttention, case, _multihead_name(case["config"]), identity_out_proj=True)
 
 
 @multihead_attention
-def test_multihead_attention_dropout_only_in_training(sub, recorded):
+@split(produce=_multihead_dropout)
+def test_multihead_attention_dropout_only_in_training(outputs, recorded):
     """dropout acts on the attention weights in train(); eval() is deterministic"""
     case = recorded["multihead"][1]
-    what = _multihead_name(case["config"])
-    module = _build(sub.MultiHeadAttention, case, what)
-    _values_all_ones(module.W_value)
-    _identity_out_proj(module)
-    inputs = _constant_values_input(case["config"], batch=8)
-    _expect_rows_sum_to_one(expect_eval_deterministic(module, inputs, what), f"{what} in eval()")
-    row_sums = expect_train_stochastic(module, inputs, what)
     head_dim = case["config"]["d_out"] // case["config"]["num_heads"]
-    for h in range(case["config"]["num_heads"]):
-        _expect_dropout_on_weights(row_sums[..., h * head_dim : (h + 1) * head_dim], 0.5, f"{what}, head {h}")
+    _expect_dropout_calls(outputs, case, _multihead_name(case["config"]), head_dim)
+
+
+def _multihead_outputs(sub, recorded):
+    return [
+        recorded_outputs(_build(sub.MultiHeadAttention, case, _multihead_name(case["config"])), case)
+        for case in recorded["multihead"]
+    ]
 
 
 @multihead_attention
-def test_multihead_attention_matches_recorded(sub, recorded):
+@split(produce=_multihead_outputs)
+def test_multihead_attention_matches_recorded(outputs, recorded):
     """same weights, same outputs in eval(), also for inputs shorter than context_length"""
-    for case in recorded["multihead"]:
-        what = _multihead_name(case["config"])
-        expect_recorded_outputs(_build(sub.MultiHeadAttention, case, what), case, what, ATOL)
+    expect_list(outputs, len(recorded["multihead"]), "the MultiHeadAttention results")
+    for got, case in zip(outputs, recorded["multihead"], strict=True):
+        expect_recorded_outputs(got, case, _multihead_name(case["config"]), ATOL)
+
+
+def _multihead_gradients(sub, recorded):
+    case = recorded["multihead"][0]
+    return _gradients_of(sub.MultiHeadAttention, case, _multihead_name(case["config"]))
 
 
 @multihead_attention
-def test_multihead_attention_gradients_reach_every_weight(sub, recorded):
+@split(produce=_multihead_gradients)
+def test_multihead_attention_gradients_reach_every_weight(outputs, recorded):
     """gradients reach every projection and out_proj"""
     case = recorded["multihead"][0]
-    what = _multihead_name(case["config"])
-    module = _build(sub.MultiHeadAttention, case, what)
-    expect_gradients_reach(module, module(case["inputs"][0]), what)
+    expect_gradients_reach(outputs, case["state"], _multihead_name(case["config"]))
 
 
-@multihead_attention
-def test_multihead_attention_rejects_indivisible_heads(sub):
-    """d_out not divisible by num_heads raises an error that says so"""
+def _indivisible_heads_error(sub):
+    """What MultiHeadAttention(d_out=10, num_heads=3) raised ({"raised": type name, "message": text}), else None."""
     try:
         sub.MultiHeadAttention(d_in=4, d_out=10, context_length=5, dropout=0.0, num_heads=3)
     except Exception as exc:  # noqa: BLE001 - any exception type will do, if it explains itself
-        expect(
-            bool(str(exc).strip()),
-            f"MultiHeadAttention(d_out=10, num_heads=3) raised {type(exc).__name__} "
-            "without a message; say that d_out must be divisible by num_heads",
+        return {"raised": type(exc).__name__, "message": str(exc)}
+    return None
+
+
+@multihead_attention
+@split(produce=_indivisible_heads_error)
+def test_multihead_attention_rejects_indivisible_heads(outputs):
+    """d_out not divisible by num_heads raises an error that says so"""
+    if outputs is None:
+        fail(
+            "MultiHeadAttention(d_in=4, d_out=10, ..., num_heads=3) was created without complaint; "
+            "raise an error saying that d_out must be divisible by num_heads"
         )
-        return
-    fail(
-        "MultiHeadAttention(d_in=4, d_out=10, ..., num_heads=3) was created without complaint; "
-        "raise an error saying that d_out must be divisible by num_heads"
+    expect(
+        bool(str(outputs["message"]).strip()),
+        f"MultiHeadAttention(d_out=10, num_heads=3) raised {outputs['raised']} "
+        "without a message; say that d_out must be divisible by num_heads",
     )
