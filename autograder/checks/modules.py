@@ -132,8 +132,7 @@ def gradient_probe(module: nn.Module, output: torch.Tensor, what: str) -> dict[s
     weighting = torch.randn(output.shape, generator=torch.Generator().manual_seed(7))
     (output * weighting).sum().backward()
     return {
-        name: None if param.grad is None else param.grad.abs().sum().item()
-        for name, param in module.named_parameters()
+        name: None if param.grad is None else param.grad.abs().sum().item() for name, param in module.named_parameters()
     }
 
 
