@@ -56,7 +56,7 @@ def _one_thread():
 
 
 @pytest.fixture
-def sub(request) -> loader.Submission:
+def sub(request) -> loader.LoadedNotebook:
     """The submission under test (a namespace: `sub.GPTDatasetV1`)."""
     return _plugin(request).submission(_chapter_id(request))
 
@@ -78,7 +78,7 @@ def produce_only(request):
 
 
 @pytest.fixture
-def ref(request) -> loader.Submission:
+def ref(request) -> loader.LoadedNotebook:
     """The reference solution (hidden checks only; needs solutions/). None where the checks
     only produce outputs (`split`): there the grader holds the reference, not this process."""
     plugin, chapter_id = _plugin(request), _chapter_id(request)

@@ -52,7 +52,7 @@ def with_uses(course: Course, exercises: list[Exercise]) -> list[Exercise]:
 
 def check_submissions(
     course: Course,
-    submissions: dict[str, loader.Submission],
+    submissions: dict[str, loader.LoadedNotebook],
     exercises: list[Exercise],
     *,
     hidden: bool = False,

@@ -41,7 +41,7 @@ class ExerciseUnavailable(Exception):
 
 
 @dataclass
-class Submission:
+class LoadedNotebook:
     """What a notebook defines, plus what went wrong while loading it.
 
     `problems` maps an exercise id to the reason it is unavailable; `setup_problem`
@@ -175,7 +175,7 @@ def fresh_namespace(chapter: Chapter) -> dict:
     return module.__dict__
 
 
-def unload(submission: Submission) -> None:
+def unload(submission: LoadedNotebook) -> None:
     """Forget a loaded notebook in this process: its module leaves sys.modules and its cells'
     sources leave linecache, so once nothing else refers to its code, nothing can find it."""
     sys.modules.pop(submission.namespace.get("__name__"), None)
@@ -198,21 +198,21 @@ def read_notebook(path: Path) -> dict:
     return notebook
 
 
-def load_notebook(path: Path, chapter: Chapter) -> Submission:
+def load_notebook(path: Path, chapter: Chapter) -> LoadedNotebook:
     """Run the setup and exercise cells of the notebook at `path` into a fresh module."""
     try:
         notebook = read_notebook(path)
     except ExerciseUnavailable as exc:
-        submission = Submission(namespace=fresh_namespace(chapter), chapter=chapter, origin=str(path))
+        submission = LoadedNotebook(namespace=fresh_namespace(chapter), chapter=chapter, origin=str(path))
         submission.setup_problem = str(exc)
         return submission
     return load_cells(notebook["cells"], chapter, origin=str(path))
 
 
-def load_cells(cells: list, chapter: Chapter, origin: str = "the notebook") -> Submission:
+def load_cells(cells: list, chapter: Chapter, origin: str = "the notebook") -> LoadedNotebook:
     """Run the setup and exercise cells among `cells` (a notebook's cell list) into a fresh module."""
     namespace = fresh_namespace(chapter)
-    submission = Submission(namespace=namespace, chapter=chapter, origin=origin)
+    submission = LoadedNotebook(namespace=namespace, chapter=chapter, origin=origin)
     exercise_ids = {ex.id for ex in chapter.exercises}
     seen: dict[str, int] = {}
     for index, cell in enumerate(cells):
@@ -248,6 +248,6 @@ def load_cells(cells: list, chapter: Chapter, origin: str = "the notebook") -> S
     return submission
 
 
-def from_namespace(namespace: dict, chapter: Chapter, origin: str = "this notebook") -> Submission:
+def from_namespace(namespace: dict, chapter: Chapter, origin: str = "this notebook") -> LoadedNotebook:
     """Wrap a live namespace (a running kernel's globals) as a submission."""
-    return Submission(namespace=namespace, chapter=chapter, origin=origin)
+    return LoadedNotebook(namespace=namespace, chapter=chapter, origin=origin)

@@ -22,7 +22,7 @@ import pytest
 from . import loader, paths, split
 from .compare import CheckFailure
 from .forbidden import forbid
-from .loader import ExerciseUnavailable, Submission
+from .loader import ExerciseUnavailable, LoadedNotebook
 from .manifest import Course, Exercise
 from .scoring import SKIPPED, CheckResult
 
@@ -81,7 +81,7 @@ class SubmissionPlugin:
     def __init__(
         self,
         course: Course,
-        submissions: dict[str, Submission],
+        submissions: dict[str, LoadedNotebook],
         *,
         seed: int = 0,
         cases: dict[str, bytes] | None = None,
@@ -89,7 +89,7 @@ class SubmissionPlugin:
         self.course = course
         self.submissions = submissions
         # The reference of each chapter, loaded by the `ref` fixture when a hidden check first asks.
-        self.reference: dict[str, Submission] = {}
+        self.reference: dict[str, LoadedNotebook] = {}
         self.seed = seed
         # Given the cases of the split checks (check id -> bytes), run only their produce steps.
         self.cases = cases
@@ -98,7 +98,7 @@ class SubmissionPlugin:
         self._spent: dict[str, float] = {}
         self._markers = {ex.marker: ex for ex in course.exercises()}
 
-    def submission(self, chapter_id: str) -> Submission:
+    def submission(self, chapter_id: str) -> LoadedNotebook:
         return self.submissions[chapter_id]
 
     def produce_for(self, item: pytest.Item, check) -> None:
@@ -179,7 +179,7 @@ class StandalonePlugin(SubmissionPlugin):
         super().__init__(course, {}, seed=seed)
         self.notebook = notebook
 
-    def submission(self, chapter_id: str) -> Submission:
+    def submission(self, chapter_id: str) -> LoadedNotebook:
         if chapter_id not in self.submissions:
             path = Path(self.notebook) if self.notebook else paths.student_notebook(chapter_id)
             self.submissions[chapter_id] = loader.load_notebook(path, self.course.chapter(chapter_id))
@@ -200,7 +200,7 @@ def _forget_last_failure() -> None:
 
 def run_checks(
     course: Course,
-    submissions: dict[str, Submission],
+    submissions: dict[str, LoadedNotebook],
     exercises: list[Exercise],
     *,
     hidden: bool = False,

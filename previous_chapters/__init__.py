@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from autograder import loader, manifest, paths
 
-_loaded: dict[str, loader.Submission] = {}
+_loaded: dict[str, loader.LoadedNotebook] = {}
 _withheld: set[str] = set()
 
 
-def chapter(chapter_id: str) -> loader.Submission:
+def chapter(chapter_id: str) -> loader.LoadedNotebook:
     """Chapter `chapter_id`'s setup and exercise cells, loaded once per process."""
     if chapter_id in _withheld:
         raise ImportError(f"{chapter_id}'s code cannot be imported while {chapter_id} itself is graded")

@@ -29,7 +29,7 @@ from ..manifest import Course
 from ..usage import UsageError, require_check_data, require_grading_material
 from . import outputs, results, sandbox
 from .atomic import remove_leftovers, write_atomic
-from .submissions import StudentSubmission, find_submissions
+from .submissions import HandIn, find_submissions
 from .verdicts import SplitChecks
 
 STATE_FILE = "grading.json"
@@ -96,7 +96,7 @@ def _check_folders(options: Options) -> None:
         )
 
 
-def _chapters(options: Options, previous: dict, subs: list[StudentSubmission], course: Course) -> list[str]:
+def _chapters(options: Options, previous: dict, subs: list[HandIn], course: Course) -> list[str]:
     known = [ch.id for ch in course.chapters]
     for chapter_id in options.chapters:
         if chapter_id not in known:
@@ -124,7 +124,7 @@ def _seed(options: Options, previous: dict) -> int:
     return previous.get("seed", secrets.randbelow(2**31))
 
 
-def _grade_one(server: sandbox.ForkServer, split_checks: SplitChecks, sub: StudentSubmission, run: Run) -> dict:
+def _grade_one(server: sandbox.ForkServer, split_checks: SplitChecks, sub: HandIn, run: Run) -> dict:
     """Grade each of the student's notebooks in a process of its own, which holds no reference of its chapter."""
     course = run.course
     notebooks = {c: sub.notebooks[c] for c in run.chapter_ids if c in sub.notebooks and c not in sub.problems}
@@ -163,7 +163,7 @@ def _grade_one(server: sandbox.ForkServer, split_checks: SplitChecks, sub: Stude
     )
 
 
-def _record_of(future, sub: StudentSubmission, run: Run) -> dict:
+def _record_of(future, sub: HandIn, run: Run) -> dict:
     """The future's record; a failure of the grader itself becomes the submission's error, not the batch's end."""
     try:
         return future.result()
@@ -184,7 +184,7 @@ def _record_of(future, sub: StudentSubmission, run: Run) -> dict:
         )
 
 
-def _grade_pending(pending: list[StudentSubmission], options: Options, run: Run, already: int) -> None:
+def _grade_pending(pending: list[HandIn], options: Options, run: Run, already: int) -> None:
     """Grade `pending` in parallel, writing each record as it finishes, with a progress bar that
     starts at the `already` kept ones."""
     records_dir = options.out / RECORDS

@@ -17,7 +17,7 @@ from pathlib import Path
 from ..manifest import Chapter, Course
 from ..runner import PRODUCED
 from ..scoring import SKIPPED, STATUSES, ChapterResult, CheckResult, ExerciseResult, score_chapter
-from .submissions import StudentSubmission
+from .submissions import HandIn
 from .verdicts import GRADER_MESSAGES, decode
 
 MAX_TEXT = 2000
@@ -122,7 +122,7 @@ def _chapter_json(result: ChapterResult) -> dict:
 
 
 def build_record(
-    sub: StudentSubmission,
+    sub: HandIn,
     course: Course,
     chapter_ids: list[str],
     *,
@@ -179,7 +179,7 @@ def read_record(path: Path) -> dict | None:
     return record if isinstance(record, dict) else None
 
 
-def is_current(record: dict | None, sub: StudentSubmission, chapter_ids: list[str], seed: int) -> bool:
+def is_current(record: dict | None, sub: HandIn, chapter_ids: list[str], seed: int) -> bool:
     """Whether `record` grades `sub` on `chapter_ids` with `seed` (so a resumed run may keep it)."""
     return (
         record is not None

@@ -28,7 +28,7 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
 @dataclass
-class StudentSubmission:
+class HandIn:
     """One student's hand-in.
 
     `notebooks` maps a chapter id to the notebook to grade; `problems` maps a chapter
@@ -104,7 +104,7 @@ def _read(path: Path, shown: str, folder: Path | None = None) -> tuple[dict | No
         )
 
 
-def _assign(sub: StudentSubmission, chapter_id: str, path: Path, shown: str, course: Course, folder: Path) -> None:
+def _assign(sub: HandIn, chapter_id: str, path: Path, shown: str, course: Course, folder: Path) -> None:
     """Record `path` as the student's notebook for `chapter_id`, or why it cannot be graded."""
     notebook, problem = _read(path, shown, folder)
     if problem:
@@ -120,8 +120,8 @@ def _assign(sub: StudentSubmission, chapter_id: str, path: Path, shown: str, cou
     sub.notebooks[chapter_id] = path
 
 
-def _from_folder(folder: Path, root: Path, course: Course) -> StudentSubmission:
-    sub = StudentSubmission(_display_id(folder.name))
+def _from_folder(folder: Path, root: Path, course: Course) -> HandIn:
+    sub = HandIn(_display_id(folder.name))
     for chapter in course.chapters:
         for candidate in (folder / chapter.id / f"{chapter.id}.ipynb", folder / f"{chapter.id}.ipynb"):
             if candidate.is_file() or candidate.is_symlink():
@@ -141,8 +141,8 @@ def _from_folder(folder: Path, root: Path, course: Course) -> StudentSubmission:
     return sub
 
 
-def _from_file(path: Path, course: Course) -> StudentSubmission:
-    sub = StudentSubmission(_display_id(path.stem))
+def _from_file(path: Path, course: Course) -> HandIn:
+    sub = HandIn(_display_id(path.stem))
     notebook, problem = _read(path, _display_id(path.name))
     if problem:
         sub.missing_reason = f"{problem[1]} (so its chapter cannot be told)"
@@ -157,13 +157,13 @@ def _from_file(path: Path, course: Course) -> StudentSubmission:
     return sub
 
 
-def find_submissions(root: Path, course: Course, *, exclude: tuple[Path, ...] = ()) -> list[StudentSubmission]:
+def find_submissions(root: Path, course: Course, *, exclude: tuple[Path, ...] = ()) -> list[HandIn]:
     """Every student's submission under `root`, sorted by student id, with distinct safe ids.
 
     Entries in `exclude` (the results folder, when it lies inside `root`) are skipped.
     """
     excluded = {p.resolve() for p in exclude}
-    found: dict[str, StudentSubmission] = {}
+    found: dict[str, HandIn] = {}
     for entry in sorted(root.iterdir()):
         if entry.name in IGNORED or entry.resolve() in excluded or entry.is_symlink():
             continue

@@ -47,7 +47,7 @@ class SplitChecks:
 
         self.seed = seed
         self.checks: dict[str, tuple[str, Callable, dict]] = {}
-        self.references: dict[str, loader.Submission] = {}
+        self.references: dict[str, loader.LoadedNotebook] = {}
         self.recorded: dict[str, dict] = {}
         for chapter_id in chapter_ids:
             for module in _check_modules(chapter_id):
