@@ -1,9 +1,11 @@
-"""Hidden checks run in three steps: the grader draws the case, the submission's process only
-produces outputs, and the grader decides the check against the live reference."""
+"""Checks, public and hidden, run in three steps: the grader draws the case, the submission's
+process only produces outputs, and the grader decides the check (against the live reference,
+for a hidden one)."""
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import io
 import json
 
@@ -12,7 +14,7 @@ import torch
 
 from autograder import loader, manifest, paths, runner, split
 from autograder.compare import CheckFailure
-from autograder.grading import batch
+from autograder.grading import batch, verdicts
 from autograder.grading.verdicts import SplitChecks
 from autograder.instructor_only import instructor_module
 
@@ -56,20 +58,32 @@ def hidden(checks):
     return [c for c in checks if c.visibility == "hidden"]
 
 
+def check_modules(chapter_id: str) -> list:
+    modules = [importlib.import_module(f"autograder.checks.test_{chapter_id}")]
+    if paths.hidden_checks(chapter_id).exists():
+        modules.append(instructor_module(chapter_id, "hidden"))
+    return modules
+
+
 @pytest.mark.parametrize("chapter_id", CHAPTERS)
-def test_every_hidden_check_is_split(chapter_id):
-    if not paths.hidden_checks(chapter_id).exists():
-        pytest.skip(f"{chapter_id} has no hidden checks")
-    module = instructor_module(chapter_id, "hidden")
-    tests = {name for name in vars(module) if name.startswith("test_")}
-    assert tests and {key.rsplit("::", 1)[1] for key in split.split_checks(module)} == tests
+def test_every_check_public_and_hidden_is_split(chapter_id):
+    for module in check_modules(chapter_id):
+        tests = {name for name in vars(module) if name.startswith("test_")}
+        found = {key.rsplit("::", 1)[1].partition("[")[0] for key in split.split_checks(module)}
+        assert tests and found == tests, module.__name__
 
 
 def test_the_submissions_process_reports_outputs_not_verdicts(reference_report):
     checks, produced = reference_report
-    assert hidden(checks) and all(c.outcome == runner.PRODUCED for c in hidden(checks))
-    assert set(produced) == {c.check_id for c in hidden(checks)}
-    assert all(c.outcome == "passed" for c in checks if c.visibility == "public")
+    assert hidden(checks) and all(c.outcome == runner.PRODUCED for c in checks)
+    assert set(produced) == {c.check_id for c in checks}
+
+
+def test_a_verdict_reported_for_a_check_the_grader_does_not_know_is_an_error(course, ch03, reference_report):
+    checks, produced = reference_report
+    forged = dataclasses.replace(checks[0], outcome="passed", check_id="autograder.checks.test_ch03::test_made_up")
+    decided = ch03.complete([*checks, forged], produced, course, ["ch03"])
+    assert decided[len(checks)].outcome == "error" and decided[len(checks)].message == verdicts.UNKNOWN_CHECK
 
 
 def test_the_grader_passes_the_references_outputs(course, ch03, reference_report):
@@ -89,21 +103,25 @@ def test_wrong_outputs_fail_in_the_grader_with_a_message(course, ch03, reference
     assert "MultiHeadAttention output on a hidden input differs" in failed[0].message
 
 
-def test_a_hidden_check_reported_as_passed_without_outputs_is_an_error(course, ch03, reference_report):
+def test_a_check_reported_as_passed_or_skipped_without_outputs_is_an_error(course, ch03, reference_report):
     checks, produced = reference_report
-    forged = [dataclasses.replace(c, outcome="passed") for c in checks]
+    forged = [dataclasses.replace(c, outcome="passed" if i % 2 else "skipped") for i, c in enumerate(checks)]
     decided = ch03.complete(forged, {}, course, ["ch03"])
-    assert {c.outcome for c in decided if c.visibility == "hidden"} == {"error"}
-    assert all("without the outputs" in c.message for c in decided if c.visibility == "hidden")
+    assert {c.outcome for c in decided} == {"error"}
+    assert all(c.message == verdicts.WITHOUT_OUTPUTS for c in decided)
 
 
-def test_a_hidden_check_left_out_of_the_report_is_an_error(course, ch03, reference_report):
+@pytest.mark.parametrize("visibility", ["public", "hidden"])
+def test_a_check_left_out_of_the_report_is_an_error(course, ch03, reference_report, visibility):
     checks, produced = reference_report
-    public = [c for c in checks if c.visibility == "public"]
-    decided = ch03.complete(public, produced, course, ["ch03"])
-    added = decided[len(public) :]
-    assert len(added) == len(hidden(checks)) and {c.outcome for c in added} == {"error"}
-    assert {c.exercise_id for c in added} == {c.exercise_id for c in hidden(checks)}
+    kept = [c for c in checks if c.visibility != visibility]
+    left_out = [c for c in checks if c.visibility == visibility]
+    decided = ch03.complete(kept, produced, course, ["ch03"])
+    added = decided[len(kept) :]
+    assert len(added) == len(left_out) and {c.outcome for c in added} == {"error"}
+    assert {(c.exercise_id, c.name, c.visibility) for c in added} == {
+        (c.exercise_id, c.name, c.visibility) for c in left_out
+    }
 
 
 class Payload:

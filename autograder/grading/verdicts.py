@@ -1,9 +1,10 @@
-"""The grader's steps of the split hidden checks (`autograder.split`): draw every
+"""The grader's steps of the split checks (`autograder.split`), public and hidden: draw every
 check's case once per run, and decide each check from the outputs a submission produced.
 
 Both steps run in the grader's process, with the references loaded here from solutions/;
-a submission's process only runs the produce steps. A split check that comes back with
-neither outputs nor a failure of the student's own code is an error, whatever its report says.
+a submission's process only runs the produce steps. Its report can only lower a score: a
+check that comes back with neither outputs nor a failure of the student's own code is an
+error, whatever its report says, and so is any check the grader does not know.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ _ONE_AT_A_TIME = threading.Lock()
 # What the grader says of a split check its submission's process gave no outputs for; fixed texts,
 # so feedback may show them as they are (`results.hidden_message`).
 WITHOUT_OUTPUTS = "the submission's process reported this hidden check without the outputs it has to produce"
-UNKNOWN_CHECK = "the submission's process reported an unknown check"
+UNKNOWN_CHECK = "the submission's process reported a check the grader does not know"
 NOT_REPORTED = "the submission's process did not report this hidden check"
 GRADER_MESSAGES = frozenset({WITHOUT_OUTPUTS, UNKNOWN_CHECK, NOT_REPORTED})
 
@@ -115,7 +116,7 @@ class SplitChecks:
         for check in checks:
             if check.check_id in self.checks:
                 check = self.decide(check, outputs.get(check.check_id))
-            elif check.outcome == runner.PRODUCED:
+            elif check.outcome not in _FAILED_IN_SUBMISSION:  # a verdict only the grader may give
                 check = dataclasses.replace(check, outcome="error", message=UNKNOWN_CHECK)
             decided.append(check)
         reported = {check.check_id for check in checks}
