@@ -34,9 +34,9 @@ _ONE_AT_A_TIME = threading.Lock()
 
 # What the grader says of a split check its submission's process gave no outputs for; fixed texts,
 # so feedback may show them as they are (`results.hidden_message`).
-WITHOUT_OUTPUTS = "the submission's process reported this hidden check without the outputs it has to produce"
+WITHOUT_OUTPUTS = "the submission's process reported this check without the outputs it has to produce"
 UNKNOWN_CHECK = "the submission's process reported a check the grader does not know"
-NOT_REPORTED = "the submission's process did not report this hidden check"
+NOT_REPORTED = "the submission's process did not report this check"
 GRADER_MESSAGES = frozenset({WITHOUT_OUTPUTS, UNKNOWN_CHECK, NOT_REPORTED})
 
 
