@@ -5,6 +5,9 @@ by the exercise); the larger modules get recorded parameters by name and must
 reproduce the reference's outputs, be causal, use dropout only in train() and
 pass gradients to every parameter. The attention inside comes from chapter 3's
 reference (`previous_chapters`), so a chapter 3 mistake costs nothing here.
+
+Every check is split (`autograder.split`): its produce step runs the submission
+and returns plain data, and its compare step decides on that data alone.
 """
 
 from __future__ import annotations
@@ -16,16 +19,23 @@ from torch.nn.functional import layer_norm as torch_layer_norm
 
 from autograder.checks.modules import (
     call_without_grad,
+    causal_probe,
+    eval_twice,
     expect_causal,
     expect_eval_deterministic,
     expect_gradients_reach,
-    expect_parameter_names,
+    expect_parameter_shapes,
     expect_recorded_outputs,
     expect_train_stochastic,
+    gradient_probe,
     load_parameters,
+    parameter_shapes,
+    recorded_outputs,
+    train_twice,
 )
 from autograder.checks.toy_models import WindowLanguageModel
-from autograder.compare import expect, expect_close, expect_equal_tensor, expect_tensor, fail
+from autograder.compare import expect, expect_close, expect_equal_tensor, expect_list, expect_tensor, fail
+from autograder.split import split
 from llmcourse.fast_init import skipped_init
 
 layer_norm = pytest.mark.ch04_layer_norm(
@@ -63,6 +73,15 @@ def _build(cls, state: dict, what: str, *args):
     return load_parameters(cls(*args), state, what).eval()
 
 
+def _expect_gradients_reach_every_parameter(probe: dict, expected_names, what: str) -> None:
+    """Compare: every parameter in `expected_names` got a gradient in `probe` (`gradient_probe`), and so
+    did any further parameter the probe names (in the module's order, as a one-process check saw them)."""
+    names = list(expected_names)
+    if isinstance(probe, dict):
+        names = [*probe, *(name for name in names if name not in probe)]
+    expect_gradients_reach(probe, names, what)
+
+
 # ---------------------------------------------------------------- ch04.layer_norm
 
 
@@ -75,30 +94,53 @@ def _layer_norm_inputs() -> torch.Tensor:
     return x * spreads + torch.randn(3, 4, 1, generator=generator) * 0.5
 
 
-@layer_norm
-def test_layer_norm_starts_as_identity_scale_and_shift(sub):
-    """scale (ones) and shift (zeros) are (emb_dim,) parameters"""
+def _layer_norm_scale_and_shift() -> tuple[torch.Tensor, torch.Tensor]:
+    """The learned (10,) scale and shift that `test_layer_norm_matches_pytorch` loads."""
+    generator = torch.Generator().manual_seed(12)
+    return torch.randn(10, generator=generator), torch.randn(10, generator=generator)
+
+
+def _fresh_layer_norm(sub):
     norm = sub.LayerNorm(10)
-    expect_parameter_names(norm, {"scale": torch.ones(10), "shift": torch.zeros(10)}, "LayerNorm(10)")
-    expect(torch.equal(norm.scale.detach(), torch.ones(10)), "LayerNorm.scale should start as ones")
-    expect(torch.equal(norm.shift.detach(), torch.zeros(10)), "LayerNorm.shift should start as zeros")
+    return {
+        "shapes": parameter_shapes(norm, "LayerNorm(10)"),
+        "scale": getattr(norm, "scale", None),
+        "shift": getattr(norm, "shift", None),
+    }
 
 
 @layer_norm
-def test_layer_norm_matches_pytorch(sub):
+@split(produce=_fresh_layer_norm)
+def test_layer_norm_starts_as_identity_scale_and_shift(outputs):
+    """scale (ones) and shift (zeros) are (emb_dim,) parameters"""
+    expect_parameter_shapes(outputs["shapes"], {"scale": torch.ones(10), "shift": torch.zeros(10)}, "LayerNorm(10)")
+    scale, shift = outputs["scale"], outputs["shift"]
+    expect(
+        isinstance(scale, torch.Tensor) and torch.equal(scale, torch.ones(10)), "LayerNorm.scale should start as ones"
+    )
+    expect(
+        isinstance(shift, torch.Tensor) and torch.equal(shift, torch.zeros(10)), "LayerNorm.shift should start as zeros"
+    )
+
+
+def _learned_layer_norm_output(sub):
+    scale, shift = _layer_norm_scale_and_shift()
+    norm = load_parameters(sub.LayerNorm(10), {"scale": scale, "shift": shift}, "LayerNorm(10)")
+    return call_without_grad(norm, _layer_norm_inputs())
+
+
+@layer_norm
+@split(produce=_learned_layer_norm_output)
+def test_layer_norm_matches_pytorch(outputs):
     """same values as PyTorch's layer norm (eps 1e-5, biased variance), with learned scale and shift"""
     x = _layer_norm_inputs()
-    generator = torch.Generator().manual_seed(12)
-    scale, shift = torch.randn(10, generator=generator), torch.randn(10, generator=generator)
-    norm = load_parameters(sub.LayerNorm(10), {"scale": scale, "shift": shift}, "LayerNorm(10)")
-    with torch.no_grad():
-        out = norm(x.clone())
+    scale, shift = _layer_norm_scale_and_shift()
     expected = torch_layer_norm(x, (10,), scale, shift, eps=1e-5)
     # The tightest rows (variance 1e-4, offset ~0.5) lose ~1e-5 to float32 whichever way the variance is computed.
-    expect_tensor(out, "LayerNorm output", shape=x.shape)
+    expect_tensor(outputs, "LayerNorm output", shape=x.shape)
     centred = x - x.mean(-1, keepdim=True)
     mistake = _same_as_variant(
-        out,
+        outputs,
         {
             "the unbiased variance (divides by n - 1); use unbiased=False": scale
             * centred
@@ -113,46 +155,73 @@ def test_layer_norm_matches_pytorch(sub):
     )
     if mistake:
         fail(f"LayerNorm uses {mistake}")
-    expect_close(out, expected, "LayerNorm output", atol=1e-4, rtol=1e-4)
+    expect_close(outputs, expected, "LayerNorm output", atol=1e-4, rtol=1e-4)
+
+
+# (shape, spread, offset) of the inputs to LayerNorm(6): one 2-d and one 3-d, far from mean 0 and variance 1.
+_SPREAD_INPUTS = (((5, 6), 3.0, 2.0), ((2, 3, 6), 7.0, -1.0))
+
+
+def _normalised_outputs(sub):
+    norm = sub.LayerNorm(6)
+    return [call_without_grad(norm, torch.randn(shape) * spread + offset) for shape, spread, offset in _SPREAD_INPUTS]
 
 
 @layer_norm
-def test_layer_norm_normalises_the_last_dimension(sub):
+@split(produce=_normalised_outputs)
+def test_layer_norm_normalises_the_last_dimension(outputs):
     """every vector comes out with mean 0 and variance 1, for 2-d and 3-d inputs"""
-    norm = sub.LayerNorm(6)
-    for x in (torch.randn(5, 6) * 3 + 2, torch.randn(2, 3, 6) * 7 - 1):
-        with torch.no_grad():
-            out = norm(x)
-        expect_tensor(out, "LayerNorm output", shape=x.shape)
+    expect_list(outputs, len(_SPREAD_INPUTS), "the LayerNorm outputs")
+    for (shape, _, _), out in zip(_SPREAD_INPUTS, outputs, strict=True):
+        expect_tensor(out, "LayerNorm output", shape=shape)
         expect_close(
-            out.mean(-1), torch.zeros(x.shape[:-1]), f"the mean of each output vector ({x.dim()}-d input)", atol=1e-5
+            out.mean(-1), torch.zeros(shape[:-1]), f"the mean of each output vector ({len(shape)}-d input)", atol=1e-5
         )
         expect_close(
             out.var(-1, unbiased=False),
-            torch.ones(x.shape[:-1]),
-            f"the variance of each output vector ({x.dim()}-d input)",
+            torch.ones(shape[:-1]),
+            f"the variance of each output vector ({len(shape)}-d input)",
             atol=1e-3,
         )
 
 
-@layer_norm
-def test_layer_norm_gradients_reach_scale_and_shift(sub):
-    """gradients reach scale and shift"""
+def _layer_norm_gradients(sub):
     norm = sub.LayerNorm(8)
-    expect_gradients_reach(norm, norm(torch.randn(2, 3, 8)), "LayerNorm")
+    return gradient_probe(norm, norm(torch.randn(2, 3, 8)), "LayerNorm")
+
+
+@layer_norm
+@split(produce=_layer_norm_gradients)
+def test_layer_norm_gradients_reach_scale_and_shift(outputs):
+    """gradients reach scale and shift"""
+    _expect_gradients_reach_every_parameter(outputs, ("scale", "shift"), "LayerNorm")
 
 
 # ---------------------------------------------------------------- ch04.gelu
 
 
+def _gelu_range() -> torch.Tensor:
+    """(241,) points from -6 to 6, 0.05 apart."""
+    return torch.linspace(-6, 6, 241)
+
+
+def _gelu_block() -> torch.Tensor:
+    """A (2, 3, 5) input, spread over about [-9, 9]."""
+    return torch.randn(2, 3, 5, generator=torch.Generator().manual_seed(2)) * 3
+
+
+def _gelu_on_range(sub):
+    return call_without_grad(sub.GELU(), _gelu_range())
+
+
 @gelu
-def test_gelu_is_the_tanh_approximation(sub):
+@split(produce=_gelu_on_range)
+def test_gelu_is_the_tanh_approximation(outputs):
     """GELU equals the tanh approximation from -6 to 6"""
-    x = torch.linspace(-6, 6, 241)
-    out = call_without_grad(sub.GELU(), x.clone())
-    expect_tensor(out, "GELU()(x)", shape=x.shape)
+    x = _gelu_range()
+    expect_tensor(outputs, "GELU()(x)", shape=x.shape)
     mistake = _same_as_variant(
-        out,
+        outputs,
         {
             "the exact erf form; the exercise asks for GPT-2's tanh approximation": torch_gelu(x),
             "ReLU, not GELU": torch.relu(x),
@@ -160,46 +229,62 @@ def test_gelu_is_the_tanh_approximation(sub):
     )
     if mistake:
         fail(f"GELU computes {mistake}")
-    expect_close(out, torch_gelu(x, approximate="tanh"), "GELU()(x) for x in [-6, 6]", atol=ATOL)
+    expect_close(outputs, torch_gelu(x, approximate="tanh"), "GELU()(x) for x in [-6, 6]", atol=ATOL)
+
+
+def _gelu_on_block(sub):
+    return call_without_grad(sub.GELU(), _gelu_block())
 
 
 @gelu
-def test_gelu_keeps_any_shape(sub):
+@split(produce=_gelu_on_block)
+def test_gelu_keeps_any_shape(outputs):
     """GELU works element-wise on tensors of any shape"""
-    x = torch.randn(2, 3, 5, generator=torch.Generator().manual_seed(2)) * 3
-    out = call_without_grad(sub.GELU(), x.clone())
-    expect_close(out, torch_gelu(x, approximate="tanh"), "GELU()(x) on a 2x3x5 input", atol=ATOL)
+    expect_close(outputs, torch_gelu(_gelu_block(), approximate="tanh"), "GELU()(x) on a 2x3x5 input", atol=ATOL)
 
 
 # ---------------------------------------------------------------- ch04.feed_forward
 
 
-@feed_forward
-def test_feed_forward_layers(sub, recorded):
-    """layers holds Linear(emb, 4 emb), GELU, Linear(4 emb, emb)"""
+def _feed_forward_layout(sub, recorded):
     module = sub.FeedForward(recorded["config"])
-    expect(
-        isinstance(getattr(module, "layers", None), torch.nn.Sequential),
-        "FeedForward.layers should be an nn.Sequential",
-    )
-    expect_parameter_names(module, recorded["feed_forward"]["state"], "FeedForward(cfg)")
+    return {
+        "layers_is_sequential": isinstance(getattr(module, "layers", None), torch.nn.Sequential),
+        "shapes": parameter_shapes(module, "FeedForward(cfg)"),
+    }
 
 
 @feed_forward
-def test_feed_forward_matches_recorded(sub, recorded):
-    """same weights, same outputs"""
+@split(produce=_feed_forward_layout)
+def test_feed_forward_layers(outputs, recorded):
+    """layers holds Linear(emb, 4 emb), GELU, Linear(4 emb, emb)"""
+    expect(outputs["layers_is_sequential"] is True, "FeedForward.layers should be an nn.Sequential")
+    expect_parameter_shapes(outputs["shapes"], recorded["feed_forward"]["state"], "FeedForward(cfg)")
+
+
+def _feed_forward_outputs(sub, recorded):
     case = recorded["feed_forward"]
-    expect_recorded_outputs(
-        _build(sub.FeedForward, case["state"], "FeedForward", recorded["config"]), case, "FeedForward", ATOL
-    )
+    return recorded_outputs(_build(sub.FeedForward, case["state"], "FeedForward", recorded["config"]), case)
 
 
 @feed_forward
-def test_feed_forward_gradients_reach_every_layer(sub, recorded):
-    """gradients reach both linear layers"""
+@split(produce=_feed_forward_outputs)
+def test_feed_forward_matches_recorded(outputs, recorded):
+    """same weights, same outputs"""
+    expect_recorded_outputs(outputs, recorded["feed_forward"], "FeedForward", ATOL)
+
+
+def _feed_forward_gradients(sub, recorded):
     case = recorded["feed_forward"]
     module = _build(sub.FeedForward, case["state"], "FeedForward", recorded["config"])
-    expect_gradients_reach(module, module(case["inputs"][0]), "FeedForward")
+    return gradient_probe(module, module(case["inputs"][0]), "FeedForward")
+
+
+@feed_forward
+@split(produce=_feed_forward_gradients)
+def test_feed_forward_gradients_reach_every_layer(outputs, recorded):
+    """gradients reach both linear layers"""
+    _expect_gradients_reach_every_parameter(outputs, recorded["feed_forward"]["state"], "FeedForward")
 
 
 # ---------------------------------------------------------------- ch04.transformer_block
@@ -207,71 +292,105 @@ def test_feed_forward_gradients_reach_every_layer(sub, recorded):
 BLOCK = "TransformerBlock(cfg)"
 
 
+def _recorded_block(sub, recorded):
+    """The submission's TransformerBlock with the recorded parameters, in eval()."""
+    return _build(sub.TransformerBlock, recorded["block"]["state"], BLOCK, recorded["config"])
+
+
+def _block_parameter_shapes(sub, recorded):
+    return {
+        "plain": parameter_shapes(sub.TransformerBlock(recorded["config"]), BLOCK),
+        "qkv_bias": parameter_shapes(
+            sub.TransformerBlock({**recorded["config"], "qkv_bias": True}), f"{BLOCK} with qkv_bias=True"
+        ),
+    }
+
+
 @transformer_block
-def test_transformer_block_parameters(sub, recorded):
+@split(produce=_block_parameter_shapes)
+def test_transformer_block_parameters(outputs, recorded):
     """att, ff, norm1, norm2 with the book's parameter names, and query/key/value biases when qkv_bias is set"""
-    expect_parameter_names(sub.TransformerBlock(recorded["config"]), recorded["block"]["state"], BLOCK)
-    with_bias = {**recorded["config"], "qkv_bias": True}
-    expect_parameter_names(
-        sub.TransformerBlock(with_bias), recorded["block_with_qkv_bias"], f"{BLOCK} with qkv_bias=True"
-    )
+    expect_parameter_shapes(outputs["plain"], recorded["block"]["state"], BLOCK)
+    expect_parameter_shapes(outputs["qkv_bias"], recorded["block_with_qkv_bias"], f"{BLOCK} with qkv_bias=True")
+
+
+def _block_outputs(sub, recorded):
+    return recorded_outputs(_recorded_block(sub, recorded), recorded["block"])
 
 
 @transformer_block
-def test_transformer_block_matches_recorded(sub, recorded):
+@split(produce=_block_outputs)
+def test_transformer_block_matches_recorded(outputs, recorded):
     """same weights, same outputs in eval(), also for inputs shorter than the context"""
-    case = recorded["block"]
-    expect_recorded_outputs(_build(sub.TransformerBlock, case["state"], BLOCK, recorded["config"]), case, BLOCK, ATOL)
+    expect_recorded_outputs(outputs, recorded["block"], BLOCK, ATOL)
+
+
+def _block_causal_probe(sub, recorded):
+    return causal_probe(_recorded_block(sub, recorded), recorded["block"]["inputs"][0], torch.randn)
 
 
 @transformer_block
-def test_transformer_block_is_causal(sub, recorded):
+@split(produce=_block_causal_probe)
+def test_transformer_block_is_causal(outputs, recorded):
     """outputs at positions <= t ignore the tokens after t"""
-    case = recorded["block"]
-    expect_causal(
-        _build(sub.TransformerBlock, case["state"], BLOCK, recorded["config"]), case["inputs"][0], torch.randn, BLOCK
-    )
+    expect_causal(outputs, recorded["block"]["inputs"][0].shape[1], BLOCK)
+
+
+def _block_eval_and_train_calls(sub, recorded):
+    module, inputs = _recorded_block(sub, recorded), recorded["block"]["inputs"][0]
+    return {"eval": eval_twice(module, inputs), "train": train_twice(module, inputs)}
 
 
 @transformer_block
-def test_transformer_block_dropout_only_in_training(sub, recorded):
+@split(produce=_block_eval_and_train_calls)
+def test_transformer_block_dropout_only_in_training(outputs):
     """eval() is deterministic; train() with drop_rate 0.5 is not"""
-    case = recorded["block"]
-    module = _build(sub.TransformerBlock, case["state"], BLOCK, recorded["config"])
-    expect_eval_deterministic(module, case["inputs"][0], BLOCK)
-    expect_train_stochastic(module, case["inputs"][0], BLOCK)
+    expect_eval_deterministic(outputs["eval"], BLOCK)
+    expect_train_stochastic(outputs["train"], BLOCK)
+
+
+def _block_fully_dropped_output(sub, recorded):
+    module = sub.TransformerBlock({**recorded["config"], "drop_rate": 1.0}).train()
+    return call_without_grad(module, recorded["block"]["inputs"][0])
 
 
 @transformer_block
-def test_transformer_block_drops_each_sublayer_output(sub, recorded):
+@split(produce=_block_fully_dropped_output)
+def test_transformer_block_drops_each_sublayer_output(outputs, recorded):
     """with drop_rate 1.0 in train(), both sublayer outputs are dropped and the block returns its input"""
-    inputs = recorded["block"]["inputs"][0]
-    module = sub.TransformerBlock({**recorded["config"], "drop_rate": 1.0}).train()
-    out = call_without_grad(module, inputs)
     expect_close(
-        out,
-        inputs,
+        outputs,
+        recorded["block"]["inputs"][0],
         f"{BLOCK} with drop_rate 1.0 in train() (every sublayer output dropped, only the shortcuts left)",
         atol=ATOL,
     )
 
 
-@transformer_block
-def test_transformer_block_training_step_matches_recorded(sub, recorded):
-    """in train() from the same seed, the same dropout masks fall in the same places (attention weights, then each sublayer output)"""
-    case = recorded["block"]
-    module = _build(sub.TransformerBlock, case["state"], BLOCK, recorded["config"]).train()
+def _block_seeded_train_output(sub, recorded):
+    module = _recorded_block(sub, recorded).train()
     torch.manual_seed(recorded["block_train"]["seed"])
-    out = call_without_grad(module, case["inputs"][0])
-    expect_close(out, recorded["block_train"]["output"], f"{BLOCK} output in train() mode from a fixed seed", atol=ATOL)
+    return call_without_grad(module, recorded["block"]["inputs"][0])
 
 
 @transformer_block
-def test_transformer_block_gradients_reach_every_parameter(sub, recorded):
+@split(produce=_block_seeded_train_output)
+def test_transformer_block_training_step_matches_recorded(outputs, recorded):
+    """in train() from the same seed, the same dropout masks fall in the same places (attention weights, then each sublayer output)"""
+    expect_close(
+        outputs, recorded["block_train"]["output"], f"{BLOCK} output in train() mode from a fixed seed", atol=ATOL
+    )
+
+
+def _block_gradients(sub, recorded):
+    module = _recorded_block(sub, recorded)
+    return gradient_probe(module, module(recorded["block"]["inputs"][0]), BLOCK)
+
+
+@transformer_block
+@split(produce=_block_gradients)
+def test_transformer_block_gradients_reach_every_parameter(outputs, recorded):
     """gradients reach attention, feed-forward and both norms"""
-    case = recorded["block"]
-    module = _build(sub.TransformerBlock, case["state"], BLOCK, recorded["config"])
-    expect_gradients_reach(module, module(case["inputs"][0]), BLOCK)
+    _expect_gradients_reach_every_parameter(outputs, recorded["block"]["state"], BLOCK)
 
 
 # ---------------------------------------------------------------- ch04.gpt_model
@@ -279,12 +398,26 @@ def test_transformer_block_gradients_reach_every_parameter(sub, recorded):
 GPT = "GPTModel(cfg)"
 
 
-@gpt_model
-def test_gpt_model_has_124m_configuration_parameter_count(sub):
-    """GPT_CONFIG_124M gives 163,009,536 parameters (separate output head)"""
+def _recorded_gpt(sub, recorded):
+    """The submission's GPTModel with the recorded parameters, in eval()."""
+    return _build(sub.GPTModel, recorded["gpt"]["state"], GPT, recorded["config"])
+
+
+def _gpt2_124m_parameter_count(sub):
     with skipped_init():
         model = sub.GPTModel(dict(GPT2_124M))
-    count = sum(p.numel() for p in model.parameters())
+    return sum(p.numel() for p in model.parameters())
+
+
+@gpt_model
+@split(produce=_gpt2_124m_parameter_count)
+def test_gpt_model_has_124m_configuration_parameter_count(outputs):
+    """GPT_CONFIG_124M gives 163,009,536 parameters (separate output head)"""
+    count = outputs
+    expect(
+        isinstance(count, int) and not isinstance(count, bool),
+        f"the parameter count of GPTModel(GPT_CONFIG_124M) should be a whole number; got {type(count).__name__}",
+    )
     if count == GPT2_124M_PARAMETERS:
         return
     tied = GPT2_124M_PARAMETERS - GPT2_124M["vocab_size"] * GPT2_124M["emb_dim"]
@@ -299,13 +432,20 @@ def test_gpt_model_has_124m_configuration_parameter_count(sub):
     )
 
 
-@gpt_model
-def test_gpt_model_state_dict_uses_the_book_names(sub, recorded):
-    """state-dict keys are the book's (tok_emb, pos_emb, trf_blocks.N..., final_norm, out_head)"""
+def _gpt_state_names(sub, recorded):
     model = sub.GPTModel(recorded["config"])
-    expect_parameter_names(model, recorded["gpt"]["state"], GPT)
+    return {"shapes": parameter_shapes(model, GPT), "state_keys": list(model.state_dict())}
+
+
+@gpt_model
+@split(produce=_gpt_state_names)
+def test_gpt_model_state_dict_uses_the_book_names(outputs, recorded):
+    """state-dict keys are the book's (tok_emb, pos_emb, trf_blocks.N..., final_norm, out_head)"""
+    expect_parameter_shapes(outputs["shapes"], recorded["gpt"]["state"], GPT)
+    state_keys = outputs["state_keys"]
+    expect(isinstance(state_keys, list), f"{GPT}.state_dict(): expected its keys")
     expected = set(recorded["gpt_state_keys"])
-    extra = [key for key in model.state_dict() if key not in expected and ".att." not in key]
+    extra = [key for key in state_keys if key not in expected and ".att." not in str(key)]
     if extra:
         fail(
             f"{GPT}.state_dict() has an unexpected entry '{extra[0]}', so the book's checkpoints would not load; "
@@ -313,40 +453,54 @@ def test_gpt_model_state_dict_uses_the_book_names(sub, recorded):
         )
 
 
+def _gpt_outputs(sub, recorded):
+    return recorded_outputs(_recorded_gpt(sub, recorded), recorded["gpt"])
+
+
 @gpt_model
-def test_gpt_model_matches_recorded(sub, recorded):
+@split(produce=_gpt_outputs)
+def test_gpt_model_matches_recorded(outputs, recorded):
     """same weights, same logits in eval(), also for inputs shorter than the context"""
-    case = recorded["gpt"]
-    expect_recorded_outputs(_build(sub.GPTModel, case["state"], GPT, recorded["config"]), case, GPT, ATOL)
+    expect_recorded_outputs(outputs, recorded["gpt"], GPT, ATOL)
 
 
-@gpt_model
-def test_gpt_model_is_causal(sub, recorded):
-    """logits at positions <= t ignore the tokens after t"""
-    case = recorded["gpt"]
+def _gpt_causal_probe(sub, recorded):
     vocab_size = recorded["config"]["vocab_size"]
-    expect_causal(
-        _build(sub.GPTModel, case["state"], GPT, recorded["config"]),
-        case["inputs"][0],
-        lambda shape: torch.randint(0, vocab_size, shape),
-        GPT,
+    return causal_probe(
+        _recorded_gpt(sub, recorded), recorded["gpt"]["inputs"][0], lambda shape: torch.randint(0, vocab_size, shape)
     )
 
 
 @gpt_model
-def test_gpt_model_dropout_only_in_training(sub, recorded):
-    """eval() is deterministic; train() with drop_rate 0.5 is not"""
-    case = recorded["gpt"]
-    model = _build(sub.GPTModel, case["state"], GPT, recorded["config"])
-    expect_eval_deterministic(model, case["inputs"][0], GPT)
-    expect_train_stochastic(model, case["inputs"][0], GPT)
+@split(produce=_gpt_causal_probe)
+def test_gpt_model_is_causal(outputs, recorded):
+    """logits at positions <= t ignore the tokens after t"""
+    expect_causal(outputs, recorded["gpt"]["inputs"][0].shape[1], GPT)
+
+
+def _gpt_eval_and_train_calls(sub, recorded):
+    model, inputs = _recorded_gpt(sub, recorded), recorded["gpt"]["inputs"][0]
+    return {"eval": eval_twice(model, inputs), "train": train_twice(model, inputs)}
 
 
 @gpt_model
-def test_gpt_model_drops_the_embeddings(sub, recorded):
-    """with drop_rate 1.0 in train(), the embeddings (token plus position) are dropped: every position gets the same logits"""
+@split(produce=_gpt_eval_and_train_calls)
+def test_gpt_model_dropout_only_in_training(outputs):
+    """eval() is deterministic; train() with drop_rate 0.5 is not"""
+    expect_eval_deterministic(outputs["eval"], GPT)
+    expect_train_stochastic(outputs["train"], GPT)
+
+
+def _gpt_fully_dropped_logits(sub, recorded):
     model = sub.GPTModel({**recorded["config"], "drop_rate": 1.0}).train()
-    logits = call_without_grad(model, recorded["gpt"]["inputs"][0])
+    return call_without_grad(model, recorded["gpt"]["inputs"][0])
+
+
+@gpt_model
+@split(produce=_gpt_fully_dropped_logits)
+def test_gpt_model_drops_the_embeddings(outputs, recorded):
+    """with drop_rate 1.0 in train(), the embeddings (token plus position) are dropped: every position gets the same logits"""
+    logits = outputs
     expect_tensor(logits, f"{GPT} logits", shape=recorded["gpt"]["outputs"][0].shape)
     expect_close(
         logits,
@@ -356,12 +510,16 @@ def test_gpt_model_drops_the_embeddings(sub, recorded):
     )
 
 
+def _gpt_gradients(sub, recorded):
+    model = _recorded_gpt(sub, recorded)
+    return gradient_probe(model, model(recorded["gpt"]["inputs"][0]), GPT)
+
+
 @gpt_model
-def test_gpt_model_gradients_reach_every_parameter(sub, recorded):
+@split(produce=_gpt_gradients)
+def test_gpt_model_gradients_reach_every_parameter(outputs, recorded):
     """gradients reach every parameter"""
-    case = recorded["gpt"]
-    model = _build(sub.GPTModel, case["state"], GPT, recorded["config"])
-    expect_gradients_reach(model, model(case["inputs"][0]), GPT)
+    _expect_gradients_reach_every_parameter(outputs, recorded["gpt"]["state"], GPT)
 
 
 # ---------------------------------------------------------------- ch04.generate_text_simple
@@ -371,25 +529,38 @@ def _window_model(case: dict) -> WindowLanguageModel:
     return WindowLanguageModel(case["vocab_size"], case["context_size"], seed=case["seed"])
 
 
-@generate_text_simple
-def test_generate_text_simple_matches_recorded(sub, recorded):
-    """greedy tokens, token for token, from a model with a 4-token context"""
+def _recorded_generation(sub, recorded):
     case = recorded["generate"]
-    out = sub.generate_text_simple(
+    return sub.generate_text_simple(
         _window_model(case), case["prompts"].clone(), case["max_new_tokens"], case["context_size"]
     )
-    expect_equal_tensor(out, case["generated"], "generate_text_simple(model, idx, 7, context_size=4)")
 
 
 @generate_text_simple
-def test_generate_text_simple_extends_the_prompt(sub, recorded):
-    """the result is the prompt followed by max_new_tokens new ids"""
+@split(produce=_recorded_generation)
+def test_generate_text_simple_matches_recorded(outputs, recorded):
+    """greedy tokens, token for token, from a model with a 4-token context"""
+    expect_equal_tensor(
+        outputs, recorded["generate"]["generated"], "generate_text_simple(model, idx, 7, context_size=4)"
+    )
+
+
+def _three_and_no_new_tokens(sub, recorded):
     case = recorded["generate"]
-    prompts = case["prompts"]
-    out = sub.generate_text_simple(_window_model(case), prompts.clone(), 3, case["context_size"])
+    return {
+        "three": sub.generate_text_simple(_window_model(case), case["prompts"].clone(), 3, case["context_size"]),
+        "none": sub.generate_text_simple(_window_model(case), case["prompts"].clone(), 0, case["context_size"]),
+    }
+
+
+@generate_text_simple
+@split(produce=_three_and_no_new_tokens)
+def test_generate_text_simple_extends_the_prompt(outputs, recorded):
+    """the result is the prompt followed by max_new_tokens new ids"""
+    prompts = recorded["generate"]["prompts"]
+    out = outputs["three"]
     expect_tensor(out, "generate_text_simple(...)", shape=(prompts.shape[0], prompts.shape[1] + 3))
     expect_equal_tensor(
         out[:, : prompts.shape[1]], prompts, "the first tokens of generate_text_simple(...) (the prompt)"
     )
-    same = sub.generate_text_simple(_window_model(case), prompts.clone(), 0, case["context_size"])
-    expect_equal_tensor(same, prompts, "generate_text_simple(..., max_new_tokens=0)")
+    expect_equal_tensor(outputs["none"], prompts, "generate_text_simple(..., max_new_tokens=0)")
