@@ -6,6 +6,9 @@ thousand entries); the wrapped linear layer against the frozen layer plus the up
 gradients included; the replacement and the merge on chapter 4's GPTModel and chapter 8's
 Llama3Model, layer by layer, with parameter names, trainable counts and logits; the LoRA
 classifier against chapter 6's classifier and a recorded run of AdamW steps.
+
+Every check is split (`autograder.split`): its produce step runs the submission's code and
+reports what it saw (outputs, parameter names and flags, types), and its compare step decides.
 """
 
 from __future__ import annotations
@@ -18,8 +21,24 @@ import torch
 from torch import nn
 
 from autograder.checks.llama_setups import SMALL_LLAMA
-from autograder.checks.modules import expect_gradients_reach, expect_parameter_names, load_parameters, randomised
-from autograder.compare import expect, expect_close, expect_close_or_name_the_mistake, expect_tensor, fail
+from autograder.checks.modules import (
+    expect_gradients_reach,
+    expect_parameter_shapes,
+    gradient_probe,
+    load_parameters,
+    parameter_shapes,
+    randomised,
+)
+from autograder.compare import (
+    CheckFailure,
+    expect,
+    expect_close,
+    expect_close_or_name_the_mistake,
+    expect_list,
+    expect_tensor,
+    fail,
+)
+from autograder.split import as_data, split
 
 lora_layer = pytest.mark.ch09_lora_layer
 linear_with_lora = pytest.mark.ch09_linear_with_lora
@@ -53,11 +72,6 @@ def llama_model():
     from previous_chapters import Llama3Model
 
     return Llama3Model(dict(SMALL_LLAMA))
-
-
-def tiny_gpt(seed: int) -> nn.Module:
-    """Chapter 4's GPTModel with random parameters, in eval mode."""
-    return randomised(gpt_model(), seed=seed, std=0.3).eval()
 
 
 def tiny_classifier(make_model, seed: int) -> nn.Module:
@@ -100,43 +114,87 @@ def no_grad(module, *inputs):
         return module(*inputs)
 
 
-def random_like(param: torch.Tensor, seed: int, std: float = 0.5) -> torch.Tensor:
-    return torch.randn(param.shape, generator=torch.Generator().manual_seed(seed), dtype=param.dtype) * std
+def _input(shape: tuple[int, ...], seed: int) -> torch.Tensor:
+    return torch.randn(shape, generator=torch.Generator().manual_seed(seed))
+
+
+def _factors(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Trained-looking factors of a LoRALayer(10, 6, RANK, ...): A (10, RANK) drawn from `seed`, B (RANK, 6)
+    from `seed + 1`."""
+    return _input((10, RANK), seed) * 0.5, _input((RANK, 6), seed + 1) * 0.5
+
+
+def _observed(value):
+    """An attribute of the submission's objects, as data: itself where it is data (a number, a tensor,
+    text, None), else its text."""
+    try:
+        return as_data(value)
+    except CheckFailure:
+        return str(value)
+
+
+def _equals_number(value, expected: float) -> bool:
+    """Whether an `_observed` value equals the number `expected` (a number, or a tensor of one element)."""
+    if isinstance(value, torch.Tensor):
+        return value.numel() == 1 and value.item() == expected
+    return isinstance(value, (int, float)) and value == expected
+
+
+def _is_plain_linear(sub, module) -> bool:
+    return isinstance(module, nn.Linear) and not isinstance(module, sub.LinearWithLoRA)
 
 
 # ---------------------------------------------------------------- ch09.lora_layer
 
+LAYER = f"LoRALayer(10, 6, {RANK}, {ALPHA})"
+
+
+def _lora_layer_layout(sub):
+    layer = sub.LoRALayer(10, 6, RANK, ALPHA)
+    return {"shapes": parameter_shapes(layer, LAYER), "alpha": _observed(getattr(layer, "alpha", "missing"))}
+
 
 @lora_layer
-def test_lora_layer_parameters(sub):
-    layer = sub.LoRALayer(10, 6, RANK, ALPHA)
-    what = f"LoRALayer(10, 6, {RANK}, {ALPHA})"
-    expect_parameter_names(layer, {"A": torch.empty(10, RANK), "B": torch.empty(RANK, 6)}, what)
+@split(produce=_lora_layer_layout)
+def test_lora_layer_parameters(outputs):
+    expect_parameter_shapes(outputs["shapes"], {"A": torch.empty(10, RANK), "B": torch.empty(RANK, 6)}, LAYER)
     expect(
-        getattr(layer, "alpha", None) == ALPHA,
-        f"{what}.alpha is {getattr(layer, 'alpha', 'missing')}; keep the scaling as self.alpha",
+        _equals_number(outputs["alpha"], ALPHA),
+        f"{LAYER}.alpha is {outputs['alpha']}; keep the scaling as self.alpha",
     )
 
 
-@lora_layer
-def test_lora_update_is_zero_at_initialisation(sub):
+def _fresh_lora_layer(sub):
+    """A fresh LoRALayer(10, 6, ...)'s B and its output on a (2, 4, 10) input."""
     layer = sub.LoRALayer(10, 6, RANK, ALPHA)
+    return {"B": layer.B, "out": no_grad(layer, torch.randn(2, 4, 10))}
+
+
+@lora_layer
+@split(produce=_fresh_lora_layer)
+def test_lora_update_is_zero_at_initialisation(outputs):
+    B = outputs["B"]
     expect(
-        bool((layer.B == 0).all()),
+        isinstance(B, torch.Tensor) and bool((B == 0).all()),
         "LoRALayer's B should start at zeros, so that the update starts at exactly zero "
         "and the adapted model starts as the pretrained one",
     )
-    x = torch.randn(2, 4, 10)
-    out = no_grad(layer, x)
+    out = outputs["out"]
     expect_tensor(out, "LoRALayer(10, 6, ...) output on a (2, 4, 10) input", shape=(2, 4, 6))
     expect(bool((out == 0).all()), "a fresh LoRALayer's output should be exactly zero (B starts at zeros)")
 
 
+def _fresh_a(sub, in_dim, rank):
+    return sub.LoRALayer(in_dim, 5, rank, ALPHA).A
+
+
 @lora_layer
+@split(produce=_fresh_a)
 @pytest.mark.parametrize("in_dim, rank", [(48, 25), (400, 4)])
-def test_a_is_kaiming_uniform_over_its_fan_in(sub, in_dim, rank):
-    A = sub.LoRALayer(in_dim, 5, rank, ALPHA).A.detach().double().flatten()
+def test_a_is_kaiming_uniform_over_its_fan_in(outputs, in_dim, rank):
     what = f"A of LoRALayer({in_dim}, 5, {rank}, ...)"
+    expect_tensor(outputs, what)
+    A = outputs.double().flatten()
     bound = 1 / math.sqrt(rank)
     largest, spread = A.abs().max().item(), A.std().item()
     expect(
@@ -175,15 +233,29 @@ def test_a_is_kaiming_uniform_over_its_fan_in(sub, in_dim, rank):
         )
 
 
+FORMULA_SHAPES = ((5, 10), (2, 3, 10), (1, 2, 3, 10))
+
+
+def _lora_layer_with_factors(sub, seed: int, what: str) -> nn.Module:
+    """LoRALayer(10, 6, RANK, ALPHA) holding `_factors(seed)`."""
+    A, B = _factors(seed)
+    return load_parameters(sub.LoRALayer(10, 6, RANK, ALPHA), {"A": A, "B": B}, what)
+
+
+def _formula_outputs(sub):
+    """The LoRALayer's output on each input of FORMULA_SHAPES."""
+    layer = _lora_layer_with_factors(sub, 1, LAYER)
+    return [no_grad(layer, _input(shape, len(shape))) for shape in FORMULA_SHAPES]
+
+
 @lora_layer
-def test_lora_layer_computes_alpha_x_a_b(sub):
-    layer = sub.LoRALayer(10, 6, RANK, ALPHA)
-    A, B = random_like(layer.A, 1), random_like(layer.B, 2)
-    load_parameters(layer, {"A": A, "B": B}, f"LoRALayer(10, 6, {RANK}, {ALPHA})")
-    for shape in ((5, 10), (2, 3, 10), (1, 2, 3, 10)):
-        x = torch.randn(shape, generator=torch.Generator().manual_seed(len(shape)))
+@split(produce=_formula_outputs)
+def test_lora_layer_computes_alpha_x_a_b(outputs):
+    expect_list(outputs, len(FORMULA_SHAPES), "the LoRALayer outputs")
+    A, B = _factors(1)
+    for shape, actual in zip(FORMULA_SHAPES, outputs, strict=True):
+        x = _input(shape, len(shape))
         what = f"LoRALayer(10, 6, {RANK}, alpha={ALPHA}) output on a {shape} input"
-        actual = no_grad(layer, x)
         expect_tensor(actual, what, shape=(*shape[:-1], 6))
         mistakes = (
             (
@@ -197,52 +269,94 @@ def test_lora_layer_computes_alpha_x_a_b(sub):
         )
 
 
+def _lora_layer_gradients(sub):
+    layer = _lora_layer_with_factors(sub, 3, "LoRALayer")
+    return gradient_probe(layer, layer(torch.randn(3, 10)), "LoRALayer")
+
+
 @lora_layer
-def test_lora_gradients_reach_a_and_b(sub):
-    layer = sub.LoRALayer(10, 6, RANK, ALPHA)
-    load_parameters(layer, {"A": random_like(layer.A, 3), "B": random_like(layer.B, 4)}, "LoRALayer")
-    expect_gradients_reach(layer, layer(torch.randn(3, 10)), "LoRALayer")
+@split(produce=_lora_layer_gradients)
+def test_lora_gradients_reach_a_and_b(outputs):
+    expect_gradients_reach(outputs, ("A", "B"), "LoRALayer")
 
 
 # ---------------------------------------------------------------- ch09.linear_with_lora
 
 
-def _wrapped(sub, bias: bool = True, seed: int = 0):
-    """(a random nn.Linear(10, 6), LinearWithLoRA around a copy of it)."""
+def _pretrained(bias: bool, seed: int) -> nn.Linear:
+    """The pretrained layer of the LinearWithLoRA checks: nn.Linear(10, 6), drawn after torch.manual_seed(seed)."""
     torch.manual_seed(seed)
-    linear = nn.Linear(10, 6, bias=bias)
+    return nn.Linear(10, 6, bias=bias)
+
+
+def _wrapped(sub, bias: bool = True, seed: int = 0) -> nn.Module:
+    """LinearWithLoRA around a copy of `_pretrained(bias, seed)`."""
+    linear = _pretrained(bias, seed)
     copy = nn.Linear(10, 6, bias=bias)
     copy.load_state_dict(linear.state_dict())
-    return linear, sub.LinearWithLoRA(copy, RANK, ALPHA)
+    return sub.LinearWithLoRA(copy, RANK, ALPHA)
+
+
+def _wrapped_with_factors(sub, seed: int, factor_seed: int) -> nn.Module:
+    """`_wrapped(sub, seed=seed)` with the factors `_factors(factor_seed)`: B no longer zero, as after training."""
+    wrapped = _wrapped(sub, seed=seed)
+    A, B = _factors(factor_seed)
+    with torch.no_grad():
+        wrapped.lora.A.copy_(A)
+        wrapped.lora.B.copy_(B)
+    return wrapped
+
+
+def _wrapped_name(bias: bool) -> str:
+    return f"LinearWithLoRA(nn.Linear(10, 6, bias={bias}), {RANK}, {ALPHA})"
+
+
+def _wrapped_layout(sub, bias):
+    wrapped = _wrapped(sub, bias)
+    lora = getattr(wrapped, "lora", None)
+    return {
+        "shapes": parameter_shapes(wrapped, _wrapped_name(bias)),
+        "lora_type": type(lora).__name__,
+        "lora_is_lora_layer": isinstance(lora, sub.LoRALayer),
+        "alpha": _observed(getattr(lora, "alpha", "missing")),
+    }
 
 
 @linear_with_lora
+@split(produce=_wrapped_layout)
 @pytest.mark.parametrize("bias", [True, False])
-def test_linear_with_lora_parameters(sub, bias):
-    _, wrapped = _wrapped(sub, bias)
+def test_linear_with_lora_parameters(outputs, bias):
     expected = {"linear.weight": torch.empty(6, 10), "lora.A": torch.empty(10, RANK), "lora.B": torch.empty(RANK, 6)}
     if bias:
         expected["linear.bias"] = torch.empty(6)
-    expect_parameter_names(wrapped, expected, f"LinearWithLoRA(nn.Linear(10, 6, bias={bias}), {RANK}, {ALPHA})")
+    expect_parameter_shapes(outputs["shapes"], expected, _wrapped_name(bias))
     expect(
-        isinstance(wrapped.lora, sub.LoRALayer),
-        f"LinearWithLoRA.lora should be a LoRALayer; got {type(wrapped.lora).__name__}",
+        outputs["lora_is_lora_layer"] is True,
+        f"LinearWithLoRA.lora should be a LoRALayer; got {outputs['lora_type']}",
     )
     expect(
-        getattr(wrapped.lora, "alpha", None) == ALPHA,
-        f"LinearWithLoRA(linear, {RANK}, {ALPHA}).lora.alpha is "
-        f"{getattr(wrapped.lora, 'alpha', 'missing')}: pass alpha on to the LoRALayer",
+        _equals_number(outputs["alpha"], ALPHA),
+        f"LinearWithLoRA(linear, {RANK}, {ALPHA}).lora.alpha is {outputs['alpha']}: pass alpha on to the LoRALayer",
     )
+
+
+def _wrapped_flags(sub):
+    """The trainable parameters of a LinearWithLoRA, and the requires_grad attribute of its wrapped layer."""
+    wrapped = _wrapped(sub)
+    return {
+        "trainable": [name for name, param in wrapped.named_parameters() if param.requires_grad],
+        "linear_requires_grad": _observed(getattr(getattr(wrapped, "linear", None), "requires_grad", None)),
+    }
 
 
 @linear_with_lora
-def test_only_a_and_b_are_trainable(sub):
-    _, wrapped = _wrapped(sub)
-    trainable = {name for name, param in wrapped.named_parameters() if param.requires_grad}
+@split(produce=_wrapped_flags)
+def test_only_a_and_b_are_trainable(outputs):
+    trainable = set(outputs["trainable"])
     if "linear.weight" in trainable or "linear.bias" in trainable:
         hint = (
             " (setting requires_grad on the module object does nothing: set it on each parameter)"
-            if getattr(wrapped.linear, "requires_grad", None) is False
+            if outputs["linear_requires_grad"] is False
             else ""
         )
         fail(
@@ -255,44 +369,54 @@ def test_only_a_and_b_are_trainable(sub):
     )
 
 
+START_INPUT = ((2, 3, 10), 25)  # (shape, seed) of `_input`
+
+
+def _fresh_wrapped_outputs(sub, bias):
+    """A fresh LinearWithLoRA's wrapped weight and its output on the START_INPUT."""
+    wrapped = _wrapped(sub, bias, seed=5)
+    return {"weight": wrapped.linear.weight, "out": no_grad(wrapped, _input(*START_INPUT))}
+
+
 @linear_with_lora
+@split(produce=_fresh_wrapped_outputs)
 @pytest.mark.parametrize("bias", [True, False])
-def test_linear_with_lora_starts_as_the_linear_layer(sub, bias):
-    linear, wrapped = _wrapped(sub, bias, seed=5)
-    x = torch.randn(2, 3, 10)
+def test_linear_with_lora_starts_as_the_linear_layer(outputs, bias):
+    linear = _pretrained(bias, seed=5)
     expect_close(
-        wrapped.linear.weight, linear.weight, "LinearWithLoRA.linear.weight (the wrapped layer's own weight)", atol=0
+        outputs["weight"],
+        linear.weight,
+        "LinearWithLoRA.linear.weight (the wrapped layer's own weight)",
+        atol=0,
     )
     expect_close(
-        no_grad(wrapped, x),
-        no_grad(linear, x),
+        outputs["out"],
+        no_grad(linear, _input(*START_INPUT)),
         f"a fresh LinearWithLoRA's output (bias={bias}) next to the wrapped layer's",
         atol=ATOL,
     )
 
 
-def _trained_looking(wrapped, seed: int):
-    A, B = random_like(wrapped.lora.A, seed), random_like(wrapped.lora.B, seed + 1)
-    with torch.no_grad():
-        wrapped.lora.A.copy_(A)
-        wrapped.lora.B.copy_(B)
-    return A, B
+UPDATE_INPUT = ((4, 2, 10), 26)
+
+
+def _trained_wrapped_output(sub):
+    return no_grad(_wrapped_with_factors(sub, seed=6, factor_seed=7), _input(*UPDATE_INPUT))
 
 
 @linear_with_lora
-def test_linear_with_lora_adds_the_update(sub):
-    linear, wrapped = _wrapped(sub, seed=6)
-    A, B = _trained_looking(wrapped, 7)
-    x = torch.randn(4, 2, 10)
-    plain = no_grad(linear, x)
-    actual = no_grad(wrapped, x)
-    expect_tensor(actual, "LinearWithLoRA output on a (4, 2, 10) input", shape=(4, 2, 6))
+@split(produce=_trained_wrapped_output)
+def test_linear_with_lora_adds_the_update(outputs):
+    A, B = _factors(7)
+    x = _input(*UPDATE_INPUT)
+    plain = no_grad(_pretrained(True, seed=6), x)
+    expect_tensor(outputs, "LinearWithLoRA output on a (4, 2, 10) input", shape=(4, 2, 6))
     mistakes = (
         ("returns the LoRA update alone: add the wrapped layer's output", ALPHA * (x @ A @ B)),
         ("ignores the LoRA update", plain),
     )
     expect_close_or_name_the_mistake(
-        actual,
+        outputs,
         plain + ALPHA * (x @ A @ B),
         "LinearWithLoRA output with a non-zero B (linear(x) + alpha * x @ A @ B)",
         "LinearWithLoRA",
@@ -301,56 +425,95 @@ def test_linear_with_lora_adds_the_update(sub):
     )
 
 
+GRADIENT_INPUT = ((3, 10), 27)
+WRAPPED_PARAMETERS = ("linear.weight", "linear.bias", "lora.A", "lora.B")
+
+
+def _output_weighting() -> torch.Tensor:
+    """(3, 6): the weighting of the LinearWithLoRA output whose sum is backpropagated."""
+    return torch.randn(3, 6, generator=torch.Generator().manual_seed(10))
+
+
+def _wrapped_gradients(sub):
+    """The gradient of each of WRAPPED_PARAMETERS (None where none reached it) after a backward pass."""
+    wrapped = _wrapped_with_factors(sub, seed=8, factor_seed=9)
+    (wrapped(_input(*GRADIENT_INPUT)) * _output_weighting()).sum().backward()
+    return {name: wrapped.get_parameter(name).grad for name in WRAPPED_PARAMETERS}
+
+
 @linear_with_lora
-def test_gradients_reach_only_a_and_b(sub):
-    linear, wrapped = _wrapped(sub, seed=8)
-    A, B = _trained_looking(wrapped, 9)
-    x = torch.randn(3, 10)
-    weighting = torch.randn(3, 6, generator=torch.Generator().manual_seed(10))
-    (wrapped(x) * weighting).sum().backward()
+@split(produce=_wrapped_gradients)
+def test_gradients_reach_only_a_and_b(outputs):
     for name in ("linear.weight", "linear.bias"):
-        grad = wrapped.get_parameter(name).grad
+        grad = outputs[name]
         expect(grad is None or not grad.any(), f"a gradient reaches LinearWithLoRA.{name}: the wrapped layer is frozen")
-    A_leaf, B_leaf = A.clone().requires_grad_(), B.clone().requires_grad_()
-    ((linear(x).detach() + ALPHA * (x @ A_leaf @ B_leaf)) * weighting).sum().backward()
+    A_leaf, B_leaf = (factor.requires_grad_() for factor in _factors(9))
+    x = _input(*GRADIENT_INPUT)
+    ((no_grad(_pretrained(True, seed=8), x) + ALPHA * (x @ A_leaf @ B_leaf)) * _output_weighting()).sum().backward()
     for name, expected in (("lora.A", A_leaf.grad), ("lora.B", B_leaf.grad)):
-        grad = wrapped.get_parameter(name).grad
+        grad = outputs[name]
         expect(grad is not None, f"no gradient reaches LinearWithLoRA.{name}")
         expect_close(grad, expected, f"the gradient of LinearWithLoRA.{name}", atol=ATOL)
 
 
 # ---------------------------------------------------------------- ch09.replace_linear_with_lora
 
+MODELS = {"GPTModel": gpt_model, "Llama3Model": llama_model}
+SHARED_VOCAB = min(TINY_GPT["vocab_size"], SMALL_LLAMA["vocab_size"])  # token ids both models take
 
-def expect_linears_wrapped(sub, model: nn.Module, originals: dict[str, tuple], rank: int, alpha: float, what: str):
-    """Each nn.Linear that was at a path of `originals` ({path: (weight, bias)}) is now a LinearWithLoRA
-    around a plain nn.Linear with the same weights, and no other module is one."""
-    for path, (weight, bias) in originals.items():
+
+def _wrapping(sub, model: nn.Module, paths) -> dict:
+    """What replace_linear_with_lora left at each of `paths` (where `model`'s linear layers were): the
+    module's type and, for a LinearWithLoRA, its wrapped layer's type and, where that is a plain nn.Linear,
+    its weight and bias and the shape of A and alpha of its LoRA layer; and every LinearWithLoRA's path."""
+    layers = {}
+    for path in paths:
         module = model.get_submodule(path)
-        if not isinstance(module, sub.LinearWithLoRA):
+        seen = {"type": type(module).__name__, "is_wrapper": isinstance(module, sub.LinearWithLoRA)}
+        if seen["is_wrapper"]:
+            inner = module.linear
+            seen |= {"inner_type": type(inner).__name__, "inner_is_plain": _is_plain_linear(sub, inner)}
+            if seen["inner_is_plain"]:
+                seen |= {
+                    "weight": inner.weight,
+                    "bias": inner.bias,
+                    "A_shape": list(module.lora.A.shape),
+                    "alpha": _observed(module.lora.alpha),
+                }
+        layers[path] = seen
+    wrappers = [name for name, module in model.named_modules() if isinstance(module, sub.LinearWithLoRA)]
+    return {"layers": layers, "wrappers": wrappers}
+
+
+def _same_tensor(value, expected: torch.Tensor) -> bool:
+    return isinstance(value, torch.Tensor) and torch.equal(value, expected)
+
+
+def expect_linears_wrapped(wrapping: dict, originals: dict[str, tuple], rank: int, alpha: float, what: str):
+    """In `wrapping` (`_wrapping`), each nn.Linear that was at a path of `originals` ({path: (weight, bias)})
+    is now a LinearWithLoRA around a plain nn.Linear with the same weights, and no other module is one."""
+    layers = wrapping["layers"]
+    for path, (weight, bias) in originals.items():
+        seen = layers[path]
+        if seen["is_wrapper"] is not True:
             fail(
-                f"{what}.{path} is a {type(module).__name__} after replace_linear_with_lora, not a LinearWithLoRA: "
+                f"{what}.{path} is a {seen['type']} after replace_linear_with_lora, not a LinearWithLoRA: "
                 "replace each nn.Linear child and recurse into every other child, at any depth"
             )
-        inner = module.linear
         expect(
-            isinstance(inner, nn.Linear) and not isinstance(inner, sub.LinearWithLoRA),
-            f"{what}.{path}.linear is a {type(inner).__name__}: the wrapped layer should be the original nn.Linear "
+            seen["inner_is_plain"] is True,
+            f"{what}.{path}.linear is a {seen['inner_type']}: the wrapped layer should be the original nn.Linear "
             "(was a LinearWithLoRA walked into and wrapped again?)",
         )
         expect(
-            torch.equal(inner.weight, weight) and (bias is None or torch.equal(inner.bias, bias)),
+            _same_tensor(seen["weight"], weight) and (bias is None or _same_tensor(seen["bias"], bias)),
             f"{what}.{path}.linear no longer holds the original layer's weight and bias",
         )
         expect(
-            tuple(module.lora.A.shape) == (inner.in_features, rank) and module.lora.alpha == alpha,
+            seen["A_shape"] == [weight.shape[1], rank] and _equals_number(seen["alpha"], alpha),
             f"{what}.{path}.lora should have rank {rank} and alpha {alpha}: pass them on",
         )
-    extra = [
-        name
-        for name, module in model.named_modules()
-        if isinstance(module, sub.LinearWithLoRA) and name not in originals
-    ]
+    extra = [name for name in wrapping["wrappers"] if name not in originals]
     expect(not extra, f"{what}.{extra[0] if extra else ''} is a LinearWithLoRA where there was no nn.Linear")
 
 
@@ -361,28 +524,36 @@ def _originals(model: nn.Module) -> dict[str, tuple]:
     }
 
 
-MODELS = {"GPTModel": gpt_model, "Llama3Model": llama_model}
+def _random_model(name: str, seed: int) -> nn.Module:
+    return randomised(MODELS[name](), seed=seed, std=0.3)
+
+
+def _replaced_wrapping(sub, name):
+    model = _random_model(name, seed=11)
+    paths = list(linear_layers(model))
+    sub.replace_linear_with_lora(model, RANK, ALPHA)
+    return _wrapping(sub, model, paths)
 
 
 @replace_linear_with_lora
+@split(produce=_replaced_wrapping)
 @pytest.mark.parametrize("name", MODELS)
-def test_every_linear_layer_is_wrapped(sub, name):
-    model = randomised(MODELS[name](), seed=11, std=0.3)
-    originals = _originals(model)
+def test_every_linear_layer_is_wrapped(outputs, name):
+    expect_linears_wrapped(outputs, _originals(_random_model(name, seed=11)), RANK, ALPHA, name)
+
+
+def _replaced_logits(sub, name):
+    model = _random_model(name, seed=12).eval()
     sub.replace_linear_with_lora(model, RANK, ALPHA)
-    expect_linears_wrapped(sub, model, originals, RANK, ALPHA, name)
+    return no_grad(model, tokens(13, vocab_size=SHARED_VOCAB))
 
 
 @replace_linear_with_lora
+@split(produce=_replaced_logits)
 @pytest.mark.parametrize("name", MODELS)
-def test_replacement_keeps_the_outputs(sub, name):
-    model = randomised(MODELS[name](), seed=12, std=0.3).eval()
-    ids = tokens(13, vocab_size=min(TINY_GPT["vocab_size"], SMALL_LLAMA["vocab_size"]))
-    before = no_grad(model, ids)
-    sub.replace_linear_with_lora(model, RANK, ALPHA)
-    expect_close(
-        no_grad(model, ids), before, f"{name} logits after replace_linear_with_lora (B starts at zeros)", atol=ATOL
-    )
+def test_replacement_keeps_the_outputs(outputs, name):
+    before = no_grad(_random_model(name, seed=12).eval(), tokens(13, vocab_size=SHARED_VOCAB))
+    expect_close(outputs, before, f"{name} logits after replace_linear_with_lora (B starts at zeros)", atol=ATOL)
 
 
 def adapted_parameter_names(model: nn.Module) -> set[str]:
@@ -396,20 +567,31 @@ def adapted_parameter_names(model: nn.Module) -> set[str]:
     return names | lora_names(linears)
 
 
-@replace_linear_with_lora
-@pytest.mark.parametrize("name", MODELS)
-def test_replacement_names_and_trainable_count(sub, recorded, name):
+def _frozen_replaced_parameters(sub, name):
+    """The parameter names, the trainable ones and their count after replace_linear_with_lora on a frozen model."""
     model = MODELS[name]()
-    linears = linear_layers(model)
-    expected_names, expected_count = adapted_parameter_names(model), lora_parameter_count(model, RANK)
     for param in model.parameters():
         param.requires_grad = False
     sub.replace_linear_with_lora(model, RANK, ALPHA)
-    names = {n for n, _ in model.named_parameters()}
+    return {
+        "names": [n for n, _ in model.named_parameters()],
+        "trainable": [n for n, p in model.named_parameters() if p.requires_grad],
+        "count": sum(p.numel() for p in model.parameters() if p.requires_grad),
+    }
+
+
+@replace_linear_with_lora
+@split(produce=_frozen_replaced_parameters)
+@pytest.mark.parametrize("name", MODELS)
+def test_replacement_names_and_trainable_count(outputs, recorded, name):
+    model = MODELS[name]()
+    linears = linear_layers(model)
+    expected_names, expected_count = adapted_parameter_names(model), lora_parameter_count(model, RANK)
+    names = set(outputs["names"])
     missing, extra = sorted(expected_names - names), sorted(names - expected_names)
     expect(not missing, f"{name} after replace_linear_with_lora has no parameter {missing[0] if missing else ''}")
     expect(not extra, f"{name} after replace_linear_with_lora has an unexpected parameter {extra[0] if extra else ''}")
-    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    trainable = set(outputs["trainable"])
     frozen_lora, trained_other = sorted(lora_names(linears) - trainable), sorted(trainable - lora_names(linears))
     expect(not frozen_lora, f"{frozen_lora[0] if frozen_lora else ''} does not train after replace_linear_with_lora")
     expect(
@@ -417,7 +599,7 @@ def test_replacement_names_and_trainable_count(sub, recorded, name):
         f"{trained_other[0] if trained_other else ''} of the frozen {name} trains after "
         "replace_linear_with_lora: only the LoRA factors should",
     )
-    count = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    count = outputs["count"]
     expect(
         count == expected_count == recorded["replace"][name],
         f"{name} (frozen) has {count:,} trainable parameters after replace_linear_with_lora with rank {RANK}; "
@@ -425,18 +607,29 @@ def test_replacement_names_and_trainable_count(sub, recorded, name):
     )
 
 
-@replace_linear_with_lora
-def test_replacement_leaves_the_other_parameters_alone(sub):
+def _gpt_with_frozen_embedding() -> nn.Module:
     model = gpt_model()
     model.tok_emb.weight.requires_grad = False
+    return model
+
+
+def _replaced_flags(sub):
+    """requires_grad of each parameter after replace_linear_with_lora on a GPTModel with a frozen tok_emb."""
+    model = _gpt_with_frozen_embedding()
+    sub.replace_linear_with_lora(model, RANK, ALPHA)
+    return {n: p.requires_grad for n, p in model.named_parameters()}
+
+
+@replace_linear_with_lora
+@split(produce=_replaced_flags)
+def test_replacement_leaves_the_other_parameters_alone(outputs):
+    model = _gpt_with_frozen_embedding()
     flags = {
         n: p.requires_grad for n, p in model.named_parameters() if n.rpartition(".")[0] not in linear_layers(model)
     }
-    sub.replace_linear_with_lora(model, RANK, ALPHA)
-    now = dict(model.named_parameters())
     for name, flag in flags.items():
         expect(
-            now[name].requires_grad == flag,
+            outputs[name] is flag,
             f"replace_linear_with_lora changed requires_grad of {name}: it only "
             "replaces the linear layers (prepare_lora_model does the freezing)",
         )
@@ -452,60 +645,95 @@ def _adapted(sub, make_model, seed: int, names=None) -> nn.Module:
     return randomised(model, seed=seed, std=0.3).eval()
 
 
-def _expected_merges(sub, model: nn.Module) -> dict[str, tuple]:
-    """{path: (weight + alpha * (A @ B).T, bias, [(mistake, the weight it gives)])} for each LinearWithLoRA."""
-    merges = {}
-    with torch.no_grad():
-        for path, module in model.named_modules():
-            if isinstance(module, sub.LinearWithLoRA):
-                weight, lora = module.linear.weight, module.lora
-                update = lora.A @ lora.B
-                mistakes = [
-                    ("adds (A @ B).T without alpha", weight + update.T),
-                    (
-                        "scales by alpha / rank: alpha multiplies the update as it is",
-                        weight + lora.alpha / RANK * update.T,
-                    ),
-                ]
-                if update.shape[0] == update.shape[1]:
-                    mistakes.append(
-                        (
-                            "adds A @ B untransposed: nn.Linear's weight is (out_features, in_features)",
-                            weight + lora.alpha * update,
-                        )
-                    )
-                bias = None if module.linear.bias is None else module.linear.bias.clone()
-                merges[path] = (weight + lora.alpha * update.T, bias, mistakes)
-    return merges
+def _copy(tensor: torch.Tensor | None) -> torch.Tensor | None:
+    """A copy of `tensor` as it is now (a merge in place may change it before the outputs are taken)."""
+    return None if tensor is None else tensor.detach().clone()
 
 
-def _merge(sub, model: nn.Module, what: str) -> nn.Module:
+def _adapters(model: nn.Module, paths) -> dict:
+    """{path: copies of the wrapped layer's weight and bias and of the LoRA layer's A and B, and its alpha}
+    of the LinearWithLoRA at each of `paths`."""
+    adapters = {}
+    for path in paths:
+        module = model.get_submodule(path)
+        linear, lora = module.linear, module.lora
+        adapters[path] = {
+            "weight": _copy(linear.weight),
+            "bias": _copy(linear.bias),
+            "A": _copy(lora.A),
+            "B": _copy(lora.B),
+            "alpha": _observed(lora.alpha),
+        }
+    return adapters
+
+
+def _expected_merge(adapter: dict) -> tuple:
+    """(weight + alpha * (A @ B).T, bias, [(mistake, the weight it gives)]) for one of `_adapters`."""
+    weight, alpha = adapter["weight"], adapter["alpha"]
+    update = adapter["A"] @ adapter["B"]
+    mistakes = [
+        ("adds (A @ B).T without alpha", weight + update.T),
+        ("scales by alpha / rank: alpha multiplies the update as it is", weight + alpha / RANK * update.T),
+    ]
+    if update.shape[0] == update.shape[1]:
+        mistakes.append(
+            ("adds A @ B untransposed: nn.Linear's weight is (out_features, in_features)", weight + alpha * update)
+        )
+    return weight + alpha * update.T, adapter["bias"], mistakes
+
+
+def _merge(sub, model: nn.Module) -> dict:
+    """Produce: merge_lora(model); whether it returned `model` (merged in place), and the type it returned."""
     merged = sub.merge_lora(model)
+    return {"returns_the_model": merged is model, "returned": type(merged).__name__}
+
+
+def _expect_merged_in_place(merge: dict, what: str) -> None:
+    """Compare: `merge` (`_merge`) says that merge_lora returned the model it was given."""
     expect(
-        merged is model,
-        f"merge_lora({what}) should change the model in place and return it; got "
-        f"{type(merged).__name__ if merged is not model else ''}",
+        merge["returns_the_model"] is True,
+        f"merge_lora({what}) should change the model in place and return it; got {merge['returned']}",
     )
-    return merged
+
+
+def _merged_layer(sub, module) -> dict:
+    """The type of a module after merge_lora and, where it is a plain nn.Linear, its weight and bias."""
+    seen = {"type": type(module).__name__, "is_plain_linear": _is_plain_linear(sub, module)}
+    if seen["is_plain_linear"]:
+        seen |= {"weight": module.weight, "bias": module.bias}
+    return seen
+
+
+def _merged_layers(sub, name):
+    """Each LinearWithLoRA's layers and factors before merge_lora, and what is at its path after."""
+    model = _adapted(sub, MODELS[name], seed=14)
+    paths = list(linear_layers(MODELS[name]()))
+    adapters = _adapters(model, paths)
+    merge = _merge(sub, model)
+    return {
+        "adapters": adapters,
+        "merge": merge,
+        "merged": {path: _merged_layer(sub, model.get_submodule(path)) for path in paths},
+    }
 
 
 @merge_lora
+@split(produce=_merged_layers)
 @pytest.mark.parametrize("name", MODELS)
-def test_merged_layers_hold_the_merged_weights(sub, name):
-    model = _adapted(sub, MODELS[name], seed=14)
-    expected = _expected_merges(sub, model)
-    _merge(sub, model, name)
-    for path, (weight, bias, mistakes) in expected.items():
-        module = model.get_submodule(path)
+def test_merged_layers_hold_the_merged_weights(outputs, name):
+    _expect_merged_in_place(outputs["merge"], name)
+    for path in linear_layers(MODELS[name]()):
+        weight, bias, mistakes = _expected_merge(outputs["adapters"][path])
+        layer = outputs["merged"][path]
         expect(
-            isinstance(module, nn.Linear) and not isinstance(module, sub.LinearWithLoRA),
-            f"{name}.{path} is a {type(module).__name__} after merge_lora; it should be a plain nn.Linear",
+            layer["is_plain_linear"] is True,
+            f"{name}.{path} is a {layer['type']} after merge_lora; it should be a plain nn.Linear",
         )
         expect_tensor(
-            module.weight, f"{name}.{path}.weight after merge_lora", shape=tuple(weight.shape), dtype=weight.dtype
+            layer["weight"], f"{name}.{path}.weight after merge_lora", shape=tuple(weight.shape), dtype=weight.dtype
         )
         expect_close_or_name_the_mistake(
-            module.weight,
+            layer["weight"],
             weight,
             f"{name}.{path}.weight after merge_lora (weight + alpha * (A @ B).T)",
             f"merge_lora at {path}",
@@ -513,99 +741,171 @@ def test_merged_layers_hold_the_merged_weights(sub, name):
             atol=ATOL,
         )
         if bias is None:
-            expect(module.bias is None, f"{name}.{path} after merge_lora has a bias; the wrapped layer had none")
+            expect(layer["bias"] is None, f"{name}.{path} after merge_lora has a bias; the wrapped layer had none")
         else:
-            expect(module.bias is not None, f"{name}.{path} after merge_lora has no bias: keep the wrapped layer's")
-            expect_close(module.bias, bias, f"{name}.{path}.bias after merge_lora", atol=0)
+            expect(layer["bias"] is not None, f"{name}.{path} after merge_lora has no bias: keep the wrapped layer's")
+            expect_close(layer["bias"], bias, f"{name}.{path}.bias after merge_lora", atol=0)
+
+
+def _logits_shape(name: str) -> tuple[int, int, int]:
+    """The shape of a model's logits on `tokens(...)`'s default (2, 7) batch."""
+    return (2, 7, linear_layers(MODELS[name]())["out_head"].out_features)
+
+
+def _merged_model(sub, name):
+    """The logits before and after merge_lora, the LinearWithLoRA layers left after it and the merged state dict."""
+    model = _adapted(sub, MODELS[name], seed=15)
+    ids = tokens(16, vocab_size=SHARED_VOCAB)
+    adapted = no_grad(model, ids)
+    merge = _merge(sub, model)
+    return {
+        "merge": merge,
+        "left": [path for path, module in model.named_modules() if isinstance(module, sub.LinearWithLoRA)],
+        "adapted": adapted,
+        "merged": no_grad(model, ids),
+        "state": model.state_dict(),
+    }
 
 
 @merge_lora
+@split(produce=_merged_model)
 @pytest.mark.parametrize("name", MODELS)
-def test_merged_model_gives_the_adapted_logits(sub, name):
-    model = _adapted(sub, MODELS[name], seed=15)
-    ids = tokens(16, vocab_size=min(TINY_GPT["vocab_size"], SMALL_LLAMA["vocab_size"]))
-    adapted = no_grad(model, ids)
-    merged = _merge(sub, model, name)
-    left = [path for path, module in merged.named_modules() if isinstance(module, sub.LinearWithLoRA)]
+def test_merged_model_gives_the_adapted_logits(outputs, name):
+    _expect_merged_in_place(outputs["merge"], name)
+    left = outputs["left"]
     expect(not left, f"{name}.{left[0] if left else ''} is still a LinearWithLoRA after merge_lora: merge at any depth")
+    expect_tensor(outputs["adapted"], f"{name} logits with the adapters", shape=_logits_shape(name))
     expect_close(
-        no_grad(merged, ids), adapted, f"{name} logits after merge_lora next to those with the adapters", atol=1e-4
+        outputs["merged"],
+        outputs["adapted"],
+        f"{name} logits after merge_lora next to those with the adapters",
+        atol=1e-4,
     )
     plain = MODELS[name]()
     try:
-        plain.load_state_dict(merged.state_dict())
+        plain.load_state_dict(outputs["state"])
     except RuntimeError as exc:
         fail(f"the merged {name}'s state dict does not load into a plain {name}: {str(exc).splitlines()[1].strip()}")
 
 
-@merge_lora
-def test_merge_keeps_dtype_and_plain_layers(sub):
-    adapted_names = {"trf_blocks.0.att.W_value", "trf_blocks.1.ff.layers.0", "out_head"}
-    model = _adapted(sub, gpt_model, seed=17, names=adapted_names).double()
-    plain = {
-        path: layer
-        for path, layer in linear_layers(model).items()
-        if path not in adapted_names and path.rpartition(".")[0] not in adapted_names
-    }
+PARTLY_ADAPTED = ("trf_blocks.0.att.W_value", "trf_blocks.1.ff.layers.0", "out_head")  # GPTModel's layers with LoRA
+
+
+def _plain_paths() -> list[str]:
+    """The paths of the GPTModel's linear layers without LoRA."""
+    return [path for path in linear_layers(gpt_model()) if path not in PARTLY_ADAPTED]
+
+
+def _partly_merged(sub):
+    """merge_lora on a float64 GPTModel with LoRA on PARTLY_ADAPTED: whether each plain linear layer is the
+    same object after it, the merged layers' weights, and the logits before and after it (None after it
+    where a parameter is no longer float64: the model would fail on mixed dtypes before the dtype is reported)."""
+    model = _adapted(sub, gpt_model, seed=17, names=PARTLY_ADAPTED).double()
+    plain = {path: model.get_submodule(path) for path in _plain_paths()}
     ids = tokens(18)
     adapted = no_grad(model, ids)
-    merged = _merge(sub, model, "a float64 GPTModel with LoRA on three of its layers")
-    for path, layer in plain.items():
+    merge = _merge(sub, model)
+    return {
+        "merge": merge,
+        "kept": {path: model.get_submodule(path) is layer for path, layer in plain.items()},
+        "weights": {path: model.get_submodule(path).weight for path in PARTLY_ADAPTED},
+        "adapted": adapted,
+        "merged": no_grad(model, ids) if all(p.dtype == torch.float64 for p in model.parameters()) else None,
+    }
+
+
+@merge_lora
+@split(produce=_partly_merged)
+def test_merge_keeps_dtype_and_plain_layers(outputs):
+    _expect_merged_in_place(outputs["merge"], "a float64 GPTModel with LoRA on three of its layers")
+    for path in _plain_paths():
         expect(
-            merged.get_submodule(path) is layer,
+            outputs["kept"][path] is True,
             f"merge_lora replaced {path}, a plain nn.Linear without LoRA: leave layers without adapters as they are",
         )
-    for path in adapted_names:
-        weight = merged.get_submodule(path).weight
+    for path in PARTLY_ADAPTED:
+        weight = outputs["weights"][path]
+        expect_tensor(weight, f"{path}.weight after merge_lora")
         expect(
             weight.dtype == torch.float64,
             f"{path}.weight is {weight.dtype} after merging a float64 model: "
             "create the merged layer with the wrapped layer's dtype and device",
         )
+    expect_tensor(outputs["adapted"], "float64 logits with the adapters", shape=_logits_shape("GPTModel"))
     expect_close(
-        no_grad(merged, ids), adapted, "float64 logits after merge_lora next to those with the adapters", atol=1e-9
+        outputs["merged"],
+        outputs["adapted"],
+        "float64 logits after merge_lora next to those with the adapters",
+        atol=1e-9,
     )
 
 
 # ---------------------------------------------------------------- ch09.lora_finetune
 
+COUNTED_TRAINABLE = 3 + 2 * 3 + 4 * 3 + 4 + 4 * 4 + 4  # the frozen weight, buffers and the second `shared` left out
 
-@lora_finetune
-def test_count_trainable_parameters(sub):
+
+def _counts(sub):
+    """count_trainable_parameters (and the type it returns) of a small model with a frozen weight, buffers and
+    a shared layer, then of the same model frozen."""
     shared = nn.Linear(4, 4)
     model = nn.Sequential(nn.Linear(5, 3), nn.BatchNorm1d(3), nn.Linear(3, 4), shared, shared)
     model[0].weight.requires_grad = False
-    expected = 3 + 2 * 3 + 4 * 3 + 4 + 4 * 4 + 4  # the frozen weight, buffers and the second `shared` left out
     count = sub.count_trainable_parameters(model)
-    expect(
-        isinstance(count, numbers.Integral) and not isinstance(count, bool),
-        f"count_trainable_parameters should return an int; got {type(count).__name__}",
-    )
-    expect(
-        count == expected,
-        f"count_trainable_parameters gives {count} for a model with {expected} trainable "
-        "parameters (count every entry of each parameter with requires_grad once; buffers are no parameters)",
-    )
     for param in model.parameters():
         param.requires_grad = False
-    expect(sub.count_trainable_parameters(model) == 0, "count_trainable_parameters of a frozen model should be 0")
+    return {
+        "count": _observed(count),
+        "type": type(count).__name__,
+        "frozen": _observed(sub.count_trainable_parameters(model)),
+    }
 
 
 @lora_finetune
+@split(produce=_counts)
+def test_count_trainable_parameters(outputs):
+    count = outputs["count"]
+    expect(
+        isinstance(count, numbers.Integral) and not isinstance(count, bool),
+        f"count_trainable_parameters should return an int; got {outputs['type']}",
+    )
+    expect(
+        count == COUNTED_TRAINABLE,
+        f"count_trainable_parameters gives {count} for a model with {COUNTED_TRAINABLE} trainable "
+        "parameters (count every entry of each parameter with requires_grad once; buffers are no parameters)",
+    )
+    expect(_equals_number(outputs["frozen"], 0), "count_trainable_parameters of a frozen model should be 0")
+
+
+def _prepared_classifier(sub, name):
+    """After prepare_lora_model on a classifier: whether it returned the model, the type of its out_head,
+    its trainable parameters and count_trainable_parameters of it."""
+    model = tiny_classifier(MODELS[name], seed=19)
+    prepared = sub.prepare_lora_model(model, RANK, ALPHA)
+    head = model.out_head
+    return {
+        "returns_the_model": prepared is model,
+        "head": type(head).__name__,
+        "head_is_wrapper": isinstance(head, sub.LinearWithLoRA),
+        "trainable": [n for n, p in model.named_parameters() if p.requires_grad],
+        "count": _observed(sub.count_trainable_parameters(model)),
+    }
+
+
+@lora_finetune
+@split(produce=_prepared_classifier)
 @pytest.mark.parametrize("name", MODELS)
-def test_lora_classifier_trains_only_the_lora_factors(sub, recorded, name):
+def test_lora_classifier_trains_only_the_lora_factors(outputs, recorded, name):
     model = tiny_classifier(MODELS[name], seed=19)
     linears = linear_layers(model)
     expected_count = lora_parameter_count(model, RANK)
-    prepared = sub.prepare_lora_model(model, RANK, ALPHA)
-    expect(prepared is model, "prepare_lora_model should change the model in place and return it")
-    head = model.out_head
+    expect(outputs["returns_the_model"] is True, "prepare_lora_model should change the model in place and return it")
     expect(
-        isinstance(head, sub.LinearWithLoRA),
-        f"the classifier's out_head is a {type(head).__name__} after "
+        outputs["head_is_wrapper"] is True,
+        f"the classifier's out_head is a {outputs['head']} after "
         "prepare_lora_model: the classification head gets LoRA too",
     )
-    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    trainable = set(outputs["trainable"])
     wrong = sorted(trainable - lora_names(linears))
     if wrong:
         fail(
@@ -618,7 +918,7 @@ def test_lora_classifier_trains_only_the_lora_factors(sub, recorded, name):
         f"{len(trainable)} LoRA tensors; expected {len(linears) * 2} (A and B of each linear layer): was the model "
         "frozen after the LoRA layers were added?",
     )
-    count = sub.count_trainable_parameters(model)
+    count = outputs["count"]
     expect(
         count == expected_count == recorded["classifier"][name]["count"],
         f"count_trainable_parameters of {name}'s LoRA classifier (rank {RANK}) gives {count:,}; expected "
@@ -626,14 +926,16 @@ def test_lora_classifier_trains_only_the_lora_factors(sub, recorded, name):
     )
 
 
+def _prepared_logits(sub):
+    return no_grad(sub.prepare_lora_model(tiny_classifier(gpt_model, seed=20), RANK, ALPHA), tokens(21))
+
+
 @lora_finetune
-def test_lora_classifier_starts_as_the_classifier(sub):
-    model = tiny_classifier(gpt_model, seed=20)
-    ids = tokens(21)
-    before = no_grad(model, ids)
+@split(produce=_prepared_logits)
+def test_lora_classifier_starts_as_the_classifier(outputs):
     expect_close(
-        no_grad(sub.prepare_lora_model(model, RANK, ALPHA), ids),
-        before,
+        outputs,
+        no_grad(tiny_classifier(gpt_model, seed=20), tokens(21)),
         "the classifier's logits after prepare_lora_model (B starts at zeros)",
         atol=ATOL,
     )
@@ -653,22 +955,29 @@ def finetune_losses(model: nn.Module, ids: torch.Tensor, labels: torch.Tensor) -
     return losses
 
 
-@lora_finetune
-def test_lora_finetuning_matches_recorded(sub, recorded):
+def _finetuned(sub, recorded):
+    """The losses of AdamW steps on the LoRA classifier from the recorded parameters, and its parameters after them."""
     case = recorded["classifier"]["run"]
     model = sub.prepare_lora_model(tiny_classifier(gpt_model, seed=22), RANK, ALPHA)
     load_parameters(model, case["state"], "the LoRA classifier")
-    frozen = {n: p.detach().clone() for n, p in model.named_parameters() if not n.endswith((".lora.A", ".lora.B"))}
     losses = finetune_losses(model, case["tokens"], case["labels"])
+    return {"losses": losses, "parameters": dict(model.named_parameters())}
+
+
+@lora_finetune
+@split(produce=_finetuned)
+def test_lora_finetuning_matches_recorded(outputs, recorded):
+    case = recorded["classifier"]["run"]
+    expect_list(outputs["losses"], FINETUNE_STEPS, "the fine-tuning losses")
     expect_close(
-        torch.tensor(losses),
+        torch.tensor(outputs["losses"]),
         torch.tensor(case["losses"]),
         f"the losses of {FINETUNE_STEPS} AdamW steps on the LoRA classifier",
         atol=1e-4,
     )
-    for name, param in model.named_parameters():
-        if name in frozen:
+    for name, before in case["state"].items():
+        if not name.endswith((".lora.A", ".lora.B")):
             expect(
-                torch.equal(param, frozen[name]),
+                _same_tensor(outputs["parameters"][name], before),
                 f"fine-tuning the LoRA classifier changed {name}: only A and B may train",
             )
