@@ -56,6 +56,8 @@ def as_data(value: Any, what: str = "the output") -> Any:
 
     if value is None or isinstance(value, (bool, str)):
         return value
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value)
     if isinstance(value, torch.Tensor):
         return value.detach().to("cpu").clone().as_subclass(torch.Tensor)
     if isinstance(value, np.ndarray):

@@ -2,6 +2,9 @@
 
 Expected values come from fixtures recorded from the reference (`course fixtures ch02`)
 or from properties any correct implementation has.
+
+Every check is split (`autograder.split`): its produce step runs the submission and
+returns plain data, and its compare step decides on that data alone.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from autograder.compare import (
     expect,
     expect_close,
     expect_equal_tensor,
+    expect_list,
     expect_mapping_equal,
     expect_sequence_equal,
     expect_tensor,
@@ -23,6 +27,7 @@ from autograder.compare import (
     fail,
 )
 from autograder.gpt2_for_checks import END_OF_TEXT_ID, GPT2_PATTERN
+from autograder.split import split
 
 # The BPE exercises are written from scratch: no tiktoken inside them.
 from_scratch = pytest.mark.forbid("tiktoken.get_encoding", "tiktoken.Encoding.__init__")
@@ -43,13 +48,31 @@ create_dataloader = pytest.mark.ch02_create_dataloader
 input_embeddings = pytest.mark.ch02_input_embeddings
 
 
+def _returned(value, kinds, what: str):
+    """Produce: `value`, failing as the check always did when it is not one of `kinds`: a set, a
+    generator or bytes would not cross to compare as data, a NumPy array would cross as a tensor.
+    Compare checks the type again."""
+    expect_type(value, kinds, what)
+    return value
+
+
+def _is_count(value, count: int) -> bool:
+    """`value` is the int `count` (a bool is not a length)."""
+    return type(value) is int and value == count
+
+
 # ---------------------------------------------------------------- ch02.simple_tokenizer
 
 
+def _recorded_vocab(sub, recorded):
+    return _returned(sub.build_vocab(recorded["corpus"]), dict, "build_vocab(text)")
+
+
 @simple_tokenizer
-def test_build_vocab_sorts_tokens_then_appends_specials(sub, recorded):
+@split(produce=_recorded_vocab)
+def test_build_vocab_sorts_tokens_then_appends_specials(outputs, recorded):
     """build_vocab: sorted unique tokens, then <|endoftext|> and <|unk|>"""
-    vocab = sub.build_vocab(recorded["corpus"])
+    vocab = outputs
     expect_type(vocab, dict, "build_vocab(text)")
     expected = recorded["vocab"]
     tokens = sorted(vocab, key=vocab.get)
@@ -63,22 +86,35 @@ def test_build_vocab_sorts_tokens_then_appends_specials(sub, recorded):
     expect_mapping_equal(vocab, expected, "vocab")
 
 
-@simple_tokenizer
-def test_simple_tokenizer_encodes_known_words(sub, recorded):
-    """encode maps each word and punctuation mark to its id"""
+def _recorded_sentence_ids(sub, recorded):
     tokenizer = sub.SimpleTokenizerV2(recorded["vocab"])
-    for sentence, expected in zip(recorded["tokenizer_sentences"], recorded["simple_ids"]):
-        ids = tokenizer.encode(sentence)
+    return [_returned(tokenizer.encode(sentence), list, "encode(text)") for sentence in recorded["tokenizer_sentences"]]
+
+
+@simple_tokenizer
+@split(produce=_recorded_sentence_ids)
+def test_simple_tokenizer_encodes_known_words(outputs, recorded):
+    """encode maps each word and punctuation mark to its id"""
+    sentences = recorded["tokenizer_sentences"]
+    expect_list(outputs, len(sentences), "the encode results")
+    for sentence, ids, expected in zip(sentences, outputs, recorded["simple_ids"], strict=True):
         expect_type(ids, list, "encode(text)")
         expect_sequence_equal(ids, expected, f"encode({sentence!r})")
 
 
+UNKNOWN_WORDS_SENTENCE = "The zeppelin counted ships, quietly."
+
+
+def _unknown_words_ids(sub, recorded):
+    return sub.SimpleTokenizerV2(recorded["vocab"]).encode(UNKNOWN_WORDS_SENTENCE)
+
+
 @simple_tokenizer
-def test_simple_tokenizer_maps_unknown_words_to_unk(sub, recorded):
+@split(produce=_unknown_words_ids)
+def test_simple_tokenizer_maps_unknown_words_to_unk(outputs, recorded):
     """unknown words become <|unk|>, one id per word"""
     vocab = recorded["vocab"]
-    tokenizer = sub.SimpleTokenizerV2(vocab)
-    ids = tokenizer.encode("The zeppelin counted ships, quietly.")
+    ids = outputs
     unk, known = vocab["<|unk|>"], [vocab[w] for w in ("The", "counted", "ships", ",", ".")]
     expected = [known[0], unk, known[1], known[2], known[3], unk, known[4]]
     expect(
@@ -88,31 +124,56 @@ def test_simple_tokenizer_maps_unknown_words_to_unk(sub, recorded):
     expect_sequence_equal(ids, expected, "encode of a sentence with two unknown words")
 
 
-@simple_tokenizer
-def test_simple_tokenizer_decode_removes_space_before_punctuation(sub, recorded):
-    """decode joins tokens and removes the space before punctuation"""
+def _recorded_decodes(sub, recorded):
     tokenizer = sub.SimpleTokenizerV2(recorded["vocab"])
-    for ids, expected in zip(recorded["simple_ids"], recorded["simple_decoded"]):
-        expect_text_equal(tokenizer.decode(ids), expected, "decode(ids)")
+    return [_returned(tokenizer.decode(ids), str, "decode(ids)") for ids in recorded["simple_ids"]]
+
+
+@simple_tokenizer
+@split(produce=_recorded_decodes)
+def test_simple_tokenizer_decode_removes_space_before_punctuation(outputs, recorded):
+    """decode joins tokens and removes the space before punctuation"""
+    expect_list(outputs, len(recorded["simple_ids"]), "the decode results")
+    for text, expected in zip(outputs, recorded["simple_decoded"], strict=True):
+        expect_text_equal(text, expected, "decode(ids)")
 
 
 # ---------------------------------------------------------------- ch02.bpe_train
 
 
-def _train(sub, text, vocab_size, specials):
+def _trained(sub, text, vocab_size, specials) -> dict:
+    """Produce: train_bpe's (vocab, merges) as {"vocab": [[id, token], ...], "merges": [...]};
+    the vocab as pairs, so that keys of any type (bytes, say) reach compare as they were."""
     result = sub.train_bpe(text, vocab_size, list(specials))
     expect(isinstance(result, tuple) and len(result) == 2, "train_bpe should return a tuple (vocab, merges)")
     vocab, merges = result
     expect_type(vocab, dict, "the vocab returned by train_bpe")
     expect_type(merges, list, "the merges returned by train_bpe")
-    return vocab, merges
+    return {"vocab": [[key, token] for key, token in vocab.items()], "merges": merges}
+
+
+def _training_result(outputs) -> tuple[dict, list]:
+    """Compare: the (vocab, merges) of `_trained`'s outputs, with their bytes back."""
+    expect(isinstance(outputs, dict), "train_bpe should return a tuple (vocab, merges)")
+    pairs, merges = outputs.get("vocab"), outputs.get("merges")
+    expect(
+        isinstance(pairs, list) and all(isinstance(pair, list) and len(pair) == 2 for pair in pairs),
+        "the vocab returned by train_bpe should be a dict",
+    )
+    expect_type(merges, list, "the merges returned by train_bpe")
+    return dict(pairs), merges
+
+
+def _trained_on_recorded_text(sub, recorded):
+    return _trained(sub, recorded["bpe_train_text"], recorded["bpe_vocab_size"], recorded["bpe_specials"])
 
 
 @bpe_train
-def test_bpe_vocab_layout_bytes_merges_then_specials(sub, recorded):
+@split(produce=_trained_on_recorded_text)
+def test_bpe_vocab_layout_bytes_merges_then_specials(outputs, recorded):
     """vocab: 256 single bytes, one id per merge in order, special tokens last"""
     size, specials = recorded["bpe_vocab_size"], recorded["bpe_specials"]
-    vocab, merges = _train(sub, recorded["bpe_train_text"], size, specials)
+    vocab, merges = _training_result(outputs)
     expect(len(vocab) == size, f"the vocabulary has {len(vocab)} entries; expected vocab_size = {size}")
     for i in range(256):
         expect(vocab.get(i) == bytes([i]), f"vocab[{i}] should be the single byte {bytes([i])!r}; got {vocab.get(i)!r}")
@@ -131,25 +192,36 @@ def test_bpe_vocab_layout_bytes_merges_then_specials(sub, recorded):
 
 
 @bpe_train
-def test_bpe_merges_match_reference(sub, recorded):
+@split(produce=_trained_on_recorded_text)
+def test_bpe_merges_match_reference(outputs, recorded):
     """the learned merges, in order"""
-    _, merges = _train(sub, recorded["bpe_train_text"], recorded["bpe_vocab_size"], recorded["bpe_specials"])
+    _, merges = _training_result(outputs)
     expect_sequence_equal([tuple(m) for m in merges], recorded["bpe_merges"], "merges")
 
 
+def _trained_on_tie_text(sub, recorded):
+    return _trained(sub, recorded["tie_text"], 256 + 3, [])
+
+
 @bpe_train
-def test_bpe_ties_go_to_the_lexicographically_greater_pair(sub, recorded):
+@split(produce=_trained_on_tie_text)
+def test_bpe_ties_go_to_the_lexicographically_greater_pair(outputs, recorded):
     """on equal counts the lexicographically greater pair is merged first"""
-    _, merges = _train(sub, recorded["tie_text"], 256 + 3, [])
+    _, merges = _training_result(outputs)
     expect_sequence_equal(
         [tuple(m) for m in merges], recorded["tie_merges"], f"merges on {recorded['tie_text']!r} (all pairs tie)"
     )
 
 
+def _trained_on_markup_text(sub, recorded):
+    return _trained(sub, recorded["markup_text"], 256 + 1 + 12, ["<|endoftext|>"])
+
+
 @bpe_train
-def test_bpe_special_tokens_are_matched_literally(sub, recorded):
+@split(produce=_trained_on_markup_text)
+def test_bpe_special_tokens_are_matched_literally(outputs, recorded):
     """special tokens are split off as literal strings, not as regex patterns"""
-    _, merges = _train(sub, recorded["markup_text"], 256 + 1 + 12, ["<|endoftext|>"])
+    _, merges = _training_result(outputs)
     expect_sequence_equal(
         [tuple(m) for m in merges],
         recorded["markup_merges"],
@@ -158,10 +230,11 @@ def test_bpe_special_tokens_are_matched_literally(sub, recorded):
 
 
 @bpe_train
-def test_bpe_merges_stay_inside_pretokens(sub, recorded):
+@split(produce=_trained_on_recorded_text)
+def test_bpe_merges_stay_inside_pretokens(outputs, recorded):
     """no merge crosses a pre-token boundary or a special token"""
     text, specials = recorded["bpe_train_text"], recorded["bpe_specials"]
-    _, merges = _train(sub, text, recorded["bpe_vocab_size"], specials)
+    _, merges = _training_result(outputs)
     pieces = regex.split("|".join(regex.escape(s) for s in specials), text)
     pretokens = {m.encode("utf-8") for piece in pieces for m in regex.findall(GPT2_PATTERN, piece)}
     for k, (left, right) in enumerate(merges):
@@ -183,15 +256,21 @@ def _bpe(sub, recorded, specials=("<|endoftext|>",)):
     )
 
 
-@bpe_tokenizer
-def test_bpe_encode_matches_reference_ids(sub, recorded):
-    """encode with given merges gives the expected ids"""
+def _recorded_text_ids(sub, recorded):
     tokenizer = _bpe(sub, recorded)
+    return [_returned(tokenizer.encode(text), list, "encode(text)") for text in recorded["encode_texts"]]
+
+
+@bpe_tokenizer
+@split(produce=_recorded_text_ids)
+def test_bpe_encode_matches_reference_ids(outputs, recorded):
+    """encode with given merges gives the expected ids"""
     vocab = recorded["bpe_vocab"]
-    for text, expected in zip(recorded["encode_texts"], recorded["encoded"]):
-        ids = tokenizer.encode(text)
+    expect_list(outputs, len(recorded["encode_texts"]), "the encode results")
+    for text, ids, expected in zip(recorded["encode_texts"], outputs, recorded["encoded"], strict=True):
         expect_type(ids, list, "encode(text)")
-        for i, (got, want) in enumerate(zip(ids, expected)):
+        for i in range(min(len(ids), len(expected))):
+            got, want = ids[i], expected[i]
             if got != want:
                 fail(
                     f"encode({text[:30]!r}...): first difference at index {i}: got id {got} "
@@ -200,58 +279,96 @@ def test_bpe_encode_matches_reference_ids(sub, recorded):
         expect_sequence_equal(ids, expected, f"encode({text[:30]!r}...)")
 
 
-@bpe_tokenizer
-def test_bpe_merges_apply_inside_pretokens_only(sub):
-    """a merge never joins bytes of two pre-tokens (" '" and "subject" stay apart)"""
+# Two texts for the one merge (', s): it applies inside the pre-token "'s" only.
+APOSTROPHE_S = "it's"
+APOSTROPHE_SUBJECT = "a 'subject"
+
+
+def _apostrophe_ids(sub):
+    """encode of APOSTROPHE_S and APOSTROPHE_SUBJECT with the 256 bytes and the one merge (', s)."""
     vocab = {i: bytes([i]) for i in range(256)} | {256: b"'s"}
     tokenizer = sub.BPETokenizer(vocab, [(b"'", b"s")])
+    return {text: list(tokenizer.encode(text)) for text in (APOSTROPHE_S, APOSTROPHE_SUBJECT)}
+
+
+@bpe_tokenizer
+@split(produce=_apostrophe_ids)
+def test_bpe_merges_apply_inside_pretokens_only(outputs):
+    """a merge never joins bytes of two pre-tokens (" '" and "subject" stay apart)"""
     expect_sequence_equal(
-        tokenizer.encode("it's"), [ord("i"), ord("t"), 256], "encode(\"it's\") with the one merge (', s)"
+        outputs[APOSTROPHE_S], [ord("i"), ord("t"), 256], "encode(\"it's\") with the one merge (', s)"
     )
-    expected = list(b"a 'subject")
+    expected = list(APOSTROPHE_SUBJECT.encode("utf-8"))
     expect_sequence_equal(
-        tokenizer.encode("a 'subject"),
+        outputs[APOSTROPHE_SUBJECT],
         expected,
         'encode("a \'subject"): \' and s are in different pre-tokens (" \'" and "subject"), so no merge',
     )
 
 
+def _round_trip_texts(recorded) -> list[str]:
+    return recorded["encode_texts"] + ["Ünïcödé ✓ 🚀🚀 -- done", "  leading and trailing  "]
+
+
+def _round_trips(sub, recorded):
+    tokenizer = _bpe(sub, recorded)
+    return [
+        _returned(tokenizer.decode(tokenizer.encode(text)), str, f"decode(encode({text[:20]!r}...))")
+        for text in _round_trip_texts(recorded)
+    ]
+
+
 @bpe_tokenizer
-def test_bpe_decode_inverts_encode_on_unicode(sub, recorded):
+@split(produce=_round_trips)
+def test_bpe_decode_inverts_encode_on_unicode(outputs, recorded):
     """decode(encode(text)) == text, emoji and accents included"""
-    tokenizer = _bpe(sub, recorded)
-    for text in recorded["encode_texts"] + ["Ünïcödé ✓ 🚀🚀 -- done", "  leading and trailing  "]:
-        expect_text_equal(tokenizer.decode(tokenizer.encode(text)), text, f"decode(encode({text[:20]!r}...))")
+    texts = _round_trip_texts(recorded)
+    expect_list(outputs, len(texts), "the decode(encode(text)) results")
+    for text, decoded in zip(texts, outputs, strict=True):
+        expect_text_equal(decoded, text, f"decode(encode({text[:20]!r}...))")
+
+
+SPECIAL_TOKEN_TEXT = "ships<|endoftext|>boats"
+
+
+def _special_token_ids(sub, recorded):
+    """encode of SPECIAL_TOKEN_TEXT with <|endoftext|> a special token, and of '<|endoftext|>' without specials."""
+    with_specials = _bpe(sub, recorded).encode(SPECIAL_TOKEN_TEXT)
+    return {
+        "with_specials": with_specials,
+        "without_specials": _bpe(sub, recorded, specials=None).encode("<|endoftext|>"),
+    }
 
 
 @bpe_tokenizer
-def test_bpe_special_token_is_one_id(sub, recorded):
+@split(produce=_special_token_ids)
+def test_bpe_special_token_is_one_id(outputs, recorded):
     """a special token in the text becomes its own single id"""
-    tokenizer = _bpe(sub, recorded)
     special_id = max(recorded["bpe_vocab"])
-    ids = tokenizer.encode("ships<|endoftext|>boats")
+    ids = outputs["with_specials"]
     expect(
         ids.count(special_id) == 1, f"'<|endoftext|>' should be encoded as the single id {special_id}; got ids {ids}"
     )
-    plain = _bpe(sub, recorded, specials=None).encode("<|endoftext|>")
+    plain = outputs["without_specials"]
     expect(
         special_id not in plain,
         "without special_tokens, '<|endoftext|>' is ordinary text and must not become the special id",
     )
 
 
+def _broken_utf8_decode(sub, recorded):
+    return _returned(_bpe(sub, recorded).decode([0xE2]), str, "decode([0xE2]) (half a character)")
+
+
 @bpe_tokenizer
-def test_bpe_decode_replaces_broken_utf8(sub, recorded):
+@split(produce=_broken_utf8_decode)
+def test_bpe_decode_replaces_broken_utf8(outputs):
     """decoding a partial UTF-8 character gives U+FFFD instead of an error"""
-    tokenizer = _bpe(sub, recorded)
-    expect_text_equal(tokenizer.decode([0xE2]), "\ufffd", "decode([0xE2]) (half a character)")
+    expect_text_equal(outputs, "\ufffd", "decode([0xE2]) (half a character)")
 
 
-@bpe_tokenizer
-def test_bpe_from_gpt2_files_matches_tiktoken(sub, gpt2_files, gpt2, recorded):
-    """from_gpt2_files gives the same ids as tiktoken's gpt2 encoding"""
-    tokenizer = sub.BPETokenizer.from_gpt2_files(*gpt2_files)
-    corpus = [
+def _gpt2_texts(recorded) -> list[str]:
+    return [
         recorded["corpus"],
         "Hello, world! It's a beautiful day -- isn't it?",
         "Numbers: 3.14159, 2,718, 1e-9 and 12345678901234.",
@@ -261,10 +378,35 @@ def test_bpe_from_gpt2_files_matches_tiktoken(sub, gpt2_files, gpt2, recorded):
         "   she'll we've they'd I'm you're CAPITALS'S",
         "It was such a 'subject.' -- \"Yes,\" he said;  'twas   so.",
     ]
-    for text in corpus:
-        expected = gpt2.encode(text, allowed_special={"<|endoftext|>"})
-        expect_sequence_equal(tokenizer.encode(text), expected, f"GPT-2 ids of {text[:30]!r}")
-        expect_text_equal(tokenizer.decode(expected), text, f"decode of the GPT-2 ids of {text[:20]!r}...")
+
+
+def _gpt2_ids(gpt2, text: str) -> list[int]:
+    return gpt2.encode(text, allowed_special={"<|endoftext|>"})
+
+
+def _gpt2_file_tokenizer_results(sub, gpt2_files, gpt2, recorded):
+    """For each text: {"encoded": its ids, "decoded": decode of tiktoken's ids}, with the tokenizer from_gpt2_files."""
+    tokenizer = sub.BPETokenizer.from_gpt2_files(*gpt2_files)
+    results = []
+    for text in _gpt2_texts(recorded):
+        encoded = list(tokenizer.encode(text))
+        decoded = _returned(
+            tokenizer.decode(_gpt2_ids(gpt2, text)), str, f"decode of the GPT-2 ids of {text[:20]!r}..."
+        )
+        results.append({"encoded": encoded, "decoded": decoded})
+    return results
+
+
+@bpe_tokenizer
+@split(produce=_gpt2_file_tokenizer_results)
+def test_bpe_from_gpt2_files_matches_tiktoken(outputs, gpt2, recorded):
+    """from_gpt2_files gives the same ids as tiktoken's gpt2 encoding"""
+    texts = _gpt2_texts(recorded)
+    expect_list(outputs, len(texts), "the from_gpt2_files results")
+    for text, result in zip(texts, outputs, strict=True):
+        expected = _gpt2_ids(gpt2, text)
+        expect_sequence_equal(result["encoded"], expected, f"GPT-2 ids of {text[:30]!r}")
+        expect_text_equal(result["decoded"], text, f"decode of the GPT-2 ids of {text[:20]!r}...")
 
 
 # ---------------------------------------------------------------- ch02.gpt_dataset
@@ -297,6 +439,10 @@ def _expected_windows(n: int, max_length: int, stride: int) -> list[int]:
     return list(range(0, n - max_length, stride))
 
 
+def _window_label(k: int, max_length: int, stride: int) -> str:
+    return f"window {k} (max_length={max_length}, stride={stride})"
+
+
 def _expect_window(inputs, targets, start: int, max_length: int, label: str) -> None:
     expect_tensor(inputs, f"{label} input", shape=(max_length,))
     expect_tensor(targets, f"{label} target", shape=(max_length,))
@@ -309,97 +455,156 @@ def _expect_window(inputs, targets, start: int, max_length: int, label: str) -> 
     expect_equal_tensor(targets, torch.arange(start + 1, start + max_length + 1), f"{label} target")
 
 
-@gpt_dataset
-@pytest.mark.parametrize("n, max_length, stride", [(40, 4, 4), (41, 6, 3), (30, 5, 7)])
-def test_dataset_windows_step_by_stride(sub, n, max_length, stride):
-    """windows start every stride tokens and targets are shifted by one"""
+def _dataset_windows(sub, n, max_length, stride):
+    """len(dataset), and dataset[k] for each expected window k it has (a short dataset fails on its length)."""
     dataset = sub.GPTDatasetV1(_numbers(n), NumberTokenizer(), max_length, stride)
-    starts = _expected_windows(n, max_length, stride)
-    expect(
-        len(dataset) == len(starts),
-        f"{n} tokens, max_length={max_length}, stride={stride}: len(dataset) is {len(dataset)}; expected {len(starts)}",
-    )
-    for k, start in enumerate(starts):
+    items = []
+    for k in range(min(len(dataset), len(_expected_windows(n, max_length, stride)))):
         item = dataset[k]
-        expect(isinstance(item, tuple) and len(item) == 2, "dataset[i] should be a tuple (input_ids, target_ids)")
-        _expect_window(*item, start, max_length, f"window {k} (max_length={max_length}, stride={stride})")
+        if isinstance(item, tuple) and len(item) == 2:
+            label = _window_label(k, max_length, stride)
+            _returned(item[0], torch.Tensor, f"{label} input")
+            _returned(item[1], torch.Tensor, f"{label} target")
+        items.append(item)
+    return {"length": len(dataset), "items": items}
 
 
 @gpt_dataset
-def test_dataset_keeps_end_of_text_tokens(sub):
-    """<|endoftext|> between documents is encoded as its token, not refused"""
+@split(produce=_dataset_windows)
+@pytest.mark.parametrize("n, max_length, stride", [(40, 4, 4), (41, 6, 3), (30, 5, 7)])
+def test_dataset_windows_step_by_stride(outputs, n, max_length, stride):
+    """windows start every stride tokens and targets are shifted by one"""
+    starts = _expected_windows(n, max_length, stride)
+    length = outputs["length"]
+    expect(
+        _is_count(length, len(starts)),
+        f"{n} tokens, max_length={max_length}, stride={stride}: len(dataset) is {length}; expected {len(starts)}",
+    )
+    expect_list(outputs["items"], len(starts), "the dataset[i] results")
+    for k, (start, item) in enumerate(zip(starts, outputs["items"], strict=True)):
+        expect(isinstance(item, tuple) and len(item) == 2, "dataset[i] should be a tuple (input_ids, target_ids)")
+        _expect_window(*item, start, max_length, _window_label(k, max_length, stride))
+
+
+def _end_of_text_windows(sub):
+    """The input window of every item of a dataset over a text with <|endoftext|> in it."""
     text = _numbers(10) + f" {END_OF_TEXT} " + " ".join(str(i) for i in range(11, 20))
     dataset = sub.GPTDatasetV1(text, NumberTokenizer(), 4, 2)
-    inputs = [dataset[k][0] for k in range(len(dataset))]
+    return [dataset[k][0] for k in range(len(dataset))]
+
+
+@gpt_dataset
+@split(produce=_end_of_text_windows)
+def test_dataset_keeps_end_of_text_tokens(outputs):
+    """<|endoftext|> between documents is encoded as its token, not refused"""
+    expect_type(outputs, list, "the input windows")
     expect(
-        any(END_OF_TEXT_ID in row.tolist() for row in inputs),
+        any(END_OF_TEXT_ID in row.tolist() for row in outputs),
         "no window holds the <|endoftext|> token; encode the text with allowed_special={'<|endoftext|>'}",
     )
 
 
+def _short_text_length(sub):
+    return len(sub.GPTDatasetV1(_numbers(5), NumberTokenizer(), 5, 1))
+
+
 @gpt_dataset
-def test_dataset_short_text_gives_no_windows(sub):
+@split(produce=_short_text_length)
+def test_dataset_short_text_gives_no_windows(outputs):
     """a text not longer than max_length has no complete window"""
-    dataset = sub.GPTDatasetV1(_numbers(5), NumberTokenizer(), 5, 1)
-    expect(len(dataset) == 0, f"5 tokens with max_length=5 leave no room for a target; len(dataset) is {len(dataset)}")
+    expect(_is_count(outputs, 0), f"5 tokens with max_length=5 leave no room for a target; len(dataset) is {outputs}")
 
 
-@gpt_dataset
-def test_dataset_works_with_a_dataloader(sub):
-    """batches from a DataLoader have shape (batch, max_length)"""
+def _first_loader_batch(sub):
+    """The first batch of a DataLoader (batch_size 3) over a dataset of 50 tokens, max_length and stride 8."""
     dataset = sub.GPTDatasetV1(_numbers(50), NumberTokenizer(), 8, 8)
     inputs, targets = next(iter(DataLoader(dataset, batch_size=3, shuffle=False)))
+    return {"inputs": inputs, "targets": targets}
+
+
+@gpt_dataset
+@split(produce=_first_loader_batch)
+def test_dataset_works_with_a_dataloader(outputs):
+    """batches from a DataLoader have shape (batch, max_length)"""
+    inputs, targets = outputs["inputs"], outputs["targets"]
     expect_tensor(inputs, "a batch of inputs", shape=(3, 8), dtype=torch.long)
     expect_equal_tensor(targets, inputs + 1, "a batch of targets")
 
 
 # ---------------------------------------------------------------- ch02.create_dataloader
+#
+# The produce steps take `gpt2`: while they run it serves tiktoken's "gpt2" encoding to the submission.
 
 
 def _gpt2_windows(gpt2, text, max_length, stride):
-    ids = gpt2.encode(text, allowed_special={"<|endoftext|>"})
+    ids = _gpt2_ids(gpt2, text)
     return [ids[s : s + max_length + 1] for s in _expected_windows(len(ids), max_length, stride)]
 
 
-def _batches(loader):
-    batches = list(loader)
+def _expect_batches(batches) -> list:
+    """Compare: `batches` (a loader's batches, listed by produce) are pairs of token id tensors
+    (inputs, targets) of one shape; returns them."""
     for inputs, targets in batches:
         expect_tensor(inputs, "a batch of inputs", dtype=torch.long)
         expect_tensor(targets, "a batch of targets", shape=tuple(inputs.shape))
     return batches
 
 
-@create_dataloader
-def test_dataloader_batches_gpt2_windows_in_order(sub, gpt2, recorded):
-    """without shuffling, batches hold the GPT-2 token windows in order"""
-    text = recorded["corpus"]
-    windows = _gpt2_windows(gpt2, text, 8, 5)
-    batches = _batches(
-        sub.create_dataloader_v1(text, batch_size=3, max_length=8, stride=5, shuffle=False, drop_last=False)
+def _ordered_batches(sub, gpt2, recorded):
+    return list(
+        sub.create_dataloader_v1(
+            recorded["corpus"], batch_size=3, max_length=8, stride=5, shuffle=False, drop_last=False
+        )
     )
-    rows = [row for inputs, targets in batches for row in zip(inputs, targets)]
+
+
+@create_dataloader
+@split(produce=_ordered_batches)
+def test_dataloader_batches_gpt2_windows_in_order(outputs, gpt2, recorded):
+    """without shuffling, batches hold the GPT-2 token windows in order"""
+    windows = _gpt2_windows(gpt2, recorded["corpus"], 8, 5)
+    batches = _expect_batches(outputs)
+    rows = [row for inputs, targets in batches for row in zip(inputs, targets, strict=True)]
     expect(
         batches and tuple(batches[0][0].shape) == (3, 8),
         f"the first batch should have shape (3, 8); got {tuple(batches[0][0].shape) if batches else 'no batches'}",
     )
     expect(len(rows) == len(windows), f"{len(rows)} windows in total; expected {len(windows)} (max_length=8, stride=5)")
-    for k, ((inputs, targets), window) in enumerate(zip(rows, windows)):
+    for k, ((inputs, targets), window) in enumerate(zip(rows, windows, strict=True)):
         expect_equal_tensor(inputs, torch.tensor(window[:-1]), f"window {k} input (GPT-2 ids)")
         expect_equal_tensor(targets, torch.tensor(window[1:]), f"window {k} target (GPT-2 ids)")
 
 
+def _short_last_batch(recorded, gpt2):
+    """The number of windows (max_length and stride 6) and a batch size that leaves a short last batch."""
+    n = len(_gpt2_windows(gpt2, recorded["corpus"], 6, 6))
+    return {"windows": n, "batch_size": next(b for b in (4, 3, 5, 7) if n % b)}
+
+
+def _batches_kept_and_dropped(sub, case, gpt2, recorded):
+    """The batches with drop_last=False and with drop_last=True, at the case's batch size."""
+
+    def batches(drop_last):
+        return list(
+            sub.create_dataloader_v1(
+                recorded["corpus"],
+                batch_size=case["batch_size"],
+                max_length=6,
+                stride=6,
+                shuffle=False,
+                drop_last=drop_last,
+            )
+        )
+
+    return {"kept": batches(False), "dropped": batches(True)}
+
+
 @create_dataloader
-def test_dataloader_drop_last_drops_the_short_batch(sub, gpt2, recorded):
+@split(setup=_short_last_batch, produce=_batches_kept_and_dropped)
+def test_dataloader_drop_last_drops_the_short_batch(outputs, case):
     """drop_last=True drops an incomplete last batch, False keeps it"""
-    text = recorded["corpus"]
-    n = len(_gpt2_windows(gpt2, text, 6, 6))
-    size = next(b for b in (4, 3, 5, 7) if n % b)  # a batch size that leaves a short last batch
-    kept = _batches(
-        sub.create_dataloader_v1(text, batch_size=size, max_length=6, stride=6, shuffle=False, drop_last=False)
-    )
-    dropped = _batches(
-        sub.create_dataloader_v1(text, batch_size=size, max_length=6, stride=6, shuffle=False, drop_last=True)
-    )
+    n, size = case["windows"], case["batch_size"]
+    kept, dropped = _expect_batches(outputs["kept"]), _expect_batches(outputs["dropped"])
     expect(
         len(kept) == -(-n // size),
         f"drop_last=False: {len(kept)} batches; expected {-(-n // size)} for {n} windows of batch_size {size}",
@@ -410,15 +615,21 @@ def test_dataloader_drop_last_drops_the_short_batch(sub, gpt2, recorded):
     )
 
 
-@create_dataloader
-def test_dataloader_shuffle_permutes_windows(sub, gpt2, recorded):
-    """shuffle=True yields every window once, in another order"""
-    text = recorded["corpus"]
-    windows = _gpt2_windows(gpt2, text, 4, 3)
+def _shuffled_batches(sub, gpt2, recorded):
     torch.manual_seed(0)
-    batches = _batches(
-        sub.create_dataloader_v1(text, batch_size=2, max_length=4, stride=3, shuffle=True, drop_last=False)
+    return list(
+        sub.create_dataloader_v1(
+            recorded["corpus"], batch_size=2, max_length=4, stride=3, shuffle=True, drop_last=False
+        )
     )
+
+
+@create_dataloader
+@split(produce=_shuffled_batches)
+def test_dataloader_shuffle_permutes_windows(outputs, gpt2, recorded):
+    """shuffle=True yields every window once, in another order"""
+    windows = _gpt2_windows(gpt2, recorded["corpus"], 4, 3)
+    batches = _expect_batches(outputs)
     rows = [tuple(row.tolist()) for inputs, _ in batches for row in inputs]
     expected = [tuple(w[:-1]) for w in windows]
     expect(
@@ -427,90 +638,193 @@ def test_dataloader_shuffle_permutes_windows(sub, gpt2, recorded):
     expect(rows != expected, "with shuffle=True the windows came out in text order; pass shuffle on to the DataLoader")
 
 
-@create_dataloader
-def test_dataloader_passes_num_workers_on(sub, gpt2, recorded):
-    """num_workers reaches the DataLoader"""
-    loader = sub.create_dataloader_v1(recorded["corpus"], batch_size=2, max_length=4, stride=4, num_workers=2)
-    expect_type(loader, DataLoader, "create_dataloader_v1(...)")
-    expect(
-        loader.num_workers == 2,
-        f"create_dataloader_v1(..., num_workers=2) gave a DataLoader with num_workers={loader.num_workers}",
+def _loader_facts(loader) -> dict:
+    """Produce: what the checks read of a loader: its type, and its settings when it is a DataLoader."""
+    is_loader = isinstance(loader, DataLoader)
+    return {
+        "is_data_loader": is_loader,
+        "type": type(loader).__name__,
+        "num_workers": loader.num_workers if is_loader else None,
+        "drop_last": loader.drop_last if is_loader else None,
+    }
+
+
+def _expect_data_loader(facts: dict) -> None:
+    """Compare: the `_loader_facts` are a DataLoader's (the message of `expect_type`)."""
+    expect(facts["is_data_loader"] is True, f"create_dataloader_v1(...) should be a DataLoader; got {facts['type']}")
+
+
+def _two_worker_loader(sub, gpt2, recorded):
+    return _loader_facts(
+        sub.create_dataloader_v1(recorded["corpus"], batch_size=2, max_length=4, stride=4, num_workers=2)
     )
 
 
 @create_dataloader
-def test_dataloader_defaults_follow_the_book(sub, gpt2, recorded):
+@split(produce=_two_worker_loader)
+def test_dataloader_passes_num_workers_on(outputs):
+    """num_workers reaches the DataLoader"""
+    _expect_data_loader(outputs)
+    expect(
+        outputs["num_workers"] == 2,
+        f"create_dataloader_v1(..., num_workers=2) gave a DataLoader with num_workers={outputs['num_workers']}",
+    )
+
+
+def _default_loader(sub, gpt2, recorded):
+    """The batches of a loader with the default arguments (shuffle off), and what the checks read of it."""
+    loader = sub.create_dataloader_v1(recorded["corpus"] * 8, shuffle=False)
+    return {"batches": list(loader), **_loader_facts(loader)}
+
+
+@create_dataloader
+@split(produce=_default_loader)
+def test_dataloader_defaults_follow_the_book(outputs, gpt2, recorded):
     """defaults: batch_size=4, max_length=256, stride=128"""
-    text = recorded["corpus"] * 8
-    loader = sub.create_dataloader_v1(text, shuffle=False)
-    inputs, _ = _batches(loader)[0]
-    expect_type(loader, DataLoader, "create_dataloader_v1(...)")
-    expect(loader.drop_last is True, "drop_last should default to True")
+    inputs, _ = _expect_batches(outputs["batches"])[0]
+    _expect_data_loader(outputs)
+    expect(outputs["drop_last"] is True, "drop_last should default to True")
     expect(
         tuple(inputs.shape) == (4, 256),
         f"with the default arguments a batch has shape {tuple(inputs.shape)}; expected (4, 256)",
     )
-    windows = _gpt2_windows(gpt2, text, 256, 128)
+    windows = _gpt2_windows(gpt2, recorded["corpus"] * 8, 256, 128)
     expect_equal_tensor(inputs[1], torch.tensor(windows[1][:-1]), "the second window with default stride 128")
 
 
 # ---------------------------------------------------------------- ch02.input_embeddings
 
 
-def _embedding(sub, recorded):
+def _embedding_tables(recorded) -> list[tuple[str, int]]:
+    """(name, number of rows) of each table of InputEmbedding for the recorded config."""
     config = recorded["embed_config"]
-    module = sub.InputEmbedding(config["vocab_size"], config["emb_dim"], config["context_length"])
-    expect_type(module, torch.nn.Module, "InputEmbedding(...)")
-    for name, rows in (("tok_emb", config["vocab_size"]), ("pos_emb", config["context_length"])):
+    return [("tok_emb", config["vocab_size"]), ("pos_emb", config["context_length"])]
+
+
+def _embedding_layout(module, recorded) -> dict:
+    """Produce: what the checks read of an InputEmbedding, up to the first thing that is wrong: its type,
+    each table's type and weight shape, then "load_error" (None once the recorded weights loaded)."""
+    layout = {"is_module": isinstance(module, torch.nn.Module), "type": type(module).__name__}
+    if not layout["is_module"]:
+        return layout
+    for name, rows in _embedding_tables(recorded):
         layer = getattr(module, name, None)
-        expect_type(layer, torch.nn.Embedding, f"InputEmbedding.{name}")
-        expect(
-            tuple(layer.weight.shape) == (rows, config["emb_dim"]),
-            f"{name}.weight has shape {tuple(layer.weight.shape)}; expected ({rows}, {config['emb_dim']})",
-        )
+        is_embedding = isinstance(layer, torch.nn.Embedding)
+        layout[name] = {
+            "is_embedding": is_embedding,
+            "type": type(layer).__name__,
+            "shape": list(layer.weight.shape) if is_embedding else None,
+        }
+        if layout[name]["shape"] != [rows, recorded["embed_config"]["emb_dim"]]:
+            return layout
     try:
         module.load_state_dict(recorded["embed_state"])
     except RuntimeError as exc:
-        fail(f"the reference weights do not load (names should be tok_emb.weight and pos_emb.weight): {str(exc)[:200]}")
-    return module
+        layout["load_error"] = str(exc)[:200]
+        return layout
+    layout["load_error"] = None
+    return layout
+
+
+def _expect_embedding_layout(layout: dict, recorded) -> None:
+    """An `_embedding_layout` of a module with the book's two tables, holding the recorded weights."""
+    emb_dim = recorded["embed_config"]["emb_dim"]
+    expect(layout["is_module"] is True, f"InputEmbedding(...) should be a Module; got {layout['type']}")
+    for name, rows in _embedding_tables(recorded):
+        table = layout[name]
+        expect(table["is_embedding"] is True, f"InputEmbedding.{name} should be a Embedding; got {table['type']}")
+        expect(
+            table["shape"] == [rows, emb_dim],
+            f"{name}.weight has shape {tuple(table['shape'])}; expected ({rows}, {emb_dim})",
+        )
+    if layout["load_error"] is not None:
+        fail(
+            "the reference weights do not load (names should be tok_emb.weight and pos_emb.weight): "
+            f"{layout['load_error']}"
+        )
+
+
+def _embedding(sub, recorded):
+    """Produce: InputEmbedding for the recorded config with the recorded weights, and its layout. A wrong
+    layout fails here already, with compare's message, so forward never runs on a module that lacks them."""
+    config = recorded["embed_config"]
+    module = sub.InputEmbedding(config["vocab_size"], config["emb_dim"], config["context_length"])
+    layout = _embedding_layout(module, recorded)
+    _expect_embedding_layout(layout, recorded)
+    return module, layout
+
+
+def _embedding_layout_only(sub, recorded):
+    return _embedding(sub, recorded)[1]
 
 
 @input_embeddings
-def test_embedding_has_book_layers(sub, recorded):
+@split(produce=_embedding_layout_only)
+def test_embedding_has_book_layers(outputs, recorded):
     """tok_emb and pos_emb are nn.Embedding layers of the right sizes"""
-    _embedding(sub, recorded)
+    _expect_embedding_layout(outputs, recorded)
+
+
+def _recorded_embedding_output(sub, recorded):
+    module, layout = _embedding(sub, recorded)
+    return {"layout": layout, "out": _returned(module(recorded["embed_input"]), torch.Tensor, "InputEmbedding output")}
 
 
 @input_embeddings
-def test_embedding_output_matches_reference(sub, recorded):
+@split(produce=_recorded_embedding_output)
+def test_embedding_output_matches_reference(outputs, recorded):
     """token plus position embeddings, shape (batch, num_tokens, emb_dim)"""
-    module = _embedding(sub, recorded)
-    out = module(recorded["embed_input"])
-    expect_close(out, recorded["embed_output"], "InputEmbedding output", atol=1e-6)
+    _expect_embedding_layout(outputs["layout"], recorded)
+    expect_close(outputs["out"], recorded["embed_output"], "InputEmbedding output", atol=1e-6)
 
 
-@input_embeddings
-@pytest.mark.parametrize("num_tokens", [1, 5, 12])
-def test_embedding_adds_position_rows(sub, recorded, num_tokens):
-    """position t adds row t of pos_emb, for any length up to context_length"""
-    module = _embedding(sub, recorded)
+def _position_parts(sub, recorded, num_tokens):
+    """For 3 rows of `num_tokens` random ids: the output (3, num_tokens, emb_dim), the token embeddings
+    alone (the same shape) and the position table (context_length, emb_dim), all from the submission."""
+    module, layout = _embedding(sub, recorded)
     ids = torch.randint(
         0, recorded["embed_config"]["vocab_size"], (3, num_tokens), generator=torch.Generator().manual_seed(num_tokens)
     )
-    out = module(ids)
-    expect_tensor(out, f"output for {num_tokens} tokens", shape=(3, num_tokens, recorded["embed_config"]["emb_dim"]))
-    positions = (out - module.tok_emb(ids)).detach()
-    expected = module.pos_emb.weight[:num_tokens].detach().expand(3, -1, -1)
+    out = _returned(module(ids), torch.Tensor, f"output for {num_tokens} tokens")
+    return {"layout": layout, "out": out, "tokens": module.tok_emb(ids), "positions": module.pos_emb.weight}
+
+
+@input_embeddings
+@split(produce=_position_parts)
+@pytest.mark.parametrize("num_tokens", [1, 5, 12])
+def test_embedding_adds_position_rows(outputs, recorded, num_tokens):
+    """position t adds row t of pos_emb, for any length up to context_length"""
+    _expect_embedding_layout(outputs["layout"], recorded)
+    config = recorded["embed_config"]
+    out = outputs["out"]
+    expect_tensor(out, f"output for {num_tokens} tokens", shape=(3, num_tokens, config["emb_dim"]))
+    expect_tensor(outputs["tokens"], f"tok_emb of the {num_tokens} token ids", shape=tuple(out.shape))
+    expect_tensor(outputs["positions"], "pos_emb.weight", shape=(config["context_length"], config["emb_dim"]))
+    positions = out - outputs["tokens"]
+    expected = outputs["positions"][:num_tokens].expand(3, -1, -1)
     expect_close(
         positions, expected, f"output minus token embeddings ({num_tokens} tokens): the position part", atol=1e-6
     )
 
 
-@input_embeddings
-def test_embedding_gradients_reach_both_tables(sub, recorded):
-    """the loss gradient reaches tok_emb and pos_emb"""
-    module = _embedding(sub, recorded)
+def _embedding_gradients(sub, recorded):
+    """The gradient of each table's weight (None where none reached it) after backward of the output's sum."""
+    module, layout = _embedding(sub, recorded)
     module(recorded["embed_input"]).sum().backward()
-    for name in ("tok_emb", "pos_emb"):
-        grad = getattr(module, name).weight.grad
-        expect(grad is not None and grad.abs().sum() > 0, f"no gradient reaches {name}.weight; is it used in forward?")
+    return {
+        "layout": layout,
+        "grads": {name: getattr(module, name).weight.grad for name, _ in _embedding_tables(recorded)},
+    }
+
+
+@input_embeddings
+@split(produce=_embedding_gradients)
+def test_embedding_gradients_reach_both_tables(outputs, recorded):
+    """the loss gradient reaches tok_emb and pos_emb"""
+    _expect_embedding_layout(outputs["layout"], recorded)
+    for name, _ in _embedding_tables(recorded):
+        grad = outputs["grads"][name]
+        expect(
+            isinstance(grad, torch.Tensor) and bool(grad.abs().sum() > 0),
+            f"no gradient reaches {name}.weight; is it used in forward?",
+        )

@@ -21,7 +21,6 @@ WORDS = (
 ).split()
 PUNCTUATION = list(',.;:?!"()') + ["--", "_"]
 SPECIAL_TOKENS = ["<|endoftext|>"]
-BYTES_TAG = "bytes"
 
 
 def random_text(rng: random.Random, words: int) -> str:
@@ -32,32 +31,6 @@ def random_text(rng: random.Random, words: int) -> str:
             parts.append(rng.choice(PUNCTUATION))
         parts.append(rng.choice([" ", " ", " ", "  ", "\n"]))
     return "".join(parts)
-
-
-def bytes_as_data(value):
-    """`value` with every bytes (or bytearray) in it, inside lists, tuples and dict values, as
-    ("bytes", its hex digits): BPE tokens in a form that crosses between the steps of a split check.
-    Equal tokens stay equal, and a token given as text stays text, so it still differs from bytes."""
-    if isinstance(value, (bytes, bytearray)):
-        return (BYTES_TAG, bytes(value).hex())
-    if isinstance(value, (list, tuple)):
-        items = [bytes_as_data(item) for item in value]
-        return items if isinstance(value, list) else tuple(items)
-    if isinstance(value, dict):
-        return {key: bytes_as_data(item) for key, item in value.items()}
-    return value
-
-
-def bytes_from_data(value):
-    """The inverse of `bytes_as_data`, for the cases setup writes."""
-    if isinstance(value, tuple) and len(value) == 2 and value[0] == BYTES_TAG:
-        return bytes.fromhex(value[1])
-    if isinstance(value, (list, tuple)):
-        items = [bytes_from_data(item) for item in value]
-        return items if isinstance(value, list) else tuple(items)
-    if isinstance(value, dict):
-        return {key: bytes_from_data(item) for key, item in value.items()}
-    return value
 
 
 def _simple_tokenizer_setup(ref, seed):
@@ -92,7 +65,7 @@ def _bpe_training_case(seed):
 
 
 def _bpe_training_outputs(sub, case):
-    return {"result": bytes_as_data(sub.train_bpe(case["text"], case["vocab_size"], list(SPECIAL_TOKENS)))}
+    return {"result": sub.train_bpe(case["text"], case["vocab_size"], list(SPECIAL_TOKENS))}
 
 
 @pytest.mark.ch02_bpe_train
@@ -103,7 +76,7 @@ def test_bpe_training_agrees_with_reference_on_random_text(outputs, case, ref):
     expect(isinstance(result, (tuple, list)) and len(result) == 2, "train_bpe should return (vocab, merges)")
     vocab, merges = result
     expect_type(merges, (list, tuple), "the merges train_bpe returns")
-    ref_vocab, ref_merges = bytes_as_data(ref.train_bpe(case["text"], case["vocab_size"], list(SPECIAL_TOKENS)))
+    ref_vocab, ref_merges = ref.train_bpe(case["text"], case["vocab_size"], list(SPECIAL_TOKENS))
     for k, (got, want) in enumerate(zip(merges, ref_merges)):
         if not isinstance(got, (list, tuple)) or tuple(got) != tuple(want):
             fail(f"merge #{k} differs from the reference on a hidden corpus")
@@ -118,15 +91,15 @@ def _bpe_tokenizer_setup(ref, seed):
     theirs = ref.BPETokenizer(dict(vocab), list(merges), list(SPECIAL_TOKENS))
     texts = [random_text(rng, 30) + rng.choice(["", "<|endoftext|>"]) + random_text(rng, 10) for _ in range(5)]
     return {
-        "vocab": bytes_as_data(dict(vocab)),
-        "merges": bytes_as_data(list(merges)),
+        "vocab": dict(vocab),
+        "merges": list(merges),
         "texts": texts,
         "ids": [theirs.encode(text) for text in texts],
     }
 
 
 def _bpe_tokenizer_outputs(sub, case):
-    mine = sub.BPETokenizer(bytes_from_data(case["vocab"]), bytes_from_data(case["merges"]), list(SPECIAL_TOKENS))
+    mine = sub.BPETokenizer(case["vocab"], case["merges"], list(SPECIAL_TOKENS))
     encoded, decoded = [], []
     for text, ids in zip(case["texts"], case["ids"]):
         encoded.append(mine.encode(text))
