@@ -7,6 +7,10 @@ reference's recorded run. An optimizer hook observes each step from outside the
 submission (learning rate, gradient norm), and the model logs the mode of every
 forward call, so evaluation without eval()/no_grad shows. Sampling is checked
 statistically over thousands of draws, so any correct way of drawing passes.
+
+Every check is split (`autograder.split`): its produce step runs the submission
+and returns what it observed as plain data (results, step logs, weights, printed
+text, the modes of the model's calls), and its compare step decides on that data alone.
 """
 
 from __future__ import annotations
@@ -27,16 +31,25 @@ from autograder.checks.toy_models import (
     TinyLanguageModel,
     WindowLanguageModel,
 )
-from autograder.checks.training_setups import ALPHABET, CONTEXT, StepLog, TrainingRun, training_run
+from autograder.checks.training_setups import (
+    ALPHABET,
+    CONTEXT,
+    START_CONTEXT,
+    StepLog,
+    TrainingRun,
+    training_run,
+)
 from autograder.compare import (
     expect,
     expect_close,
     expect_equal_tensor,
+    expect_list,
     expect_number,
     expect_tensor,
     expect_type,
     fail,
 )
+from autograder.split import split
 
 token_conversion = pytest.mark.ch05_token_conversion
 loss = pytest.mark.ch05_loss
@@ -55,55 +68,94 @@ def _batch_loss(model, inputs, targets) -> torch.Tensor:
         return F.cross_entropy(model(inputs).flatten(0, 1), targets.flatten())
 
 
+def _model_names() -> list[str]:
+    """The names of a TinyLanguageModel's parameters, which are its whole state dict (it has no buffers)."""
+    return list(TinyLanguageModel(len(ALPHABET), CONTEXT).state_dict())
+
+
+def _tensor(value, what: str):
+    """Produce: `value` once it is a tensor (fails naming `what` otherwise, before it becomes data)."""
+    expect_tensor(value, what)
+    return value
+
+
 # ---------------------------------------------------------------- ch05.token_conversion
 
+BATCH_TEXT = "Every effort moves you"
+ENDOFTEXT_TEXT = "the end<|endoftext|>A new"
+ROUND_TRIP_TEXT = "Every effort moves you forward.\nNew line<|endoftext|>"
+
+
+def _batch_ids(sub, gpt2):
+    return _tensor(sub.text_to_token_ids(BATCH_TEXT, gpt2), "text_to_token_ids(...)")
+
 
 @token_conversion
-def test_text_to_token_ids_is_a_batch_of_one(sub, gpt2):
+@split(produce=_batch_ids)
+def test_text_to_token_ids_is_a_batch_of_one(outputs, gpt2):
     """encodes with the tokenizer into a (1, num_tokens) int64 tensor"""
-    text = "Every effort moves you"
-    ids = sub.text_to_token_ids(text, gpt2)
-    expected = gpt2.encode(text)
-    expect_tensor(ids, "text_to_token_ids(...)", shape=(1, len(expected)), dtype=torch.int64)
-    expect_equal_tensor(ids, torch.tensor([expected]), "text_to_token_ids(...)")
+    expected = gpt2.encode(BATCH_TEXT)
+    expect_tensor(outputs, "text_to_token_ids(...)", shape=(1, len(expected)), dtype=torch.int64)
+    expect_equal_tensor(outputs, torch.tensor([expected]), "text_to_token_ids(...)")
 
 
-@token_conversion
-def test_text_to_token_ids_allows_endoftext(sub, gpt2):
-    """<|endoftext|> in the text becomes its special token id"""
-    text = "the end<|endoftext|>A new"
+def _endoftext_ids(sub, gpt2):
     try:
-        ids = sub.text_to_token_ids(text, gpt2)
+        ids = sub.text_to_token_ids(ENDOFTEXT_TEXT, gpt2)
     except ValueError as exc:
         fail(f"text_to_token_ids raised ValueError on a text with <|endoftext|>: allow it as a special token ({exc})")
-    expected = gpt2.encode(text, allowed_special={"<|endoftext|>"})
-    expect_equal_tensor(ids, torch.tensor([expected]), "text_to_token_ids of a text with <|endoftext|>")
+    return _tensor(ids, "text_to_token_ids of a text with <|endoftext|>")
 
 
 @token_conversion
-def test_token_ids_to_text_round_trips(sub, gpt2):
+@split(produce=_endoftext_ids)
+def test_text_to_token_ids_allows_endoftext(outputs, gpt2):
+    """<|endoftext|> in the text becomes its special token id"""
+    expected = gpt2.encode(ENDOFTEXT_TEXT, allowed_special={"<|endoftext|>"})
+    expect_equal_tensor(outputs, torch.tensor([expected]), "text_to_token_ids of a text with <|endoftext|>")
+
+
+def _round_trip_ids(gpt2) -> list[int]:
+    return gpt2.encode(ROUND_TRIP_TEXT, allowed_special={"<|endoftext|>"})
+
+
+def _decoded_texts(sub, gpt2):
+    """The student's text of the ids as a (1, num_tokens) batch, as a plain (num_tokens,) tensor and of
+    the first token alone as a (1, 1) batch; for the last, the name of the error it raised instead, if any."""
+    ids = _round_trip_ids(gpt2)
+    batch = sub.token_ids_to_text(torch.tensor([ids]), gpt2)
+    expect_type(batch, str, "token_ids_to_text(...)")
+    plain = sub.token_ids_to_text(torch.tensor(ids), gpt2)
+    try:
+        single, single_raised = sub.token_ids_to_text(torch.tensor([ids[:1]]), gpt2), None
+    except Exception as exc:  # noqa: BLE001 - any failure on a one-token batch is the student's to fix
+        single, single_raised = None, type(exc).__name__
+    return {"batch": batch, "plain": plain, "single": single, "single_raised": single_raised}
+
+
+@token_conversion
+@split(produce=_decoded_texts)
+def test_token_ids_to_text_round_trips(outputs, gpt2):
     """decodes a (1, num_tokens) batch, a plain (num_tokens,) tensor and a one-token batch back to the text"""
-    text = "Every effort moves you forward.\nNew line<|endoftext|>"
-    ids = gpt2.encode(text, allowed_special={"<|endoftext|>"})
-    decoded = sub.token_ids_to_text(torch.tensor([ids]), gpt2)
+    ids = _round_trip_ids(gpt2)
+    decoded = outputs["batch"]
     expect_type(decoded, str, "token_ids_to_text(...)")
     expect(
-        decoded == text,
+        decoded == ROUND_TRIP_TEXT,
         f"token_ids_to_text of a (1, {len(ids)}) batch gave {decoded[:40]!r}; expected the original text",
     )
-    decoded = sub.token_ids_to_text(torch.tensor(ids), gpt2)
+    decoded = outputs["plain"]
     expect(
-        decoded == text,
+        decoded == ROUND_TRIP_TEXT,
         f"token_ids_to_text of a ({len(ids)},) tensor gave {decoded[:40]!r}; expected the original text",
     )
     first = gpt2.decode(ids[:1])
-    try:
-        decoded = sub.token_ids_to_text(torch.tensor([ids[:1]]), gpt2)
-    except Exception as exc:  # noqa: BLE001 - any failure on a one-token batch is the student's to fix
+    if outputs["single_raised"] is not None:
         fail(
-            f"token_ids_to_text of a (1, 1) batch, a single token, raised {type(exc).__name__}: a one-token text "
-            "must decode too"
+            f"token_ids_to_text of a (1, 1) batch, a single token, raised {outputs['single_raised']}: a one-token "
+            "text must decode too"
         )
+    decoded = outputs["single"]
     expect(
         decoded == first, f"token_ids_to_text of a (1, 1) batch, a single token, gave {decoded!r}; expected {first!r}"
     )
@@ -120,17 +172,23 @@ def _loss_case(seed: int = 3):
     return model, inputs, targets
 
 
-@loss
-def test_calc_loss_batch_is_the_cross_entropy_against_the_targets(sub):
-    """the mean cross-entropy of every position's logits against its target token"""
+def _batch_loss_value(sub):
     model, inputs, targets = _loss_case()
-    result = sub.calc_loss_batch(inputs, targets, model, "cpu")
-    expect_tensor(result, "calc_loss_batch(...)")
+    return _tensor(sub.calc_loss_batch(inputs, targets, model, "cpu"), "calc_loss_batch(...)")
+
+
+@loss
+@split(produce=_batch_loss_value)
+def test_calc_loss_batch_is_the_cross_entropy_against_the_targets(outputs):
+    """the mean cross-entropy of every position's logits against its target token"""
+    expect_tensor(outputs, "calc_loss_batch(...)")
     expect(
-        result.numel() == 1, f"calc_loss_batch should return one number (a 0-d tensor); got shape {tuple(result.shape)}"
+        outputs.numel() == 1,
+        f"calc_loss_batch should return one number (a 0-d tensor); got shape {tuple(outputs.shape)}",
     )
+    model, inputs, targets = _loss_case()
     expected = _batch_loss(model, inputs, targets)
-    got = result.detach().reshape(())
+    got = outputs.reshape(())
     logits = model(inputs).detach()
     misordered = "logits and targets flattened in different orders (pair each position's logits with its own target)"
     mistakes = [
@@ -156,17 +214,31 @@ def test_calc_loss_batch_is_the_cross_entropy_against_the_targets(sub):
     expect_close(got, expected, "calc_loss_batch(...)", atol=1e-5)
 
 
-@loss
-def test_calc_loss_batch_backpropagates_into_the_model(sub):
-    """the loss keeps its graph: backward() gives every parameter a gradient"""
+def _loss_gradients(sub):
+    """Whether the student's loss is a tensor with a graph and, after its backward(), each model
+    parameter's gradient by name (None where none reached it)."""
     model, inputs, targets = _loss_case(4)
     result = sub.calc_loss_batch(inputs, targets, model, torch.device("cpu"))
+    has_graph = isinstance(result, torch.Tensor) and result.requires_grad
+    if has_graph:
+        result.backward()
+    return {"has_graph": has_graph, "grads": {name: p.grad for name, p in model.named_parameters()}}
+
+
+@loss
+@split(produce=_loss_gradients)
+def test_calc_loss_batch_backpropagates_into_the_model(outputs):
+    """the loss keeps its graph: backward() gives every parameter a gradient"""
     expect(
-        isinstance(result, torch.Tensor) and result.requires_grad,
+        outputs["has_graph"] is True,
         "calc_loss_batch's result has no gradient graph: return the tensor, not .item(), and do not use no_grad",
     )
-    result.backward()
-    missing = [name for name, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    grads = outputs["grads"]
+    missing = [
+        name
+        for name in _model_names()
+        if not (isinstance(grads.get(name), torch.Tensor) and grads[name].abs().sum() > 0)
+    ]
     expect(not missing, f"after backward() the model parameter {missing[:1]} got no gradient")
 
 
@@ -181,39 +253,66 @@ def _loader_case(num_batches: int, seed: int = 5):
     ]
 
 
-@loss
-def test_calc_loss_loader_averages_the_first_num_batches(sub):
-    """the mean of the first num_batches batch losses, as a float; None means every batch"""
-    model = TinyLanguageModel(len(ALPHABET), CONTEXT, seed=6)
-    batches = _loader_case(5)
-    losses = [float(_batch_loss(model, x, y)) for x, y in batches]
-    cases = [
-        (None, sum(losses) / 5, "num_batches=None"),
-        (2, sum(losses[:2]) / 2, "num_batches=2"),
-        (5, sum(losses) / 5, "num_batches=5"),
+# The num_batches of the 5-batch loader's calc_loss_loader calls.
+AVERAGED_NUM_BATCHES = (None, 2, 5)
+
+
+def _averaging_model() -> TinyLanguageModel:
+    return TinyLanguageModel(len(ALPHABET), CONTEXT, seed=6)
+
+
+def _loader_averages(sub):
+    """The student's calc_loss_loader of the 5-batch loader for each of AVERAGED_NUM_BATCHES, as floats."""
+    model, batches = _averaging_model(), _loader_case(5)
+    return [
+        expect_number(
+            sub.calc_loss_loader(batches, model, "cpu", num_batches=num_batches),
+            f"calc_loss_loader(..., num_batches={num_batches})",
+        )
+        for num_batches in AVERAGED_NUM_BATCHES
     ]
-    for num_batches, expected, what in cases:
-        value = sub.calc_loss_loader(batches, model, "cpu", num_batches=num_batches)
+
+
+@loss
+@split(produce=_loader_averages)
+def test_calc_loss_loader_averages_the_first_num_batches(outputs):
+    """the mean of the first num_batches batch losses, as a float; None means every batch"""
+    model = _averaging_model()
+    losses = [float(_batch_loss(model, x, y)) for x, y in _loader_case(5)]
+    expected = {None: sum(losses) / 5, 2: sum(losses[:2]) / 2, 5: sum(losses) / 5}
+    expect_list(outputs, len(AVERAGED_NUM_BATCHES), "the calc_loss_loader results")
+    for num_batches, value in zip(AVERAGED_NUM_BATCHES, outputs, strict=True):
+        what = f"num_batches={num_batches}"
         got = expect_number(value, f"calc_loss_loader(..., {what})")
         if num_batches == 2 and math.isclose(got, sum(losses) / 5, rel_tol=1e-5):
             fail("calc_loss_loader(..., num_batches=2) averaged every batch: stop after num_batches batches")
         if num_batches == 2 and math.isclose(got, sum(losses[:2]) / 5, rel_tol=1e-5):
             fail("calc_loss_loader(..., num_batches=2) divided the sum of 2 batch losses by all 5 batches")
         expect(
-            math.isclose(got, expected, rel_tol=1e-5, abs_tol=1e-6),
-            f"calc_loss_loader(..., {what}) over 5 batches gave {got:.6f}; expected {expected:.6f}",
+            math.isclose(got, expected[num_batches], rel_tol=1e-5, abs_tol=1e-6),
+            f"calc_loss_loader(..., {what}) over 5 batches gave {got:.6f}; expected {expected[num_batches]:.6f}",
         )
 
 
-@loss
-def test_calc_loss_loader_caps_num_batches_at_the_loader_length(sub):
-    """num_batches larger than len(data_loader) averages every batch"""
-    model = TinyLanguageModel(len(ALPHABET), CONTEXT, seed=7)
-    batches = _loader_case(3, seed=8)
-    losses = [float(_batch_loss(model, x, y)) for x, y in batches]
-    got = expect_number(
+def _capping_case():
+    """The model and the 3-batch loader of the num_batches=10 check."""
+    return TinyLanguageModel(len(ALPHABET), CONTEXT, seed=7), _loader_case(3, seed=8)
+
+
+def _capped_loss(sub):
+    model, batches = _capping_case()
+    return expect_number(
         sub.calc_loss_loader(batches, model, "cpu", num_batches=10), "calc_loss_loader(..., num_batches=10)"
     )
+
+
+@loss
+@split(produce=_capped_loss)
+def test_calc_loss_loader_caps_num_batches_at_the_loader_length(outputs):
+    """num_batches larger than len(data_loader) averages every batch"""
+    model, batches = _capping_case()
+    losses = [float(_batch_loss(model, x, y)) for x, y in batches]
+    got = expect_number(outputs, "calc_loss_loader(..., num_batches=10)")
     if math.isclose(got, sum(losses) / 10, rel_tol=1e-5):
         fail(
             "calc_loss_loader(..., num_batches=10) on a 3-batch loader divided by 10: use min(num_batches, len(data_loader))"
@@ -224,18 +323,37 @@ def test_calc_loss_loader_caps_num_batches_at_the_loader_length(sub):
     )
 
 
-@loss
-def test_calc_loss_loader_of_an_empty_loader_is_nan(sub):
-    """an empty loader gives nan, not an error"""
+# The num_batches of the empty loader's calc_loss_loader calls.
+EMPTY_NUM_BATCHES = (None, 3)
+
+
+def _empty_loader_losses(sub):
+    """For each of EMPTY_NUM_BATCHES, the student's calc_loss_loader of an empty loader:
+    {"raised": "ZeroDivisionError", "value": None} where it divided by zero, else {"raised": None, "value": float}."""
     model = TinyLanguageModel(len(ALPHABET), CONTEXT, seed=9)
-    for num_batches in (None, 3):
+    losses = []
+    for num_batches in EMPTY_NUM_BATCHES:
         try:
             value = sub.calc_loss_loader([], model, "cpu", num_batches=num_batches)
         except ZeroDivisionError:
+            losses.append({"raised": "ZeroDivisionError", "value": None})
+            continue
+        got = expect_number(value, f"calc_loss_loader([], ..., num_batches={num_batches})")
+        losses.append({"raised": None, "value": got})
+    return losses
+
+
+@loss
+@split(produce=_empty_loader_losses)
+def test_calc_loss_loader_of_an_empty_loader_is_nan(outputs):
+    """an empty loader gives nan, not an error"""
+    expect_list(outputs, len(EMPTY_NUM_BATCHES), "the calc_loss_loader results")
+    for num_batches, result in zip(EMPTY_NUM_BATCHES, outputs, strict=True):
+        if result["raised"] == "ZeroDivisionError":
             fail(
                 f"calc_loss_loader([], ..., num_batches={num_batches}) divided by zero: return float('nan') for an empty loader"
             )
-        got = expect_number(value, f"calc_loss_loader([], ..., num_batches={num_batches})")
+        got = expect_number(result["value"], f"calc_loss_loader([], ..., num_batches={num_batches})")
         expect(math.isnan(got), f"calc_loss_loader([], ..., num_batches={num_batches}) gave {got}; expected nan")
 
 
@@ -269,25 +387,40 @@ def _expect_results(results, count: int, what: str) -> list[list[float]]:
     return [[expect_number(v, f"an entry of {what}'s results") for v in values] for values in results]
 
 
-def _expect_recorded_run(
-    results, log: StepLog, printed: str, run: TrainingRun, case: dict, what: str, names: tuple
-) -> None:
-    """Compares a training run with the reference's: evaluation steps, tokens seen, losses, gradients, weights, samples."""
+def _recorded_run(function, run: TrainingRun, case: dict, what: str, settings: tuple[str, ...]) -> dict:
+    """Produce: `run` trained by the student's training function with the `settings` of a recorded case.
+    Its results as lists of floats, the step log's gradient norms and learning rates (the first parameter
+    group's and every group's, per step), the final weights and what it printed."""
+    results, log, printed = _run_training(function, run, **{name: case[name] for name in settings})
+    return {
+        "results": _expect_results(results, len(case["results"]), what),
+        "grad_norms": log.grad_norms,
+        "lrs": log.lrs,
+        "group_lrs": log.group_lrs,
+        "state": parameter_state(run.model),
+        "printed": printed,
+    }
+
+
+def _expect_recorded_run(outputs: dict, case: dict, what: str, names: tuple) -> None:
+    """Compares a training run (`_recorded_run`) with the reference's: evaluation steps, tokens seen,
+    losses, gradients, weights, samples."""
     expected = case["results"]
-    got = _expect_results(results, len(expected), what)
+    got = _expect_results(outputs["results"], len(expected), what)
+    grad_norms = outputs["grad_norms"]
     evals = len(expected[0])
-    for values, name in zip(got[:3], names):
+    for values, name in zip(got[:3], names[:3], strict=True):
         if len(values) != evals:
             fail(
-                f"{what} returned {len(values)} {name} for {len(log.grad_norms)} steps with eval_freq={case['eval_freq']}; "
+                f"{what} returned {len(values)} {name} for {len(grad_norms)} steps with eval_freq={case['eval_freq']}; "
                 f"expected {evals}: evaluate after every step whose number, counted from 0 over all epochs, "
                 "is a multiple of eval_freq"
             )
     steps = len(case["grad_norms"])
+    batches = len(training_run(seed=case["seed"]).train_loader)
     expect(
-        len(log.grad_norms) == steps,
-        f"{what} made {len(log.grad_norms)} optimizer steps; expected {steps} "
-        f"(one per batch, {len(run.train_loader)} batches per epoch)",
+        len(grad_norms) == steps,
+        f"{what} made {len(grad_norms)} optimizer steps; expected {steps} (one per batch, {batches} batches per epoch)",
     )
     tokens = got[2]
     if tokens != expected[2]:
@@ -295,7 +428,7 @@ def _expect_recorded_run(
             f"{what}: tokens seen {tokens[:3]}... expected {expected[2][:3]}...: count the input tokens of every "
             "batch trained on so far, this step's batch included"
         )
-    for step, (norm, expected_norm) in enumerate(zip(log.grad_norms, case["grad_norms"])):
+    for step, (norm, expected_norm) in enumerate(zip(grad_norms, case["grad_norms"], strict=True)):
         if not math.isclose(norm, expected_norm, rel_tol=1e-3, abs_tol=1e-6):
             hint = (
                 " (step 0 agrees: do the gradients of earlier batches pile up? reset them before each backward)"
@@ -305,12 +438,14 @@ def _expect_recorded_run(
             fail(
                 f"{what}: the gradient norm at step {step} is {norm:.5g}; the reference run's is {expected_norm:.5g}{hint}"
             )
-    for values, expected_values, name in zip(got[:2], expected[:2], names[:2]):
+    for values, expected_values, name in zip(got[:2], expected[:2], names[:2], strict=True):
         expect_close(
             torch.tensor(values), torch.tensor(expected_values), f"{what}'s {name}", atol=LOSS_TOL, rtol=LOSS_TOL
         )
-    for name, tensor in parameter_state(run.model).items():
-        expect_close(tensor, case["state"][name], f"the model's {name} after {what}", atol=1e-4, rtol=1e-4)
+    for name, expected_tensor in case["state"].items():
+        expect_close(outputs["state"][name], expected_tensor, f"the model's {name} after {what}", atol=1e-4, rtol=1e-4)
+    printed = outputs["printed"]
+    expect_type(printed, str, f"what {what} printed")
     for sample in case["samples"]:
         expect(
             sample in printed,
@@ -319,29 +454,42 @@ def _expect_recorded_run(
         )
 
 
-@train_loop
-def test_train_model_simple_reproduces_the_reference_run(sub, recorded):
-    """same evaluation steps, tokens seen, losses, gradients, final weights and printed samples as the reference"""
+SIMPLE_SETTINGS = ("num_epochs", "eval_freq", "eval_iter")
+
+
+def _simple_run(sub, recorded):
     case = recorded["train"]
     run = training_run(seed=case["seed"])
-    results, log, printed = _run_training(
-        sub.train_model_simple,
-        run,
-        num_epochs=case["num_epochs"],
-        eval_freq=case["eval_freq"],
-        eval_iter=case["eval_iter"],
-    )
-    _expect_recorded_run(
-        results, log, printed, run, case, "train_model_simple", ("training losses", "validation losses", "token counts")
-    )
+    return _recorded_run(sub.train_model_simple, run, case, "train_model_simple", SIMPLE_SETTINGS)
 
 
 @train_loop
-def test_train_model_simple_lowers_the_loss(sub):
-    """a few epochs on a small fixed dataset lower the training loss"""
-    run = training_run(seed=11, lr=0.05)
-    before = sum(float(_batch_loss(run.model, x, y)) for x, y in run.train_loader)
+@split(produce=_simple_run)
+def test_train_model_simple_reproduces_the_reference_run(outputs, recorded):
+    """same evaluation steps, tokens seen, losses, gradients, final weights and printed samples as the reference"""
+    _expect_recorded_run(
+        outputs, recorded["train"], "train_model_simple", ("training losses", "validation losses", "token counts")
+    )
+
+
+def _lowering_run() -> TrainingRun:
+    return training_run(seed=11, lr=0.05)
+
+
+def _trained_weights(sub):
+    """The model's parameters after 3 epochs of the student's train_model_simple."""
+    run = _lowering_run()
     _run_training(sub.train_model_simple, run, num_epochs=3, eval_freq=100, eval_iter=1)
+    return parameter_state(run.model)
+
+
+@train_loop
+@split(produce=_trained_weights)
+def test_train_model_simple_lowers_the_loss(outputs):
+    """a few epochs on a small fixed dataset lower the training loss"""
+    run = _lowering_run()
+    before = sum(float(_batch_loss(run.model, x, y)) for x, y in run.train_loader)
+    load_parameters(run.model, outputs, "the trained model")
     after = sum(float(_batch_loss(run.model, x, y)) for x, y in run.train_loader)
     expect(
         after < before * 0.9,
@@ -350,9 +498,17 @@ def test_train_model_simple_lowers_the_loss(sub):
     )
 
 
-def _expect_modes(model: TinyLanguageModel, what: str) -> None:
-    """Forward calls without gradients must run in eval mode, and those with gradients in train mode."""
-    for training, grad_enabled in model.calls:
+def _calls_and_mode(run: TrainingRun) -> dict:
+    """Produce: the (training, grad_enabled) of every forward call of the run's model, and whether it
+    is in train mode now."""
+    return {"calls": run.model.calls, "training": run.model.training}
+
+
+def _expect_modes(calls: list, what: str) -> None:
+    """Forward calls without gradients must run in eval mode, and those with gradients in train mode.
+
+    calls: (training, grad_enabled) of each forward call, as `TinyLanguageModel.calls` logs them."""
+    for training, grad_enabled in calls:
         if not grad_enabled and training:
             fail(
                 f"{what} ran the model without gradients but in train mode: call model.eval() first, so dropout is off"
@@ -364,36 +520,59 @@ def _expect_modes(model: TinyLanguageModel, what: str) -> None:
             )
 
 
-@train_loop
-def test_evaluation_runs_in_eval_mode_without_gradients(sub):
-    """evaluation and samples run in eval() under no_grad; training steps in train() with gradients"""
+def _modes_of_training(sub):
     run = training_run(seed=12, drop_rate=0.5)
     _run_training(sub.train_model_simple, run, num_epochs=2, eval_freq=2, eval_iter=1)
-    expect(
-        any(not grad for _, grad in run.model.calls),
-        "train_model_simple never ran the model without gradients: evaluate and generate samples under torch.no_grad()",
-    )
-    _expect_modes(run.model, "train_model_simple")
-    expect(run.model.training, "after train_model_simple the model is in eval mode; leave it in train mode")
+    return _calls_and_mode(run)
 
 
 @train_loop
-def test_evaluate_model_gives_both_losses_and_restores_train_mode(sub):
+@split(produce=_modes_of_training)
+def test_evaluation_runs_in_eval_mode_without_gradients(outputs):
+    """evaluation and samples run in eval() under no_grad; training steps in train() with gradients"""
+    calls = outputs["calls"]
+    expect(
+        any(not grad for _, grad in calls),
+        "train_model_simple never ran the model without gradients: evaluate and generate samples under torch.no_grad()",
+    )
+    _expect_modes(calls, "train_model_simple")
+    expect(outputs["training"] is True, "after train_model_simple the model is in eval mode; leave it in train mode")
+
+
+EVALUATED = ("train_loss", "val_loss")
+
+
+def _evaluation_run() -> TrainingRun:
+    return training_run(seed=13, drop_rate=0.5)
+
+
+def _evaluation(sub):
+    """The student's evaluate_model with eval_iter=2, as floats, and the model's calls and mode after it."""
+    run = _evaluation_run()
+    result = sub.evaluate_model(run.model, run.train_loader, run.val_loader, "cpu", 2)
+    expect(
+        isinstance(result, (tuple, list)) and len(result) == 2, "evaluate_model should return (train_loss, val_loss)"
+    )
+    losses = [expect_number(value, f"evaluate_model's {name}") for value, name in zip(result, EVALUATED, strict=True)]
+    return {"result": losses, **_calls_and_mode(run)}
+
+
+@train_loop
+@split(produce=_evaluation)
+def test_evaluate_model_gives_both_losses_and_restores_train_mode(outputs):
     """(train_loss, val_loss) over eval_iter batches each, with dropout off, and the model back in train mode"""
-    run = training_run(seed=13, drop_rate=0.5)
+    run = _evaluation_run()
     run.model.eval()
     expected = [
         sum(float(_batch_loss(run.model, x, y)) for x, y in list(loader)[:2]) / 2
         for loader in (run.train_loader, run.val_loader)
     ]
-    run.model.train()
-    run.model.calls.clear()
-    result = sub.evaluate_model(run.model, run.train_loader, run.val_loader, "cpu", 2)
+    result, calls = outputs["result"], outputs["calls"]
     expect(
         isinstance(result, (tuple, list)) and len(result) == 2, "evaluate_model should return (train_loss, val_loss)"
     )
-    _expect_modes(run.model, "evaluate_model")
-    for value, want, name in zip(result, expected, ("train_loss", "val_loss")):
+    _expect_modes(calls, "evaluate_model")
+    for value, want, name in zip(result, expected, EVALUATED, strict=True):
         got = expect_number(value, f"evaluate_model's {name}")
         expect(
             math.isclose(got, want, rel_tol=1e-5),
@@ -401,38 +580,54 @@ def test_evaluate_model_gives_both_losses_and_restores_train_mode(sub):
             "(the mean loss of the first eval_iter batches, dropout off)",
         )
     expect(
-        len(run.model.calls) == 4,
-        f"evaluate_model ran the model {len(run.model.calls)} times for eval_iter=2; "
-        "expected 4 (2 batches of each loader)",
+        len(calls) == 4,
+        f"evaluate_model ran the model {len(calls)} times for eval_iter=2; expected 4 (2 batches of each loader)",
     )
-    expect(run.model.training, "after evaluate_model the model is in eval mode; put it back in train mode")
+    expect(outputs["training"] is True, "after evaluate_model the model is in eval mode; put it back in train mode")
 
 
-@train_loop
-def test_generate_and_print_sample_prints_the_greedy_continuation(sub, recorded):
-    """one line: the start context and 50 greedy tokens, newlines as spaces; the model back in train mode"""
+def _sample_and_newline(case: dict) -> tuple[str, str]:
+    """The last recorded sample, and the character of its continuation that the check's tokenizer decodes as a newline."""
+    sample = case["samples"][-1]
+    continuation = sample[len(START_CONTEXT) :]
+    candidates = [c for c in dict.fromkeys(continuation) if c not in START_CONTEXT and c != continuation[-1]]
+    return sample, max(candidates, key=continuation.count)
+
+
+def _printed_sample(sub, recorded):
+    """What the student's generate_and_print_sample printed for the recorded trained model, with a
+    tokenizer that decodes a character inside the continuation as a newline; the model's calls and mode."""
     case = recorded["train"]
     run = training_run(seed=case["seed"])
     load_parameters(run.model, case["state"], "the model")
     run.model.train()
-    # A tokenizer that decodes a character inside the continuation as a newline.
-    sample = case["samples"][-1]
-    continuation = sample[len(run.start_context) :]
-    candidates = [c for c in dict.fromkeys(continuation) if c not in run.start_context and c != continuation[-1]]
-    newline = max(candidates, key=continuation.count)
+    _, newline = _sample_and_newline(case)
     tokenizer = CharTokenizer(ALPHABET.replace(newline, "\n"))
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         sub.generate_and_print_sample(run.model, tokenizer, "cpu", run.start_context)
-    if sample.replace(newline, "\n") in printed.getvalue():
+    return {"printed": printed.getvalue(), **_calls_and_mode(run)}
+
+
+@train_loop
+@split(produce=_printed_sample)
+def test_generate_and_print_sample_prints_the_greedy_continuation(outputs, recorded):
+    """one line: the start context and 50 greedy tokens, newlines as spaces; the model back in train mode"""
+    sample, newline = _sample_and_newline(recorded["train"])
+    printed = outputs["printed"]
+    expect_type(printed, str, "what generate_and_print_sample printed")
+    if sample.replace(newline, "\n") in printed:
         fail("generate_and_print_sample printed the sample over several lines: show its newlines as spaces")
     expect(
-        sample.replace(newline, " ") in printed.getvalue(),
+        sample.replace(newline, " ") in printed,
         "generate_and_print_sample printed "
-        f"{printed.getvalue()[:60]!r}...; expected the start context followed by the model's 50 greedy tokens",
+        f"{printed[:60]!r}...; expected the start context followed by the model's 50 greedy tokens",
     )
-    _expect_modes(run.model, "generate_and_print_sample")
-    expect(run.model.training, "after generate_and_print_sample the model is in eval mode; put it back in train mode")
+    _expect_modes(outputs["calls"], "generate_and_print_sample")
+    expect(
+        outputs["training"] is True,
+        "after generate_and_print_sample the model is in eval mode; put it back in train mode",
+    )
 
 
 # ---------------------------------------------------------------- ch05.generate
@@ -447,11 +642,17 @@ LOGITS = torch.tensor([2.0, 1.0, 0.5, 0.0, -0.5, -1.0, 1.5, -2.0])
 
 
 def _draws(sub, logits: torch.Tensor, n: int, seed: int, **kwargs) -> torch.Tensor:
-    """n tokens sampled from fixed logits in one generate call -> frequency per token id."""
+    """Produce: n tokens sampled from fixed logits in one generate call, after a one-token prompt -> (1, n + 1)."""
     torch.manual_seed(seed)
     out = sub.generate(FixedLogitsModel(logits), torch.tensor([[0]]), n, 4, **kwargs)
     expect_tensor(out, "generate(...)", shape=(1, n + 1))
-    return torch.bincount(out[0, 1:], minlength=len(logits)).double() / n
+    return out
+
+
+def _frequencies(out, n: int, vocab_size: int) -> torch.Tensor:
+    """Compare: the frequency of each token id among the n drawn tokens of `out` (`_draws`) -> (vocab_size,)."""
+    expect_tensor(out, "generate(...)", shape=(1, n + 1))
+    return torch.bincount(out[0, 1:], minlength=vocab_size).double() / n
 
 
 def _distance(frequencies: torch.Tensor, probabilities: torch.Tensor) -> float:
@@ -469,24 +670,58 @@ def _expect_distribution(frequencies: torch.Tensor, expected: torch.Tensor, what
         )
 
 
-@generate
-def test_generate_at_temperature_zero_is_greedy(sub, recorded):
-    """temperature 0 (the default) takes the argmax; top_k does not change that"""
+GREEDY_KWARGS = ({}, {"top_k": 3})
+
+
+def _greedy_what(kwargs: dict, prompt: torch.Tensor) -> str:
+    return f"generate(..., {kwargs or 'temperature=0'}) from a {prompt.shape[1]}-token prompt"
+
+
+def _greedy_runs(sub, recorded):
+    """The student's generate from each recorded prompt, with each of GREEDY_KWARGS."""
     case = recorded["greedy"]
     model = WindowLanguageModel(case["vocab_size"], case["context_size"], seed=case["seed"])
-    for prompt, expected in zip(case["prompts"], case["generated"]):
-        for kwargs in ({}, {"top_k": 3}):
-            out = sub.generate(model, prompt.clone(), case["max_new_tokens"], case["context_size"], **kwargs)
-            expect_equal_tensor(
-                out, expected, f"generate(..., {kwargs or 'temperature=0'}) from a {prompt.shape[1]}-token prompt"
+    return [
+        [
+            _tensor(
+                sub.generate(model, prompt.clone(), case["max_new_tokens"], case["context_size"], **kwargs),
+                _greedy_what(kwargs, prompt),
             )
+            for kwargs in GREEDY_KWARGS
+        ]
+        for prompt in case["prompts"]
+    ]
 
 
 @generate
-def test_generate_samples_from_the_tempered_softmax(sub):
+@split(produce=_greedy_runs)
+def test_generate_at_temperature_zero_is_greedy(outputs, recorded):
+    """temperature 0 (the default) takes the argmax; top_k does not change that"""
+    case = recorded["greedy"]
+    expect_list(outputs, len(case["prompts"]), "the generate results")
+    for prompt, expected, outs in zip(case["prompts"], case["generated"], outputs, strict=True):
+        expect_list(outs, len(GREEDY_KWARGS), "the generate results")
+        for kwargs, out in zip(GREEDY_KWARGS, outs, strict=True):
+            expect_equal_tensor(out, expected, _greedy_what(kwargs, prompt))
+
+
+TEMPERATURES = (0.5, 2.0)
+
+
+def _tempered_draws(sub):
+    """DRAWS tokens from LOGITS at each of TEMPERATURES, the i-th from torch seed i."""
+    return [
+        _draws(sub, LOGITS, DRAWS, seed=seed, temperature=temperature) for seed, temperature in enumerate(TEMPERATURES)
+    ]
+
+
+@generate
+@split(produce=_tempered_draws)
+def test_generate_samples_from_the_tempered_softmax(outputs):
     """token frequencies follow softmax(logits / temperature): sharper at temperature 0.5, flatter at 2"""
-    for seed, temperature in enumerate((0.5, 2.0)):
-        frequencies = _draws(sub, LOGITS, DRAWS, seed=seed, temperature=temperature)
+    expect_list(outputs, len(TEMPERATURES), "the generate results")
+    for temperature, out in zip(TEMPERATURES, outputs, strict=True):
+        frequencies = _frequencies(out, DRAWS, len(LOGITS))
         expected = torch.softmax(LOGITS / temperature, dim=0)
         closest = min(
             (1.0, 1 / temperature), key=lambda other: _distance(frequencies, torch.softmax(LOGITS / other, dim=0))
@@ -499,11 +734,16 @@ def test_generate_samples_from_the_tempered_softmax(sub):
         _expect_distribution(frequencies, expected, f"generate(..., temperature={temperature:g})")
 
 
+def _top_k_draws(sub):
+    return _draws(sub, LOGITS, DRAWS, seed=7, temperature=1.5, top_k=3)
+
+
 @generate
-def test_generate_top_k_draws_only_the_k_best(sub):
+@split(produce=_top_k_draws)
+def test_generate_top_k_draws_only_the_k_best(outputs):
     """with top_k=3 only the 3 highest-logit tokens appear, in proportion to their tempered probabilities"""
     top = torch.topk(LOGITS, 3).indices
-    frequencies = _draws(sub, LOGITS, DRAWS, seed=7, temperature=1.5, top_k=3)
+    frequencies = _frequencies(outputs, DRAWS, len(LOGITS))
     outside = [i for i in range(len(LOGITS)) if frequencies[i] > 0 and i not in top]
     if outside:
         rank = int((LOGITS > LOGITS[outside[0]]).sum()) + 1
@@ -516,27 +756,59 @@ def test_generate_top_k_draws_only_the_k_best(sub):
     _expect_distribution(frequencies, torch.softmax(masked / 1.5, dim=0), "generate(..., temperature=1.5, top_k=3)")
 
 
-@generate
-def test_generate_runs_the_model_without_gradients(sub):
-    """sampling never backpropagates, so every forward call runs without gradient tracking"""
+NO_GRAD_KWARGS = ({}, {"temperature": 1.0, "top_k": 2})
+
+
+def _grad_modes(sub):
+    """For each of NO_GRAD_KWARGS, torch.is_grad_enabled() at each model call of the student's generate."""
     model = CountingModel(12)
-    for kwargs in ({}, {"temperature": 1.0, "top_k": 2}):
+    modes = []
+    for kwargs in NO_GRAD_KWARGS:
         model.grad_enabled.clear()
         sub.generate(model, torch.tensor([[2, 3]]), 3, 4, **kwargs)
-        expect(model.grad_enabled, f"generate(..., {kwargs or 'temperature=0'}) never ran the model")
+        modes.append(list(model.grad_enabled))
+    return modes
+
+
+@generate
+@split(produce=_grad_modes)
+def test_generate_runs_the_model_without_gradients(outputs):
+    """sampling never backpropagates, so every forward call runs without gradient tracking"""
+    expect_list(outputs, len(NO_GRAD_KWARGS), "the generate runs")
+    for kwargs, grad_enabled in zip(NO_GRAD_KWARGS, outputs, strict=True):
         expect(
-            not any(model.grad_enabled),
+            isinstance(grad_enabled, list) and len(grad_enabled) > 0,
+            f"generate(..., {kwargs or 'temperature=0'}) never ran the model",
+        )
+        expect(
+            not any(grad_enabled),
             f"generate(..., {kwargs or 'temperature=0'}) ran the model with gradient "
             "tracking on, which keeps every step's graph in memory: run the model under torch.no_grad()",
         )
 
 
-@generate
-def test_generate_stops_at_eos_without_appending_it(sub):
-    """drawing eos_id ends generation before max_new_tokens, and eos_id is not in the output"""
+EOS_KWARGS = ({}, {"temperature": 0.5}, {"temperature": 1.0, "top_k": 2})
+
+
+def _eos_runs(sub):
+    """The student's generate on a counting model with eos_id=7, for each of EOS_KWARGS, and without eos_id."""
     model = CountingModel(12)
-    for kwargs in ({}, {"temperature": 0.5}, {"temperature": 1.0, "top_k": 2}):
-        out = sub.generate(model, torch.tensor([[2, 3]]), 8, 4, eos_id=7, **kwargs)
+    stopped = [
+        _tensor(
+            sub.generate(model, torch.tensor([[2, 3]]), 8, 4, eos_id=7, **kwargs), f"generate(..., eos_id=7, {kwargs})"
+        )
+        for kwargs in EOS_KWARGS
+    ]
+    unstopped = _tensor(sub.generate(model, torch.tensor([[2, 3]]), 8, 4), "generate(...) without eos_id")
+    return {"with_eos": stopped, "without_eos": unstopped}
+
+
+@generate
+@split(produce=_eos_runs)
+def test_generate_stops_at_eos_without_appending_it(outputs):
+    """drawing eos_id ends generation before max_new_tokens, and eos_id is not in the output"""
+    expect_list(outputs["with_eos"], len(EOS_KWARGS), "the generate results")
+    for kwargs, out in zip(EOS_KWARGS, outputs["with_eos"], strict=True):
         expect_tensor(out, f"generate(..., eos_id=7, {kwargs})")
         expected = torch.tensor([[2, 3, 4, 5, 6]])
         if out.shape[1] == 6 and out[0, -1] == 7:
@@ -544,8 +816,9 @@ def test_generate_stops_at_eos_without_appending_it(sub):
         if out.shape[1] == 10:
             fail("generate did not stop at eos_id: after drawing it, return at once")
         expect_equal_tensor(out, expected, f"generate(..., eos_id=7, {kwargs}) on a model that counts up from 3")
-    out = sub.generate(model, torch.tensor([[2, 3]]), 8, 4)
-    expect_equal_tensor(out, torch.tensor([[2, 3, 4, 5, 6, 7, 8, 9, 10, 11]]), "generate(...) without eos_id")
+    expect_equal_tensor(
+        outputs["without_eos"], torch.tensor([[2, 3, 4, 5, 6, 7, 8, 9, 10, 11]]), "generate(...) without eos_id"
+    )
 
 
 # ---------------------------------------------------------------- ch05.checkpoint
@@ -558,39 +831,70 @@ def _steps(run: TrainingRun, batches) -> None:
         run.optimizer.step()
 
 
-@checkpoint
-def test_checkpoint_has_the_books_format(sub, tmp_path):
-    """one torch.save'd dict with model_state_dict and optimizer_state_dict, loadable with weights_only=True"""
+CHECKPOINT_KEYS = {"model_state_dict", "optimizer_state_dict"}
+
+
+def _saved_checkpoint(sub, tmp_path):
+    """Saves a run after two steps with the student's save_checkpoint and reads the file back as the book does.
+
+    Returns the model's state dict, whether the file exists, the name of the error torch.load(weights_only=True)
+    raised (None if it read the file), what it read (the type, and the keys of a dict), and, where the dict
+    has the book's keys, the model state dict's entries under the model's names and the number of
+    parameters with optimizer state (None unless the optimizer state dict is a dict)."""
     run = training_run(seed=21)
     _steps(run, list(run.train_loader)[:2])
     path = tmp_path / "model_and_optimizer.pth"
     sub.save_checkpoint(run.model, run.optimizer, path)
-    expect(path.exists(), "save_checkpoint wrote nothing at the given path")
+    read = {"model_state": run.model.state_dict(), "exists": path.exists(), "load_error": None}
+    if not read["exists"]:
+        return read
     try:
         saved = torch.load(path, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any failure to read is the student's to fix
+        return {**read, "load_error": type(exc).__name__}
+    read |= {"type": type(saved).__name__, "keys": list(saved) if isinstance(saved, dict) else None}
+    if read["keys"] is None or not CHECKPOINT_KEYS <= set(saved):
+        return read
+    model_state, optimizer_state = saved["model_state_dict"], saved["optimizer_state_dict"]
+    return {
+        **read,
+        "saved_model_state": {name: model_state[name] for name in read["model_state"] if name in model_state},
+        "optimizer_state_entries": len(optimizer_state.get("state", {})) if isinstance(optimizer_state, dict) else None,
+    }
+
+
+@checkpoint
+@split(produce=_saved_checkpoint)
+def test_checkpoint_has_the_books_format(outputs):
+    """one torch.save'd dict with model_state_dict and optimizer_state_dict, loadable with weights_only=True"""
+    expect(outputs["exists"] is True, "save_checkpoint wrote nothing at the given path")
+    if outputs["load_error"] is not None:
         fail(
-            f"torch.load(path, weights_only=True) cannot read the checkpoint ({type(exc).__name__}): save state dicts, not modules"
+            f"torch.load(path, weights_only=True) cannot read the checkpoint ({outputs['load_error']}): save state dicts, not modules"
         )
+    keys = outputs["keys"]
     expect(
-        isinstance(saved, dict) and {"model_state_dict", "optimizer_state_dict"} <= set(saved),
+        isinstance(keys, list) and CHECKPOINT_KEYS <= set(keys),
         f"the checkpoint should be a dict with keys 'model_state_dict' and 'optimizer_state_dict'; got "
-        f"{sorted(saved) if isinstance(saved, dict) else type(saved).__name__}",
+        f"{sorted(keys) if isinstance(keys, list) else outputs['type']}",
     )
-    for name, tensor in run.model.state_dict().items():
-        expect(name in saved["model_state_dict"], f"model_state_dict has no entry '{name}'")
-        expect_close(saved["model_state_dict"][name], tensor, f"model_state_dict['{name}']", atol=0, rtol=0)
-    optimizer_state = saved["optimizer_state_dict"]
+    saved, names = outputs["saved_model_state"], _model_names()
+    for name in names:
+        expect(name in saved, f"model_state_dict has no entry '{name}'")
+        expect_close(saved[name], outputs["model_state"][name], f"model_state_dict['{name}']", atol=0, rtol=0)
     expect(
-        isinstance(optimizer_state, dict)
-        and len(optimizer_state.get("state", {})) == len(list(run.model.parameters())),
+        outputs["optimizer_state_entries"] == len(names),
         "optimizer_state_dict should be optimizer.state_dict(), with AdamW's state for every parameter",
     )
 
 
-@checkpoint
-def test_training_resumes_exactly_from_a_checkpoint(sub, tmp_path):
-    """a fresh model and optimizer restored from the checkpoint take the same next step as the original run"""
+def _resumed_run(sub, tmp_path):
+    """Saves a run after three steps with the student's save_checkpoint, restores it with load_checkpoint into
+    a run of other initial weights and takes the next step in both.
+
+    Returns what load_checkpoint returned (whether None, whether a tuple), the restored model's state dict and
+    the saved one under the same names, the number of parameters with optimizer state after restoring, and
+    the parameters of both runs after the next step."""
     original = training_run(seed=22)
     batches = list(original.train_loader)
     _steps(original, batches[:3])
@@ -600,87 +904,142 @@ def test_training_resumes_exactly_from_a_checkpoint(sub, tmp_path):
 
     resumed = training_run(seed=23)  # other initial weights
     returned = sub.load_checkpoint(resumed.model, resumed.optimizer, path)
-    expect(returned is None or isinstance(returned, tuple), "load_checkpoint restores in place")
     saved = torch.load(path, weights_only=True)
-    for name, tensor in resumed.model.state_dict().items():
-        if not torch.equal(tensor, saved["model_state_dict"][name]):
+    restored = {name: tensor.clone() for name, tensor in resumed.model.state_dict().items()}
+    observed = {
+        "returned_none": returned is None,
+        "returned_tuple": isinstance(returned, tuple),
+        "restored": restored,
+        "saved": {name: saved["model_state_dict"][name] for name in restored},
+        "optimizer_state_entries": len(resumed.optimizer.state_dict()["state"]),
+    }
+    _steps(resumed, batches[3:4])
+    return {**observed, "resumed": parameter_state(resumed.model), "uninterrupted": parameter_state(original.model)}
+
+
+@checkpoint
+@split(produce=_resumed_run)
+def test_training_resumes_exactly_from_a_checkpoint(outputs):
+    """a fresh model and optimizer restored from the checkpoint take the same next step as the original run"""
+    expect(outputs["returned_none"] is True or outputs["returned_tuple"] is True, "load_checkpoint restores in place")
+    names = _model_names()
+    for name in names:
+        if not torch.equal(outputs["restored"][name], outputs["saved"][name]):
             fail(f"after load_checkpoint the model's {name} is not the saved one: load the model's state dict")
-    state = resumed.optimizer.state_dict()["state"]
     expect(
-        len(state) == len(list(resumed.model.parameters())),
+        outputs["optimizer_state_entries"] == len(names),
         "after load_checkpoint the optimizer has no state: AdamW's moving averages and step counts are lost; "
         "save and load the optimizer's state dict too",
     )
-    _steps(resumed, batches[3:4])
-    for (name, tensor), expected in zip(resumed.model.named_parameters(), original.model.parameters()):
-        expect_close(tensor, expected, f"{name} after one step from the checkpoint", atol=1e-7, rtol=1e-6)
+    for name in names:
+        expect_close(
+            outputs["resumed"][name],
+            outputs["uninterrupted"][name],
+            f"{name} after one step from the checkpoint",
+            atol=1e-7,
+            rtol=1e-6,
+        )
 
 
 # ---------------------------------------------------------------- ch05.training_extras
 
+WARM_UP_STEPS = (0, 1, 5, 9)
 
-@training_extras
-def test_learning_rate_warms_up_linearly(sub):
-    """from initial_lr at step 0 up by (peak_lr - initial_lr) / warmup_steps per step"""
-    for step in (0, 1, 5, 9):
-        got = expect_number(
+
+def _warm_up_rates(sub):
+    """The student's learning_rate_at at each of WARM_UP_STEPS, and at step 0 with the default initial_lr."""
+    rates = [
+        expect_number(
             sub.learning_rate_at(step, 1e-3, 10, 50, initial_lr=1e-4, min_lr=1e-5), f"learning_rate_at({step}, ...)"
         )
+        for step in WARM_UP_STEPS
+    ]
+    default = expect_number(sub.learning_rate_at(0, 1e-3, 10, 50), "learning_rate_at(0, ...)")
+    return {"rates": rates, "default_initial_lr": default}
+
+
+@training_extras
+@split(produce=_warm_up_rates)
+def test_learning_rate_warms_up_linearly(outputs):
+    """from initial_lr at step 0 up by (peak_lr - initial_lr) / warmup_steps per step"""
+    expect_list(outputs["rates"], len(WARM_UP_STEPS), "the learning_rate_at results")
+    for step, value in zip(WARM_UP_STEPS, outputs["rates"], strict=True):
+        got = expect_number(value, f"learning_rate_at({step}, ...)")
         expected = 1e-4 + step * (1e-3 - 1e-4) / 10
         expect(
             math.isclose(got, expected, rel_tol=1e-6),
             f"learning_rate_at(step={step}, peak_lr=1e-3, warmup_steps=10, initial_lr=1e-4) is {got:.6g}; expected {expected:.6g}",
         )
-    got = expect_number(sub.learning_rate_at(0, 1e-3, 10, 50), "learning_rate_at(0, ...)")
+    got = expect_number(outputs["default_initial_lr"], "learning_rate_at(0, ...)")
     expect(
         math.isclose(got, 3e-5, rel_tol=1e-6),
         f"with the default initial_lr, step 0 has learning rate {got:.6g}; expected 3e-05",
     )
 
 
-@training_extras
-def test_learning_rate_decays_along_a_cosine(sub):
-    """peak_lr when warm-up ends, the midpoint halfway through the decay, min_lr at total_steps"""
-    cases = [
-        (10, 1e-3, "when warm-up ends (step warmup_steps)"),
-        (30, (1e-3 + 1e-5) / 2, "halfway through the decay"),
-        (50, 1e-5, "at step total_steps"),
-        (20, 1e-5 + (1e-3 - 1e-5) * 0.5 * (1 + math.cos(math.pi / 4)), "a quarter into the decay"),
-    ]
-    for step, expected, when in cases:
-        got = expect_number(
+# (step, expected rate, when) along the decay of a 50-step schedule with 10 warm-up steps from peak 1e-3 to 1e-5.
+DECAY_CASES = (
+    (10, 1e-3, "when warm-up ends (step warmup_steps)"),
+    (30, (1e-3 + 1e-5) / 2, "halfway through the decay"),
+    (50, 1e-5, "at step total_steps"),
+    (20, 1e-5 + (1e-3 - 1e-5) * 0.5 * (1 + math.cos(math.pi / 4)), "a quarter into the decay"),
+)
+
+
+def _decay_rates(sub):
+    """The student's learning_rate_at at each step of DECAY_CASES, and at step 50 with the default min_lr."""
+    rates = [
+        expect_number(
             sub.learning_rate_at(step, 1e-3, 10, 50, initial_lr=1e-4, min_lr=1e-5), f"learning_rate_at({step}, ...)"
         )
+        for step, _, _ in DECAY_CASES
+    ]
+    default = expect_number(sub.learning_rate_at(50, 1e-3, 10, 50), "learning_rate_at(50, ...)")
+    return {"rates": rates, "default_min_lr": default}
+
+
+@training_extras
+@split(produce=_decay_rates)
+def test_learning_rate_decays_along_a_cosine(outputs):
+    """peak_lr when warm-up ends, the midpoint halfway through the decay, min_lr at total_steps"""
+    expect_list(outputs["rates"], len(DECAY_CASES), "the learning_rate_at results")
+    for (step, expected, when), value in zip(DECAY_CASES, outputs["rates"], strict=True):
+        got = expect_number(value, f"learning_rate_at({step}, ...)")
         expect(
             math.isclose(got, expected, rel_tol=1e-6),
             f"learning_rate_at(step={step}, peak_lr=1e-3, warmup_steps=10, total_steps=50, min_lr=1e-5), {when}, "
             f"is {got:.6g}; expected {expected:.6g}",
         )
-    got = expect_number(sub.learning_rate_at(50, 1e-3, 10, 50), "learning_rate_at(50, ...)")
+    got = expect_number(outputs["default_min_lr"], "learning_rate_at(50, ...)")
     expect(
         math.isclose(got, 1e-6, rel_tol=1e-6),
         f"with the default min_lr, the last step has learning rate {got:.6g}; expected 1e-06",
     )
 
 
-@training_extras
-def test_train_model_sets_the_schedule_before_every_step(sub, recorded):
-    """every parameter group steps with learning_rate_at(step) at every step, and track_lrs lists those rates"""
+EXTRAS_SETTINGS = ("n_epochs", "eval_freq", "eval_iter", "warmup_steps", "initial_lr", "min_lr")
+
+
+def _extras_run(sub, recorded):
     case = recorded["extras"]
     run = training_run(seed=case["seed"], lr=case["lr"])
-    results, log, _ = _run_training(
-        sub.train_model,
-        run,
-        **{k: case[k] for k in ("n_epochs", "eval_freq", "eval_iter", "warmup_steps", "initial_lr", "min_lr")},
-    )
-    got = _expect_results(results, 4, "train_model")
+    return _recorded_run(sub.train_model, run, case, "train_model", EXTRAS_SETTINGS)
+
+
+@training_extras
+@split(produce=_extras_run)
+def test_train_model_sets_the_schedule_before_every_step(outputs, recorded):
+    """every parameter group steps with learning_rate_at(step) at every step, and track_lrs lists those rates"""
+    case = recorded["extras"]
+    got = _expect_results(outputs["results"], 4, "train_model")
+    lrs, group_lrs = outputs["lrs"], outputs["group_lrs"]
     expected_lrs = case["lrs"]
     expect(
-        len(log.lrs) == len(expected_lrs),
-        f"train_model made {len(log.lrs)} optimizer steps; expected {len(expected_lrs)}",
+        len(lrs) == len(expected_lrs),
+        f"train_model made {len(lrs)} optimizer steps; expected {len(expected_lrs)}",
     )
-    for step, (lr, expected) in enumerate(zip(log.lrs, expected_lrs)):
-        groups = log.group_lrs[step]
+    expect_list(group_lrs, len(expected_lrs), "the learning rates of the parameter groups")
+    for step, (lr, groups, expected) in enumerate(zip(lrs, group_lrs, expected_lrs, strict=True)):
         expect(
             all(rate == lr for rate in groups),
             f"step {step} ran with different learning rates in the optimizer's {len(groups)} parameter groups "
@@ -693,18 +1052,25 @@ def test_train_model_sets_the_schedule_before_every_step(sub, recorded):
         )
     expect(
         len(got[3]) == len(expected_lrs)
-        and all(math.isclose(a, b, rel_tol=1e-6) for a, b in zip(got[3], expected_lrs)),
+        and all(math.isclose(a, b, rel_tol=1e-6) for a, b in zip(got[3], expected_lrs, strict=True)),
         "track_lrs should hold the learning rate of every step, in order",
     )
 
 
-@training_extras
-def test_train_model_clips_gradients_from_the_end_of_warm_up(sub):
-    """gradient norms above 1 are left alone during warm-up and clipped to 1.0 from step warmup_steps on"""
+def _clipped_grad_norms(sub):
+    """The gradient norm at each optimizer step of the student's train_model with warmup_steps=4, on a
+    model whose gradients are far above norm 1."""
     run = training_run(seed=31, optimizer="sgd", lr=1e-3, weight_scale=8.0)
-    results, log, _ = _run_training(sub.train_model, run, n_epochs=2, eval_freq=100, eval_iter=1, warmup_steps=4)
-    expect(len(log.grad_norms) == 10, f"train_model made {len(log.grad_norms)} optimizer steps; expected 10")
-    for step, norm in enumerate(log.grad_norms):
+    _, log, _ = _run_training(sub.train_model, run, n_epochs=2, eval_freq=100, eval_iter=1, warmup_steps=4)
+    return log.grad_norms
+
+
+@training_extras
+@split(produce=_clipped_grad_norms)
+def test_train_model_clips_gradients_from_the_end_of_warm_up(outputs):
+    """gradient norms above 1 are left alone during warm-up and clipped to 1.0 from step warmup_steps on"""
+    expect(len(outputs) == 10, f"train_model made {len(outputs)} optimizer steps; expected 10")
+    for step, norm in enumerate(outputs):
         if step < 4 and norm <= 1.0 + 1e-4:
             fail(
                 f"the gradient was clipped at step {step}, during warm-up (warmup_steps=4): clip only from step warmup_steps on"
@@ -717,21 +1083,12 @@ def test_train_model_clips_gradients_from_the_end_of_warm_up(sub):
 
 
 @training_extras
-def test_train_model_reproduces_the_reference_run(sub, recorded):
+@split(produce=_extras_run)
+def test_train_model_reproduces_the_reference_run(outputs, recorded):
     """same evaluation steps, tokens seen, losses, gradients, final weights and samples as the reference"""
-    case = recorded["extras"]
-    run = training_run(seed=case["seed"], lr=case["lr"])
-    results, log, printed = _run_training(
-        sub.train_model,
-        run,
-        **{k: case[k] for k in ("n_epochs", "eval_freq", "eval_iter", "warmup_steps", "initial_lr", "min_lr")},
-    )
     _expect_recorded_run(
-        results,
-        log,
-        printed,
-        run,
-        case,
+        outputs,
+        recorded["extras"],
         "train_model",
         ("training losses", "validation losses", "token counts", "learning rates"),
     )
@@ -755,15 +1112,21 @@ def _small_gpt(sub, config: dict):
 
 
 def _loaded(sub, case: dict):
+    """Produce: the student's GPTModel after its load_weights_into_gpt loaded a copy of the recorded
+    checkpoint, and that copy's tensors as loading left them (`_expect_checkpoint_untouched`)."""
     gpt = _small_gpt(sub, case["config"])
     params = {name: tensor.clone() for name, tensor in case["params"].items()}
     sub.load_weights_into_gpt(gpt, params)
-    for name, tensor in params.items():
+    return gpt, {name: params[name] for name in case["params"]}
+
+
+def _expect_checkpoint_untouched(checkpoint_after: dict, case: dict) -> None:
+    """Compare: load_weights_into_gpt left every tensor of the checkpoint it was given as it was."""
+    for name, tensor in case["params"].items():
         expect(
-            torch.equal(tensor, case["params"][name]),
+            torch.equal(checkpoint_after[name], tensor),
             f"load_weights_into_gpt changed the checkpoint's {name}; leave params as they are",
         )
-    return gpt
 
 
 def _diagnose_parameter(name: str, actual: torch.Tensor, expected: torch.Tensor, state: dict) -> str | None:
@@ -787,14 +1150,33 @@ def _diagnose_parameter(name: str, actual: torch.Tensor, expected: torch.Tensor,
     return None
 
 
+def _loaded_gpt(sub, recorded):
+    """The checkpoint after loading, the loaded model's parameters by name and its logits on the recorded ids
+    (None, with the error as text, where its forward pass raised one)."""
+    case = recorded["gpt2"]
+    gpt, checkpoint_after = _loaded(sub, case)
+    try:
+        with torch.no_grad():
+            logits, forward_error = gpt(case["ids"]), None
+    except Exception as exc:  # noqa: BLE001 - reported after the parameters, which usually say why
+        logits, forward_error = None, f"{type(exc).__name__}: {exc}"
+    return {
+        "checkpoint": checkpoint_after,
+        "state": parameter_state(gpt),
+        "logits": logits,
+        "forward_error": forward_error,
+    }
+
+
 @load_gpt2_weights
-def test_loaded_gpt_matches_hugging_face_logits(sub, recorded):
+@split(produce=_loaded_gpt)
+def test_loaded_gpt_matches_hugging_face_logits(outputs, recorded):
     """a small GPT-2 checkpoint from transformers loads into GPTModel: every parameter and the logits match"""
     case = recorded["gpt2"]
-    gpt = _loaded(sub, case)
-    state = dict(gpt.named_parameters())
+    _expect_checkpoint_untouched(outputs["checkpoint"], case)
+    state = outputs["state"]
     for name, expected in case["gpt_state"].items():
-        actual = state[name].detach()
+        actual = state[name]
         if actual.shape == expected.shape and torch.allclose(actual, expected):
             continue
         diagnosis = _diagnose_parameter(name, actual, expected, case["gpt_state"])
@@ -803,10 +1185,10 @@ def test_loaded_gpt_matches_hugging_face_logits(sub, recorded):
         if actual.shape != expected.shape:
             fail(f"{name} has shape {tuple(actual.shape)}; expected {tuple(expected.shape)}")
         fail(f"{name} does not hold GPT-2's values (max abs diff {(actual - expected).abs().max():.3g})")
-    with torch.no_grad():
-        logits = gpt(case["ids"])
+    if outputs["forward_error"] is not None:
+        fail(outputs["forward_error"])
     expect_close(
-        logits,
+        outputs["logits"],
         case["logits"],
         "the loaded model's logits (Hugging Face GPT2LMHeadModel's on the same weights)",
         atol=1e-4,
@@ -814,32 +1196,59 @@ def test_loaded_gpt_matches_hugging_face_logits(sub, recorded):
     )
 
 
+def _loaded_gradients(sub, recorded):
+    """The checkpoint after loading and, for each parameter of the loaded model, whether the backward
+    pass of its summed logits reached it."""
+    case = recorded["gpt2"]
+    gpt, checkpoint_after = _loaded(sub, case)
+    gpt(case["ids"]).sum().backward()
+    return {
+        "checkpoint": checkpoint_after,
+        "got_gradient": {name: p.grad is not None for name, p in gpt.named_parameters()},
+    }
+
+
 @load_gpt2_weights
-def test_loading_keeps_the_parameters_trainable(sub, recorded):
+@split(produce=_loaded_gradients)
+def test_loading_keeps_the_parameters_trainable(outputs, recorded):
     """after loading, the model's parameters are still nn.Parameters that receive gradients"""
-    gpt = _loaded(sub, recorded["gpt2"])
-    gpt(recorded["gpt2"]["ids"]).sum().backward()
-    frozen = [name for name, p in gpt.named_parameters() if p.grad is None]
+    _expect_checkpoint_untouched(outputs["checkpoint"], recorded["gpt2"])
+    got_gradient = outputs["got_gradient"]
+    expect_type(got_gradient, dict, "the loaded model's parameters")
+    frozen = [name for name, got in got_gradient.items() if got is not True]
     if frozen:
         fail(f"after loading, {frozen[0]} receives no gradient: keep the model's parameters as nn.Parameters")
     expect(
-        sum(1 for _ in gpt.parameters()) == len(recorded["gpt2"]["gpt_state"]),
+        len(got_gradient) == len(recorded["gpt2"]["gpt_state"]),
         "loading changed the number of the model's parameters",
     )
 
 
-@load_gpt2_weights
-def test_loading_a_mismatched_checkpoint_raises(sub, recorded):
-    """a checkpoint with a longer context than the model raises an error instead of loading silently"""
+def _mismatched_load(sub, recorded):
+    """The checkpoint after a matching load, then loading it into a model of half its context length:
+    that model's pos_emb.weight shape and the name of the error the loading raised (None if none)."""
     case = recorded["gpt2"]
-    _loaded(sub, case)  # a matching checkpoint loads
+    _, checkpoint_after = _loaded(sub, case)  # a matching checkpoint loads
     gpt = _small_gpt(sub, {**case["config"], "n_positions": case["config"]["n_positions"] // 2})
-    model_shape = tuple(gpt.pos_emb.weight.shape)
+    model_shape = list(gpt.pos_emb.weight.shape)
     try:
         sub.load_weights_into_gpt(gpt, {name: t.clone() for name, t in case["params"].items()})
-    except Exception:  # noqa: BLE001 - any error is the right reaction
+    except Exception as exc:  # noqa: BLE001 - any error is the right reaction
+        raised = type(exc).__name__
+    else:
+        raised = None
+    return {"checkpoint": checkpoint_after, "pos_emb_shape": model_shape, "raised": raised}
+
+
+@load_gpt2_weights
+@split(produce=_mismatched_load)
+def test_loading_a_mismatched_checkpoint_raises(outputs, recorded):
+    """a checkpoint with a longer context than the model raises an error instead of loading silently"""
+    case = recorded["gpt2"]
+    _expect_checkpoint_untouched(outputs["checkpoint"], case)
+    if isinstance(outputs["raised"], str):
         return
     fail(
         f"loading a checkpoint with wpe.weight of shape {tuple(case['params']['wpe.weight'].shape)} into a model with "
-        f"pos_emb.weight of shape {model_shape} raised no error; check that shapes match"
+        f"pos_emb.weight of shape {tuple(outputs['pos_emb_shape'])} raised no error; check that shapes match"
     )
