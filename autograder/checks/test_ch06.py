@@ -9,6 +9,10 @@ run. A forward hook logs the mode of every call from outside the submission, so
 evaluation without eval()/no_grad shows. `classify_review` runs on a model whose
 class at a position is the vote of the token there, so the answer tells which
 token was read last.
+
+Every check is split (`autograder.split`): the produce step runs the submission
+and returns what it saw as data (returned values, frames' columns, logged calls,
+requires_grad flags, trained weights), and the check decides on that data.
 """
 
 from __future__ import annotations
@@ -37,18 +41,21 @@ from autograder.checks.classifier_setups import (
     tiny_gpt,
     trainable_names,
 )
-from autograder.checks.modules import trained_parameter_state
+from autograder.checks.modules import load_parameters, parameter_state, trained_parameter_state
 from autograder.checks.toy_models import CharTokenizer
 from autograder.checks.training_setups import StepLog
 from autograder.compare import (
+    CheckFailure,
     expect,
     expect_close,
     expect_equal_tensor,
+    expect_list,
     expect_number,
     expect_tensor,
     expect_type,
     fail,
 )
+from autograder.split import split
 
 spam_data = pytest.mark.ch06_spam_data
 classifier_head = pytest.mark.ch06_classifier_head
@@ -59,41 +66,98 @@ classify_review = pytest.mark.ch06_classify_review
 # Losses and weights after a few float32 steps agree to ~1e-6 whichever way the sums are taken.
 TOL = 1e-4
 
+# What expect_number takes: a Python number or a one-element tensor.
+NUMBER_TYPES = (int, float, torch.Tensor)
 
-def _texts(part, what: str) -> list[str]:
-    expect_type(part, pd.DataFrame, what)
-    expect("Text" in part.columns, f"{what} has no 'Text' column (its columns: {list(part.columns)})")
-    return part["Text"].tolist()
+
+def _observed(value, kinds: tuple[type, ...] | type):
+    """Produce: `value` where it is one of `kinds`, else {"type": its type's name}, so that the check sees
+    a value of another type as that type (a NumPy number is not made a float, nor an array a tensor)."""
+    return value if isinstance(value, kinds) else {"type": type(value).__name__}
+
+
+def _type_name(value) -> str:
+    """Compare: the name of the type the submission gave for an `_observed` value."""
+    return value["type"] if isinstance(value, dict) else type(value).__name__
+
+
+def _expect_observed_tensor(value, what: str, **spec) -> None:
+    """Compare: an `_observed` value is a tensor (of `spec`'s shape and dtype), as expect_tensor checks it."""
+    expect(isinstance(value, torch.Tensor), f"{what} should be a Tensor; got {_type_name(value)}")
+    expect_tensor(value, what, **spec)
+
+
+def _observed_number(value, what: str) -> float:
+    """Compare: an `_observed` value as a float, as expect_number takes it."""
+    expect(not isinstance(value, dict), f"{what} should be a number; got {_type_name(value)}")
+    return expect_number(value, what)
+
+
+def _column(frame, name: str) -> list | None:
+    """frame[name] as a list; None where `frame` is no DataFrame with one such column."""
+    if isinstance(frame, pd.DataFrame) and isinstance(frame.get(name), pd.Series):
+        return frame[name].tolist()
+    return None
+
+
+def _frame_facts(frame) -> dict:
+    """Produce: what the checks read of a returned frame: whether it is a DataFrame, its type's name, and
+    (None where it is none) its columns, its index and its Text and Label columns as lists."""
+    is_frame = isinstance(frame, pd.DataFrame)
+    return {
+        "is_frame": is_frame,
+        "type": type(frame).__name__,
+        "columns": list(frame.columns) if is_frame else None,
+        "index": list(frame.index) if is_frame else None,
+        "texts": _column(frame, "Text"),
+        "labels": _column(frame, "Label"),
+    }
+
+
+def _frame_texts(facts: dict, what: str) -> list:
+    """Compare: the Text column of a `_frame_facts` frame; fails unless it is a DataFrame with one."""
+    expect(facts["is_frame"] is True, f"{what} should be a DataFrame; got {facts['type']}")
+    expect("Text" in facts["columns"], f"{what} has no 'Text' column (its columns: {facts['columns']})")
+    expect_type(facts["texts"], list, f"{what}'s Text column")
+    return facts["texts"]
 
 
 # ---------------------------------------------------------------- ch06.spam_data
 
 
-@spam_data
-def test_create_balanced_dataset_keeps_every_spam_and_as_many_ham(sub, recorded):
-    """every spam row once, as many distinct ham rows, the columns kept and the input left as it was"""
+def _balanced(sub, recorded):
     columns = recorded["messages"]
     df = messages_frame(columns)
     balanced = sub.create_balanced_dataset(df)
+    return {"input_unchanged": df.equals(messages_frame(columns)), "balanced": _frame_facts(balanced)}
+
+
+@spam_data
+@split(produce=_balanced)
+def test_create_balanced_dataset_keeps_every_spam_and_as_many_ham(outputs, recorded):
+    """every spam row once, as many distinct ham rows, the columns kept and the input left as it was"""
+    columns = recorded["messages"]
     expect(
-        df.equals(messages_frame(columns)), "create_balanced_dataset changed the frame it was given; return a new one"
+        outputs["input_unchanged"] is True,
+        "create_balanced_dataset changed the frame it was given; return a new one",
     )
-    texts = _texts(balanced, "create_balanced_dataset(df)")
+    balanced = outputs["balanced"]
+    texts = _frame_texts(balanced, "create_balanced_dataset(df)")
     expect(
-        list(balanced.columns) == ["Label", "Text"],
-        f"create_balanced_dataset(df) has the columns {list(balanced.columns)}; expected df's, ['Label', 'Text']",
+        balanced["columns"] == ["Label", "Text"],
+        f"create_balanced_dataset(df) has the columns {balanced['columns']}; expected df's, ['Label', 'Text']",
     )
-    spam = [t for t, label in zip(columns["Text"], columns["Label"]) if label == "spam"]
-    ham = {t for t, label in zip(columns["Text"], columns["Label"]) if label == "ham"}
-    counts = balanced["Label"].value_counts().to_dict()
+    expect_type(balanced["labels"], list, "create_balanced_dataset(df)'s Label column")
+    spam = [t for t, label in zip(columns["Text"], columns["Label"], strict=True) if label == "spam"]
+    ham = {t for t, label in zip(columns["Text"], columns["Label"], strict=True) if label == "ham"}
+    counts = {label: balanced["labels"].count(label) for label in ("spam", "ham")}
     expect(
-        counts.get("spam", 0) == len(spam),
-        f"create_balanced_dataset(df) has {counts.get('spam', 0)} spam rows; "
-        f"df has {len(spam)}, and all of them are kept",
+        counts["spam"] == len(spam),
+        f"create_balanced_dataset(df) has {counts['spam']} spam rows; df has {len(spam)}, and all of them are kept",
     )
     expect(
-        counts.get("ham", 0) == len(spam),
-        f"create_balanced_dataset(df) has {counts.get('ham', 0)} ham rows; expected as many as spam rows, {len(spam)}",
+        counts["ham"] == len(spam),
+        f"create_balanced_dataset(df) has {counts['ham']} ham rows; expected as many as spam rows, {len(spam)}",
     )
     expect(
         sorted(t for t in texts if t not in ham) == sorted(spam),
@@ -106,9 +170,10 @@ def test_create_balanced_dataset_keeps_every_spam_and_as_many_ham(sub, recorded)
 
 
 @spam_data
-def test_create_balanced_dataset_samples_like_the_book(sub, recorded):
+@split(produce=_balanced)
+def test_create_balanced_dataset_samples_like_the_book(outputs, recorded):
     """the ham rows drawn by .sample(num_spam, random_state=123), first, then the spam rows in their order"""
-    texts = _texts(sub.create_balanced_dataset(messages_frame(recorded["messages"])), "create_balanced_dataset(df)")
+    texts = _frame_texts(outputs["balanced"], "create_balanced_dataset(df)")
     expected = recorded["balanced_texts"]
     if texts == expected:
         return
@@ -123,6 +188,12 @@ def test_create_balanced_dataset_samples_like_the_book(sub, recorded):
     )
 
 
+SPLIT_PARTS = ("train_df", "validation_df", "test_df")
+# (rows, train_frac, validation_frac): 27 * 0.7 = 18.9 and 27 * 0.1 = 2.7 tell int() from round(), and
+# int(27 * 0.8) = 21 from 18 + 2; 1,494 rows are the balanced SMS Spam Collection.
+SPLIT_CASES = ((27, 0.7, 0.1), (27, 0.5, 0.25), (1494, 0.7, 0.1))
+
+
 def _numbered_frame(num_rows: int) -> pd.DataFrame:
     return pd.DataFrame(
         {"Label": [i % 2 for i in range(num_rows)], "Text": [f"text {i}" for i in range(num_rows)]},
@@ -130,22 +201,34 @@ def _numbered_frame(num_rows: int) -> pd.DataFrame:
     )
 
 
+def _split_facts(parts) -> list | None:
+    """Produce: random_split's result as a list of `_frame_facts`; None where it is no tuple or list."""
+    return [_frame_facts(part) for part in parts] if isinstance(parts, (tuple, list)) else None
+
+
+def _expect_three_parts(parts) -> None:
+    """Compare: `_split_facts` of three parts."""
+    expect(
+        isinstance(parts, list) and len(parts) == len(SPLIT_PARTS),
+        "random_split should return (train_df, validation_df, test_df)",
+    )
+
+
+def _numbered_splits(sub):
+    return [
+        _split_facts(sub.random_split(_numbered_frame(num_rows), train_frac, validation_frac))
+        for num_rows, train_frac, validation_frac in SPLIT_CASES
+    ]
+
+
 @spam_data
-def test_random_split_cuts_with_int_fractions(sub):
+@split(produce=_numbered_splits)
+def test_random_split_cuts_with_int_fractions(outputs):
     """int(n * train_frac) and int(n * validation_frac) rows, the rest to test, every row in exactly one part"""
-    # 27 * 0.7 = 18.9 and 27 * 0.1 = 2.7 tell int() from round(), and int(27 * 0.8) = 21 from 18 + 2;
-    # 1,494 rows are the balanced SMS Spam Collection.
-    for num_rows, train_frac, validation_frac in ((27, 0.7, 0.1), (27, 0.5, 0.25), (1494, 0.7, 0.1)):
-        df = _numbered_frame(num_rows)
-        parts = sub.random_split(df, train_frac, validation_frac)
-        expect(
-            isinstance(parts, (tuple, list)) and len(parts) == 3,
-            "random_split should return (train_df, validation_df, test_df)",
-        )
-        texts = [
-            _texts(part, f"random_split's {name}")
-            for part, name in zip(parts, ("train_df", "validation_df", "test_df"))
-        ]
+    expect_list(outputs, len(SPLIT_CASES), "the random_split results")
+    for (num_rows, train_frac, validation_frac), parts in zip(SPLIT_CASES, outputs, strict=True):
+        _expect_three_parts(parts)
+        texts = [_frame_texts(part, f"random_split's {name}") for part, name in zip(parts, SPLIT_PARTS, strict=True)]
         sizes = tuple(len(t) for t in texts)
         train_end = int(num_rows * train_frac)
         expected = (train_end, int(num_rows * validation_frac), num_rows - train_end - int(num_rows * validation_frac))
@@ -160,23 +243,29 @@ def test_random_split_cuts_with_int_fractions(sub):
                 f"{sizes} rows; expected {expected}{hint}"
             )
         expect(
-            sorted(sum(texts, [])) == sorted(df["Text"]),
+            sorted(sum(texts, [])) == sorted(_numbered_frame(num_rows)["Text"]),
             f"random_split of {num_rows} rows: the three parts together do not hold every row exactly once",
         )
 
 
-@spam_data
-def test_random_split_shuffles_like_the_book(sub, recorded):
-    """the rows in the order of df.sample(frac=1, random_state=123), index reset, then cut"""
+def _book_split(sub, recorded):
     df = messages_frame(recorded["messages"])
     parts = sub.random_split(df, 0.7, 0.1)
-    expect(
-        df.equals(messages_frame(recorded["messages"])), "random_split changed the frame it was given; shuffle a copy"
-    )
-    for part, expected, name in zip(parts, recorded["split_texts"], ("train_df", "validation_df", "test_df")):
-        texts = _texts(part, f"random_split's {name}")
+    return {"input_unchanged": df.equals(messages_frame(recorded["messages"])), "parts": _split_facts(parts)}
+
+
+@spam_data
+@split(produce=_book_split)
+def test_random_split_shuffles_like_the_book(outputs, recorded):
+    """the rows in the order of df.sample(frac=1, random_state=123), index reset, then cut"""
+    expect(outputs["input_unchanged"] is True, "random_split changed the frame it was given; shuffle a copy")
+    parts = outputs["parts"]
+    _expect_three_parts(parts)
+    part_texts = []
+    for part, expected, name in zip(parts, recorded["split_texts"], SPLIT_PARTS, strict=True):
+        texts = _frame_texts(part, f"random_split's {name}")
         if texts != expected:
-            in_order = texts == [t for t in df["Text"] if t in set(expected)]
+            in_order = texts == [t for t in recorded["messages"]["Text"] if t in set(expected)]
             fail(
                 f"random_split's {name} holds other rows than the book's split"
                 + (
@@ -185,14 +274,15 @@ def test_random_split_shuffles_like_the_book(sub, recorded):
                     else " (shuffle with df.sample(frac=1, random_state=123), then cut)"
                 )
             )
+        part_texts.append(texts)
     start = 0
-    for part, name in zip(parts, ("train_df", "validation_df", "test_df")):
+    for part, texts, name in zip(parts, part_texts, SPLIT_PARTS, strict=True):
         expect(
-            list(part.index) == list(range(start, start + len(part))),
+            part["index"] == list(range(start, start + len(texts))),
             f"random_split's {name} has the index "
-            f"{list(part.index)[:3]}...; reset the index after shuffling (reset_index(drop=True))",
+            f"{part['index'][:3]}...; reset the index after shuffling (reset_index(drop=True))",
         )
-        start += len(part)
+        start += len(texts)
 
 
 SPAM_TEXTS = [
@@ -212,25 +302,46 @@ def spam_csv(tmp_path):
     return path
 
 
-def _expect_dataset(dataset, tokenizer, max_length: int, pad_token_id: int, what: str) -> None:
-    """Every item is the text's ids cut to max_length and padded with pad_token_id, with its label."""
-    expect(len(dataset) == len(SPAM_TEXTS), f"len({what}) is {len(dataset)}; the file has {len(SPAM_TEXTS)} rows")
+def _item_facts(item):
+    """Produce: a dataset item as a list of its `_observed` tensors; its `_observed` type where it is no tuple or list."""
+    if isinstance(item, (tuple, list)):
+        return [_observed(part, torch.Tensor) for part in item]
+    return {"type": type(item).__name__}
+
+
+def _dataset_facts(dataset) -> dict:
+    """Produce: what the checks read of a SpamDataset: its length, its max_length ("missing" where it has
+    none), each of its encoded_texts as a 1-D tensor (None where it has none) and its first items (`_item_facts`)."""
+    length = len(dataset)
+    encoded = getattr(dataset, "encoded_texts", None)
+    return {
+        "length": length,
+        "max_length": getattr(dataset, "max_length", "missing"),
+        "encoded_texts": None if encoded is None else [torch.as_tensor(list(encoded[i])) for i in range(len(encoded))],
+        "items": [_item_facts(dataset[i]) for i in range(min(length, len(SPAM_TEXTS)))],
+    }
+
+
+def _expect_dataset(dataset: dict, tokenizer, max_length: int, pad_token_id: int, what: str) -> None:
+    """Every item of the `_dataset_facts` is the text's ids cut to max_length and padded with pad_token_id,
+    with its label."""
     expect(
-        getattr(dataset, "max_length", None) == max_length,
-        f"{what}.max_length is {getattr(dataset, 'max_length', 'missing')}; expected {max_length}",
+        dataset["length"] == len(SPAM_TEXTS),
+        f"len({what}) is {dataset['length']}; the file has {len(SPAM_TEXTS)} rows",
     )
-    encoded_texts = getattr(dataset, "encoded_texts", None)
+    expect(dataset["max_length"] == max_length, f"{what}.max_length is {dataset['max_length']}; expected {max_length}")
+    encoded_texts = dataset["encoded_texts"]
     expect(
-        encoded_texts is not None and len(encoded_texts) == len(SPAM_TEXTS),
+        isinstance(encoded_texts, list) and len(encoded_texts) == len(SPAM_TEXTS),
         f"{what}.encoded_texts should hold one list of token ids per row",
     )
-    for i, (text, label) in enumerate(zip(SPAM_TEXTS, SPAM_LABELS)):
+    expect_list(dataset["items"], len(SPAM_TEXTS), f"the items of {what}")
+    for i, (text, label, item) in enumerate(zip(SPAM_TEXTS, SPAM_LABELS, dataset["items"], strict=True)):
         ids = tokenizer.encode(text)[:max_length]
         expected = torch.tensor(ids + [pad_token_id] * (max_length - len(ids)))
-        item = dataset[i]
-        expect(isinstance(item, (tuple, list)) and len(item) == 2, f"{what}[{i}] should be a pair (ids, label)")
+        expect(isinstance(item, list) and len(item) == 2, f"{what}[{i}] should be a pair (ids, label)")
         got_ids, got_label = item
-        expect_tensor(got_ids, f"{what}[{i}]'s ids", dtype=torch.int64)
+        _expect_observed_tensor(got_ids, f"{what}[{i}]'s ids", dtype=torch.int64)
         if (
             got_ids.shape == expected.shape
             and torch.equal(got_ids[len(ids) :], torch.zeros_like(expected[len(ids) :]))
@@ -243,23 +354,36 @@ def _expect_dataset(dataset, tokenizer, max_length: int, pad_token_id: int, what
             expected,
             f"{what}[{i}]'s ids ({len(tokenizer.encode(text))} tokens of text, max_length {max_length})",
         )
-        expect_equal_tensor(torch.as_tensor(list(encoded_texts[i])), expected, f"{what}.encoded_texts[{i}]")
-        expect_tensor(got_label, f"{what}[{i}]'s label", shape=(), dtype=torch.int64)
+        expect_equal_tensor(encoded_texts[i], expected, f"{what}.encoded_texts[{i}]")
+        _expect_observed_tensor(got_label, f"{what}[{i}]'s label", shape=(), dtype=torch.int64)
         expect(int(got_label) == label, f"{what}[{i}]'s label is {int(got_label)}; the file says {label}")
 
 
-@spam_data
-def test_spam_dataset_pads_to_the_longest_text(sub, spam_csv, gpt2):
-    """without max_length, every text is padded with pad_token_id to the longest one"""
-    longest = max(len(gpt2.encode(text)) for text in SPAM_TEXTS)
+def _longest_text(tokenizer) -> int:
+    return max(len(tokenizer.encode(text)) for text in SPAM_TEXTS)
+
+
+def _padded_datasets(sub, spam_csv, gpt2):
     dataset = sub.SpamDataset(spam_csv, gpt2, pad_token_id=7)
-    _expect_dataset(dataset, gpt2, longest, 7, "SpamDataset(csv_file, tokenizer, pad_token_id=7)")
+    return {
+        "pad_7": _dataset_facts(dataset),
+        "longest": dataset._longest_encoded_length(),
+        "default_pad": _dataset_facts(sub.SpamDataset(str(spam_csv), gpt2)),
+    }
+
+
+@spam_data
+@split(produce=_padded_datasets)
+def test_spam_dataset_pads_to_the_longest_text(outputs, gpt2):
+    """without max_length, every text is padded with pad_token_id to the longest one"""
+    longest = _longest_text(gpt2)
+    _expect_dataset(outputs["pad_7"], gpt2, longest, 7, "SpamDataset(csv_file, tokenizer, pad_token_id=7)")
     expect(
-        dataset._longest_encoded_length() == longest,
-        f"_longest_encoded_length() is {dataset._longest_encoded_length()}; the longest text has {longest} tokens",
+        outputs["longest"] == longest,
+        f"_longest_encoded_length() is {outputs['longest']}; the longest text has {longest} tokens",
     )
     _expect_dataset(
-        sub.SpamDataset(str(spam_csv), gpt2),
+        outputs["default_pad"],
         gpt2,
         longest,
         50256,
@@ -267,122 +391,241 @@ def test_spam_dataset_pads_to_the_longest_text(sub, spam_csv, gpt2):
     )
 
 
+def _max_lengths(tokenizer) -> tuple[int, int]:
+    """A max_length shorter than most texts and one longer than every text."""
+    return 5, _longest_text(tokenizer) + 3
+
+
+def _cut_datasets(sub, spam_csv, gpt2):
+    return [
+        _dataset_facts(sub.SpamDataset(spam_csv, gpt2, max_length=max_length, pad_token_id=3))
+        for max_length in _max_lengths(gpt2)
+    ]
+
+
 @spam_data
-def test_spam_dataset_truncates_and_pads_to_max_length(sub, spam_csv, gpt2):
+@split(produce=_cut_datasets)
+def test_spam_dataset_truncates_and_pads_to_max_length(outputs, gpt2):
     """with max_length, longer texts are cut to their first max_length tokens, shorter ones padded to it"""
-    longest = max(len(gpt2.encode(text)) for text in SPAM_TEXTS)
-    for max_length in (5, longest + 3):
-        dataset = sub.SpamDataset(spam_csv, gpt2, max_length=max_length, pad_token_id=3)
+    max_lengths = _max_lengths(gpt2)
+    expect_list(outputs, len(max_lengths), "the SpamDataset results")
+    for dataset, max_length in zip(outputs, max_lengths, strict=True):
         _expect_dataset(dataset, gpt2, max_length, 3, f"SpamDataset(..., max_length={max_length}, pad_token_id=3)")
 
 
 # ---------------------------------------------------------------- ch06.classifier_head
 
+THREE_LAYERS = {**TINY_GPT, "n_layers": 3}
 
-def _headed(sub, model: nn.Module, num_classes: int, seed: int = 7) -> nn.Module:
+
+def _headed(sub, model: nn.Module, num_classes: int, seed: int = 7) -> dict:
+    """Produce: add_classification_head(model, num_classes) after torch.manual_seed(seed), which changes `model`;
+    what it returned: {"same": whether `model` itself, "type": its type's name, "module": whether an nn.Module}."""
     torch.manual_seed(seed)
     result = sub.add_classification_head(model, num_classes=num_classes)
+    return {"same": result is model, "type": type(result).__name__, "module": isinstance(result, nn.Module)}
+
+
+def _expect_returned_the_model(returned: dict) -> None:
+    """Compare: add_classification_head returned the model it changed (`_headed`)."""
     expect(
-        result is model,
+        returned["same"] is True,
         "add_classification_head should change the model in place and return it; "
-        f"it returned {type(result).__name__}" + (" (a different object)" if isinstance(result, nn.Module) else ""),
+        f"it returned {returned['type']}" + (" (a different object)" if returned["module"] is True else ""),
     )
-    return model
 
 
-def _expect_trainable(model: nn.Module, what: str) -> None:
-    expected = set(trainable_names(model))
-    for name, param in model.named_parameters():
-        if param.requires_grad and name not in expected:
+def _requires_grad(model: nn.Module) -> dict[str, bool]:
+    """Produce: each parameter's requires_grad flag, by name."""
+    return {name: param.requires_grad for name, param in model.named_parameters()}
+
+
+def _gradient_sums(model: nn.Module) -> dict[str, float | None]:
+    """Produce: the absolute sum of each parameter's gradient, by name (None where no gradient reached it)."""
+    return {
+        name: None if param.grad is None else param.grad.abs().sum().item() for name, param in model.named_parameters()
+    }
+
+
+def _expect_trainable(flags: dict, base: nn.Module, what: str) -> None:
+    """Compare: in `flags` (`_requires_grad` of `base` after add_classification_head) only out_head, the last
+    transformer block and final_norm train, and every parameter of `base` outside out_head is there."""
+    expect_type(flags, dict, f"{what}: the requires_grad flags")
+    expected = {*trainable_names(base), *(name for name in flags if name.startswith("out_head."))}
+    for name, requires_grad in flags.items():
+        if requires_grad is True and name not in expected:
             fail(
                 f"{what}: {name} is still trainable; freeze every parameter except those of out_head, the last "
                 "transformer block and final_norm"
             )
-        if not param.requires_grad and name in expected:
+        if requires_grad is not True and name in expected:
             part = (
                 "the new out_head"
                 if name.startswith("out_head")
                 else ("final_norm" if name.startswith("final_norm") else "the last transformer block")
             )
             fail(f"{what}: {name} is frozen; {part} must train (requires_grad=True)")
+    for name, _ in base.named_parameters():
+        if not name.startswith("out_head.") and name not in flags:
+            fail(f"{what}: the model lost its parameter {name}")
+
+
+HEAD_CLASSES = (2, 3)
+
+
+def _head_ids() -> torch.Tensor:
+    """(2, 5) token ids."""
+    return torch.randint(0, TINY_GPT["vocab_size"], (2, 5), generator=torch.Generator().manual_seed(0))
+
+
+def _heads_and_logits(sub):
+    results = []
+    for num_classes in HEAD_CLASSES:
+        model = tiny_gpt(3)
+        returned = _headed(sub, model, num_classes)
+        head = model.out_head
+        linear = isinstance(head, nn.Linear)
+        with torch.no_grad():
+            logits = model.eval()(_head_ids())
+        results.append(
+            {
+                "returned": returned,
+                "head_type": type(head).__name__,
+                "is_linear": linear,
+                "features": [head.in_features, head.out_features] if linear else None,
+                "has_bias": linear and head.bias is not None,
+                "logits": logits,
+            }
+        )
+    return results
 
 
 @classifier_head
-def test_head_maps_to_num_classes(sub):
+@split(produce=_heads_and_logits)
+def test_head_maps_to_num_classes(outputs):
     """out_head becomes nn.Linear(emb_dim, num_classes) with a bias: the model gives num_classes logits per token"""
-    ids = torch.randint(0, TINY_GPT["vocab_size"], (2, 5), generator=torch.Generator().manual_seed(0))
-    for num_classes in (2, 3):
-        model = _headed(sub, tiny_gpt(3), num_classes)
-        head = model.out_head
-        expect(isinstance(head, nn.Linear), f"out_head is a {type(head).__name__}; expected an nn.Linear")
+    expect_list(outputs, len(HEAD_CLASSES), "the add_classification_head results")
+    for num_classes, got in zip(HEAD_CLASSES, outputs, strict=True):
+        _expect_returned_the_model(got["returned"])
+        expect(got["is_linear"] is True, f"out_head is a {got['head_type']}; expected an nn.Linear")
+        in_features, out_features = got["features"]
         expect(
-            (head.in_features, head.out_features) == (TINY_GPT["emb_dim"], num_classes),
-            f"with num_classes={num_classes} out_head maps {head.in_features} -> {head.out_features} features; "
+            (in_features, out_features) == (TINY_GPT["emb_dim"], num_classes),
+            f"with num_classes={num_classes} out_head maps {in_features} -> {out_features} features; "
             f"expected emb_dim {TINY_GPT['emb_dim']} -> {num_classes}",
         )
-        expect(head.bias is not None, "out_head has no bias; nn.Linear(emb_dim, num_classes) has one by default")
-        with torch.no_grad():
-            logits = model.eval()(ids)
-        expect_tensor(logits, f"the classifier's logits with num_classes={num_classes}", shape=(2, 5, num_classes))
+        expect(got["has_bias"] is True, "out_head has no bias; nn.Linear(emb_dim, num_classes) has one by default")
+        expect_tensor(
+            got["logits"], f"the classifier's logits with num_classes={num_classes}", shape=(2, 5, num_classes)
+        )
 
 
-@classifier_head
-def test_only_the_head_last_block_and_final_norm_train(sub):
-    """every parameter frozen except those of out_head, the last transformer block and final_norm, and gradients follow"""
-    model = _headed(sub, tiny_gpt(4, {**TINY_GPT, "n_layers": 3}), 2)
-    _expect_trainable(model, "after add_classification_head")
+def _three_layer_gpt() -> nn.Module:
+    return tiny_gpt(4, THREE_LAYERS)
+
+
+def _trainable_and_gradients(sub):
+    model = _three_layer_gpt()
+    returned = _headed(sub, model, 2)
+    flags = _requires_grad(model)
     ids = torch.randint(0, TINY_GPT["vocab_size"], (3, 6), generator=torch.Generator().manual_seed(1))
-    F.cross_entropy(model(ids)[:, -1, :], torch.tensor([0, 1, 1])).backward()
-    for name, param in model.named_parameters():
-        if param.requires_grad:
-            expect(param.grad is not None and param.grad.abs().sum() > 0, f"no gradient reaches {name}")
+    loss = F.cross_entropy(model(ids)[:, -1, :], torch.tensor([0, 1, 1]))
+    if loss.requires_grad:
+        loss.backward()
+    return {"returned": returned, "requires_grad": flags, "gradients": _gradient_sums(model)}
 
 
 @classifier_head
-def test_head_comes_from_the_global_generator(sub):
+@split(produce=_trainable_and_gradients)
+def test_only_the_head_last_block_and_final_norm_train(outputs):
+    """every parameter frozen except those of out_head, the last transformer block and final_norm, and gradients follow"""
+    _expect_returned_the_model(outputs["returned"])
+    flags = outputs["requires_grad"]
+    _expect_trainable(flags, _three_layer_gpt(), "after add_classification_head")
+    for name, requires_grad in flags.items():
+        if requires_grad is True:
+            got = outputs["gradients"].get(name)
+            expect(isinstance(got, float) and got > 0, f"no gradient reaches {name}")
+
+
+HEAD_SEEDS = (7, 2024)
+
+
+def _seeded_heads(sub):
+    results = []
+    for seed in HEAD_SEEDS:
+        model = tiny_gpt(5)
+        returned = _headed(sub, model, 2, seed=seed)
+        results.append({"returned": returned, **{name: getattr(model.out_head, name) for name in ("weight", "bias")}})
+    return results
+
+
+@classifier_head
+@split(produce=_seeded_heads)
+def test_head_comes_from_the_global_generator(outputs):
     """after torch.manual_seed(s) the new head is nn.Linear's default draw: no seed of its own inside"""
-    for seed in (7, 2024):
-        model = _headed(sub, tiny_gpt(5), 2, seed=seed)
+    expect_list(outputs, len(HEAD_SEEDS), "the add_classification_head results")
+    for seed, got in zip(HEAD_SEEDS, outputs, strict=True):
+        _expect_returned_the_model(got["returned"])
         torch.manual_seed(seed)
         expected = nn.Linear(TINY_GPT["emb_dim"], 2)
         for name in ("weight", "bias"):
-            got = getattr(model.out_head, name)
-            if not torch.allclose(got, getattr(expected, name)):
+            if not torch.allclose(got[name], getattr(expected, name)):
                 fail(
                     f"after torch.manual_seed({seed}), out_head.{name} is not what nn.Linear(emb_dim, num_classes) "
                     "draws: create the head with nn.Linear's own initialisation and do not seed inside the function"
                 )
 
 
-@classifier_head
-def test_head_works_for_a_llama(sub):
-    """a Llama3Model (no pos_emb, out_head without bias) becomes a classifier too: emb_dim is out_head.in_features"""
-    model = _headed(sub, LlamaLayout(), 2)
+def _llama_classifier(sub):
+    model = LlamaLayout()
+    returned = _headed(sub, model, 2)
     with torch.no_grad():
         logits = model.eval()(torch.tensor([[1, 2, 3]]))
-    expect_tensor(logits, "a Llama3Model classifier's logits", shape=(1, 3, 2))
-    _expect_trainable(model, "add_classification_head on a Llama3Model")
+    return {"returned": returned, "logits": logits, "requires_grad": _requires_grad(model)}
+
+
+@classifier_head
+@split(produce=_llama_classifier)
+def test_head_works_for_a_llama(outputs):
+    """a Llama3Model (no pos_emb, out_head without bias) becomes a classifier too: emb_dim is out_head.in_features"""
+    _expect_returned_the_model(outputs["returned"])
+    expect_tensor(outputs["logits"], "a Llama3Model classifier's logits", shape=(1, 3, 2))
+    _expect_trainable(outputs["requires_grad"], LlamaLayout(), "add_classification_head on a Llama3Model")
 
 
 # ---------------------------------------------------------------- ch06.accuracy_and_loss
 
 
 def _loss_case(seed: int, num_classes: int = 2):
+    """A tiny classifier, (4, 6) token ids and their (4,) labels."""
     generator = torch.Generator().manual_seed(seed)
     model = tiny_classifier(seed, num_classes)
     inputs = torch.randint(0, TINY_GPT["vocab_size"], (4, 6), generator=generator)
     return model, inputs, torch.tensor([0, 1, num_classes - 1, 0])
 
 
-@accuracy_and_loss
-def test_calc_loss_batch_is_the_last_tokens_cross_entropy(sub):
-    """the cross-entropy of the last token's raw logits against the labels"""
-    for seed, num_classes in ((3, 2), (4, 3)):
+LOSS_CASES = ((3, 2), (4, 3))  # (seed, num_classes)
+
+
+def _batch_losses(sub):
+    results = []
+    for seed, num_classes in LOSS_CASES:
         model, inputs, labels = _loss_case(seed, num_classes)
-        result = sub.calc_loss_batch(inputs, labels, model, "cpu")
-        expect_tensor(result, "calc_loss_batch(...)")
+        results.append(_observed(sub.calc_loss_batch(inputs, labels, model, "cpu"), torch.Tensor))
+    return results
+
+
+@accuracy_and_loss
+@split(produce=_batch_losses)
+def test_calc_loss_batch_is_the_last_tokens_cross_entropy(outputs):
+    """the cross-entropy of the last token's raw logits against the labels"""
+    expect_list(outputs, len(LOSS_CASES), "the calc_loss_batch results")
+    for (seed, num_classes), result in zip(LOSS_CASES, outputs, strict=True):
+        _expect_observed_tensor(result, "calc_loss_batch(...)")
         expect(result.numel() == 1, f"calc_loss_batch should return one number; got shape {tuple(result.shape)}")
-        got = result.detach().reshape(())
+        got = result.reshape(())
+        model, inputs, labels = _loss_case(seed, num_classes)
         with torch.no_grad():
             logits = model(inputs)
         expected = F.cross_entropy(logits[:, -1, :], labels)
@@ -407,19 +650,27 @@ def test_calc_loss_batch_is_the_last_tokens_cross_entropy(sub):
         expect_close(got, expected, f"calc_loss_batch(...) with {num_classes} classes", atol=1e-5)
 
 
-@accuracy_and_loss
-def test_calc_loss_batch_backpropagates_into_the_trainable_parameters(sub):
-    """the loss keeps its graph: backward() reaches the head, the last block and the final norm"""
+def _loss_gradients(sub):
     model, inputs, labels = _loss_case(5)
     result = sub.calc_loss_batch(inputs, labels, model, torch.device("cpu"))
+    has_graph = isinstance(result, torch.Tensor) and result.requires_grad
+    if has_graph:
+        result.backward()
+    return {"has_graph": has_graph, "gradients": _gradient_sums(model)}
+
+
+@accuracy_and_loss
+@split(produce=_loss_gradients)
+def test_calc_loss_batch_backpropagates_into_the_trainable_parameters(outputs):
+    """the loss keeps its graph: backward() reaches the head, the last block and the final norm"""
     expect(
-        isinstance(result, torch.Tensor) and result.requires_grad,
+        outputs["has_graph"] is True,
         "calc_loss_batch's result has no gradient graph: return the tensor, not .item(), and do not use no_grad",
     )
-    result.backward()
-    for name, param in model.named_parameters():
-        if param.requires_grad:
-            expect(param.grad is not None and param.grad.abs().sum() > 0, f"after backward() {name} got no gradient")
+    model, _, _ = _loss_case(5)
+    for name in trainable_names(model):
+        got = outputs["gradients"].get(name)
+        expect(isinstance(got, float) and got > 0, f"after backward() {name} got no gradient")
 
 
 def _loader_losses(model, loader) -> list[float]:
@@ -427,17 +678,36 @@ def _loader_losses(model, loader) -> list[float]:
         return [float(F.cross_entropy(model(x)[:, -1, :], y)) for x, y in loader]
 
 
+def _loss_loader_case():
+    """A tiny classifier and a loader of 5 batches of 2 examples."""
+    return tiny_classifier(6), labelled_batches(10, 2, torch.Generator().manual_seed(6))
+
+
+LOSS_NUM_BATCHES = (None, 2, 9)
+
+
+def _loader_loss_results(sub):
+    model, loader = _loss_loader_case()
+    losses = [
+        _observed(sub.calc_loss_loader(loader, model, "cpu", num_batches=num_batches), NUMBER_TYPES)
+        for num_batches in LOSS_NUM_BATCHES
+    ]
+    try:
+        empty, divided_by_zero = _observed(sub.calc_loss_loader([], model, "cpu"), NUMBER_TYPES), False
+    except ZeroDivisionError:
+        empty, divided_by_zero = None, True
+    return {"losses": losses, "empty": empty, "empty_divided_by_zero": divided_by_zero}
+
+
 @accuracy_and_loss
-def test_calc_loss_loader_averages_the_first_num_batches(sub):
+@split(produce=_loader_loss_results)
+def test_calc_loss_loader_averages_the_first_num_batches(outputs):
     """the mean of the first num_batches batch losses as a float; None or too many means every batch; empty gives nan"""
-    model = tiny_classifier(6)
-    loader = labelled_batches(10, 2, torch.Generator().manual_seed(6))
-    losses = _loader_losses(model, loader)
-    for num_batches, expected in ((None, sum(losses) / 5), (2, sum(losses[:2]) / 2), (9, sum(losses) / 5)):
-        got = expect_number(
-            sub.calc_loss_loader(loader, model, "cpu", num_batches=num_batches),
-            f"calc_loss_loader(..., num_batches={num_batches})",
-        )
+    losses = _loader_losses(*_loss_loader_case())
+    expected_means = (sum(losses) / 5, sum(losses[:2]) / 2, sum(losses) / 5)
+    expect_list(outputs["losses"], len(LOSS_NUM_BATCHES), "the calc_loss_loader results")
+    for num_batches, expected, result in zip(LOSS_NUM_BATCHES, expected_means, outputs["losses"], strict=True):
+        got = _observed_number(result, f"calc_loss_loader(..., num_batches={num_batches})")
         if num_batches == 2 and math.isclose(got, sum(losses) / 5, rel_tol=1e-5):
             fail("calc_loss_loader(..., num_batches=2) averaged every batch: stop after num_batches batches")
         if num_batches == 9 and math.isclose(got, sum(losses) / 9, rel_tol=1e-5):
@@ -448,11 +718,12 @@ def test_calc_loss_loader_averages_the_first_num_batches(sub):
             math.isclose(got, expected, rel_tol=1e-5, abs_tol=1e-6),
             f"calc_loss_loader(..., num_batches={num_batches}) over 5 batches gave {got:.6f}; expected {expected:.6f}",
         )
-    try:
-        empty = sub.calc_loss_loader([], model, "cpu")
-    except ZeroDivisionError:
+    if outputs["empty_divided_by_zero"] is not False:
         fail("calc_loss_loader([], ...) divided by zero: return float('nan') for an empty loader")
-    expect(math.isnan(expect_number(empty, "calc_loss_loader([], ...)")), "calc_loss_loader([], ...) should be nan")
+    expect(
+        math.isnan(_observed_number(outputs["empty"], "calc_loss_loader([], ...)")),
+        "calc_loss_loader([], ...) should be nan",
+    )
 
 
 def _disagreeing_inputs(model: nn.Module, count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -467,32 +738,45 @@ def _disagreeing_inputs(model: nn.Module, count: int, seed: int) -> tuple[torch.
     return candidates[chosen], last[chosen]
 
 
-def _accuracy_case(seed: int = 9) -> tuple[nn.Module, DataLoader, list[tuple[int, int]]]:
-    """A model, a loader of batches of 3, 3 and 1 examples, and (right, size) per batch: 3 of 3, 0 of 3, 1 of 1."""
+# (right, size) per batch of `_accuracy_case`'s loader: 3 of 3, 0 of 3, 1 of 1.
+RIGHT_PER_BATCH = ((3, 3), (0, 3), (1, 1))
+
+
+def _accuracy_case(seed: int = 9) -> tuple[nn.Module, DataLoader]:
+    """A model and a loader of batches of 3, 3 and 1 examples, as many right as RIGHT_PER_BATCH says."""
     model = tiny_classifier(seed).eval()
     inputs, predicted = _disagreeing_inputs(model, 7, seed)
     labels = predicted.clone()
     labels[3:6] = 1 - labels[3:6]
-    return model, DataLoader(TensorDataset(inputs, labels), batch_size=3, shuffle=False), [(3, 3), (0, 3), (1, 1)]
+    return model, DataLoader(TensorDataset(inputs, labels), batch_size=3, shuffle=False)
+
+
+ACCURACY_NUM_BATCHES = (None, 2, 1, 10)
+
+
+def _accuracies(sub):
+    model, loader = _accuracy_case()
+    return [
+        _observed(sub.calc_accuracy_loader(loader, model, "cpu", num_batches=num_batches), NUMBER_TYPES)
+        for num_batches in ACCURACY_NUM_BATCHES
+    ]
 
 
 @accuracy_and_loss
-def test_calc_accuracy_loader_counts_right_examples(sub):
+@split(produce=_accuracies)
+def test_calc_accuracy_loader_counts_right_examples(outputs):
     """the share of examples whose last-token argmax is the label, over the first num_batches batches"""
-    model, loader, per_batch = _accuracy_case()
-    for num_batches in (None, 2, 1, 10):
-        used = per_batch[: num_batches or len(per_batch)]
+    expect_list(outputs, len(ACCURACY_NUM_BATCHES), "the calc_accuracy_loader results")
+    for num_batches, result in zip(ACCURACY_NUM_BATCHES, outputs, strict=True):
+        used = RIGHT_PER_BATCH[: num_batches or len(RIGHT_PER_BATCH)]
         expected = sum(right for right, _ in used) / sum(size for _, size in used)
-        got = expect_number(
-            sub.calc_accuracy_loader(loader, model, "cpu", num_batches=num_batches),
-            f"calc_accuracy_loader(..., num_batches={num_batches})",
-        )
+        got = _observed_number(result, f"calc_accuracy_loader(..., num_batches={num_batches})")
         if math.isclose(got, 1 - expected) and not math.isclose(expected, 0.5):
             fail(
                 "calc_accuracy_loader counts the wrong predictions: its classes come from another token than the "
                 "last one, logits[:, -1, :]"
             )
-        if num_batches is None and math.isclose(got, sum(r / s for r, s in per_batch) / len(per_batch)):
+        if num_batches is None and math.isclose(got, sum(r / s for r, s in RIGHT_PER_BATCH) / len(RIGHT_PER_BATCH)):
             fail(
                 "calc_accuracy_loader averages the batches' accuracies; count the right examples over all examples "
                 "(a batch of 1 weighs less than a batch of 3)"
@@ -504,19 +788,25 @@ def test_calc_accuracy_loader_counts_right_examples(sub):
         )
 
 
-@accuracy_and_loss
-def test_calc_accuracy_loader_evaluates_in_eval_mode_without_gradients(sub):
-    """every forward call of calc_accuracy_loader runs in eval mode under no_grad, even when the model was training"""
-    model, loader, _ = _accuracy_case(11)
+def _accuracy_forward_calls(sub):
+    """The (training, grad_enabled, input shape) of every forward call of calc_accuracy_loader on a training model."""
+    model, loader = _accuracy_case(11)
     log = ForwardLog(model.train())
     sub.calc_accuracy_loader(loader, model, "cpu")
-    expect(log.calls, "calc_accuracy_loader never called the model")
+    return log.calls
+
+
+@accuracy_and_loss
+@split(produce=_accuracy_forward_calls)
+def test_calc_accuracy_loader_evaluates_in_eval_mode_without_gradients(outputs):
+    """every forward call of calc_accuracy_loader runs in eval mode under no_grad, even when the model was training"""
+    expect(outputs, "calc_accuracy_loader never called the model")
     expect(
-        all(not training for training, _, _ in log.calls),
+        all(not training for training, _, _ in outputs),
         "calc_accuracy_loader ran the model in train mode: call model.eval() first, so dropout is off while measuring",
     )
     expect(
-        all(not grad for _, grad, _ in log.calls),
+        all(not grad for _, grad, _ in outputs),
         "calc_accuracy_loader ran the model with gradients on: wrap the forward passes in torch.no_grad()",
     )
 
@@ -531,32 +821,54 @@ def _train(function, run: ClassifierRun, **settings) -> tuple[object, StepLog, F
     return results, log, forward_log
 
 
-def _expect_results(results, what: str) -> tuple[list[list[float]], int]:
+def _results_facts(results) -> dict:
+    """Produce: train_classifier_simple's result as data: its type's name, its length where it is a tuple or
+    list, and where that is 5, its four lists of numbers and examples_seen (`_observed`)."""
+    facts = {"type": type(results).__name__, "length": None, "curves": None, "examples_seen": None}
+    if isinstance(results, (tuple, list)):
+        facts["length"] = len(results)
+        if len(results) == 5:
+            *curves, examples_seen = results
+            facts["curves"] = [[_observed(v, NUMBER_TYPES) for v in values] for values in curves]
+            facts["examples_seen"] = _observed(examples_seen, NUMBER_TYPES)
+    return facts
+
+
+def _expect_results(facts: dict, what: str) -> tuple[list[list[float]], int]:
+    """Compare: the four lists of numbers and examples_seen of `_results_facts`."""
     expect(
-        isinstance(results, (tuple, list)) and len(results) == 5,
+        facts["length"] == 5,
         f"{what} should return (train_losses, val_losses, "
-        f"train_accs, val_accs, examples_seen); got {type(results).__name__}"
-        + (f" of length {len(results)}" if isinstance(results, (tuple, list)) else ""),
+        f"train_accs, val_accs, examples_seen); got {facts['type']}"
+        + (f" of length {facts['length']}" if facts["length"] is not None else ""),
     )
-    *curves, examples_seen = results
+    expect_list(facts["curves"], 4, f"{what}'s lists")
     return (
-        [[expect_number(v, f"an entry of {what}'s lists") for v in values] for values in curves],
-        int(expect_number(examples_seen, f"{what}'s examples_seen")),
+        [[_observed_number(v, f"an entry of {what}'s lists") for v in values] for values in facts["curves"]],
+        int(_observed_number(facts["examples_seen"], f"{what}'s examples_seen")),
     )
 
 
-@train_classifier
-def test_train_classifier_simple_reproduces_the_reference_run(sub, recorded):
-    """same evaluations, accuracies, examples seen, gradients and final weights as the reference's run"""
+def _reference_run(sub, recorded):
     case = recorded["train"]
     run = classifier_run(seed=case["seed"])
     settings = {k: case[k] for k in ("num_epochs", "eval_freq", "eval_iter")}
     results, log, _ = _train(sub.train_classifier_simple, run, **settings)
-    curves, examples_seen = _expect_results(results, "train_classifier_simple")
+    return {"results": _results_facts(results), "grad_norms": log.grad_norms, "state": parameter_state(run.model)}
+
+
+@train_classifier
+@split(produce=_reference_run)
+def test_train_classifier_simple_reproduces_the_reference_run(outputs, recorded):
+    """same evaluations, accuracies, examples seen, gradients and final weights as the reference's run"""
+    case = recorded["train"]
+    run = classifier_run(seed=case["seed"])
+    curves, examples_seen = _expect_results(outputs["results"], "train_classifier_simple")
+    grad_norms = outputs["grad_norms"]
     steps = len(case["grad_norms"])
     expect(
-        len(log.grad_norms) == steps,
-        f"train_classifier_simple made {len(log.grad_norms)} optimizer steps; expected "
+        isinstance(grad_norms, list) and len(grad_norms) == steps,
+        f"train_classifier_simple made {len(grad_norms)} optimizer steps; expected "
         f"{steps} ({len(run.train_loader)} batches per epoch, {case['num_epochs']} epochs)",
     )
     batch, tokens = run.train_loader.batch_size, run.train_loader.dataset[0][0].numel()
@@ -567,7 +879,7 @@ def test_train_classifier_simple_reproduces_the_reference_run(sub, recorded):
         f"examples_seen is {examples_seen}; expected {case['examples_seen']} ({steps} batches of {batch} examples)",
     )
     names = ("training losses", "validation losses", "training accuracies", "validation accuracies")
-    for values, expected, name in zip(curves, case["curves"], names):
+    for values, expected, name in zip(curves, case["curves"], names, strict=True):
         if len(values) != len(expected):
             rule = (
                 f"one per epoch ({case['num_epochs']})"
@@ -575,7 +887,7 @@ def test_train_classifier_simple_reproduces_the_reference_run(sub, recorded):
                 else f"after every step whose number, counted from 0 over all epochs, is a multiple of eval_freq={case['eval_freq']}"
             )
             fail(f"train_classifier_simple returned {len(values)} {name}; expected {len(expected)}: {rule}")
-    for step, (norm, expected_norm) in enumerate(zip(log.grad_norms, case["grad_norms"])):
+    for step, (norm, expected_norm) in enumerate(zip(grad_norms, case["grad_norms"], strict=True)):
         if not math.isclose(norm, expected_norm, rel_tol=1e-3, abs_tol=1e-6):
             hint = (
                 " (step 0 agrees: do earlier gradients pile up? call optimizer.zero_grad() before each backward)"
@@ -586,22 +898,37 @@ def test_train_classifier_simple_reproduces_the_reference_run(sub, recorded):
                 f"train_classifier_simple: the gradient norm at step {step} is {norm:.5g}; the reference run's is "
                 f"{expected_norm:.5g}{hint}"
             )
-    for values, expected, name in zip(curves, case["curves"], names):
+    for values, expected, name in zip(curves, case["curves"], names, strict=True):
         expect_close(
             torch.tensor(values), torch.tensor(expected), f"train_classifier_simple's {name}", atol=TOL, rtol=TOL
         )
-    for name, tensor in trained_parameter_state(run.model).items():
+    for name in trained_parameter_state(run.model):
         expect_close(
-            tensor, case["state"][name], f"the model's {name} after train_classifier_simple", atol=TOL, rtol=TOL
+            outputs["state"].get(name),
+            case["state"][name],
+            f"the model's {name} after train_classifier_simple",
+            atol=TOL,
+            rtol=TOL,
         )
 
 
-@train_classifier
-def test_train_classifier_simple_lowers_the_loss(sub):
-    """three epochs on a few fixed batches lower the training loss"""
-    run = classifier_run(seed=11, lr=0.05)
-    before = sum(_loader_losses(run.model, run.train_loader))
+def _lowering_run() -> ClassifierRun:
+    return classifier_run(seed=11, lr=0.05)
+
+
+def _trained_weights(sub):
+    run = _lowering_run()
     _train(sub.train_classifier_simple, run, num_epochs=3, eval_freq=100, eval_iter=1)
+    return parameter_state(run.model)
+
+
+@train_classifier
+@split(produce=_trained_weights)
+def test_train_classifier_simple_lowers_the_loss(outputs):
+    """three epochs on a few fixed batches lower the training loss"""
+    run = _lowering_run()
+    before = sum(_loader_losses(run.model, run.train_loader))
+    load_parameters(run.model, outputs, "the model after train_classifier_simple")
     after = sum(_loader_losses(run.model, run.train_loader))
     expect(
         after < before * 0.9,
@@ -610,12 +937,18 @@ def test_train_classifier_simple_lowers_the_loss(sub):
     )
 
 
-@train_classifier
-def test_train_classifier_simple_trains_in_train_mode_and_measures_in_eval_mode(sub):
-    """forward passes with gradients run in train mode (every epoch), those without in eval mode"""
+def _training_forward_calls(sub):
+    """The (training, grad_enabled, input shape) of every forward call of a train_classifier_simple run."""
     run = classifier_run(seed=12)
     _, _, forward_log = _train(sub.train_classifier_simple, run, num_epochs=2, eval_freq=2, eval_iter=1)
-    for training, grad, _ in forward_log.calls:
+    return forward_log.calls
+
+
+@train_classifier
+@split(produce=_training_forward_calls)
+def test_train_classifier_simple_trains_in_train_mode_and_measures_in_eval_mode(outputs):
+    """forward passes with gradients run in train mode (every epoch), those without in eval mode"""
+    for training, grad, _ in outputs:
         if grad and not training:
             fail(
                 "train_classifier_simple trained in eval mode: calc_accuracy_loader leaves the model in eval mode, "
@@ -623,34 +956,50 @@ def test_train_classifier_simple_trains_in_train_mode_and_measures_in_eval_mode(
             )
         if training and not grad:
             fail("train_classifier_simple measured losses or accuracies in train mode: evaluate with model.eval()")
-    expect(any(not grad for _, grad, _ in forward_log.calls), "train_classifier_simple never evaluated the model")
+    expect(any(not grad for _, grad, _ in outputs), "train_classifier_simple never evaluated the model")
+
+
+def _evaluation_run() -> ClassifierRun:
+    return classifier_run(seed=13)
+
+
+def _evaluation(sub):
+    run = _evaluation_run()
+    forward_log = ForwardLog(run.model.train())
+    result = sub.evaluate_model(run.model, run.train_loader, run.val_loader, "cpu", eval_iter=2)
+    return {
+        "result": [_observed(value, NUMBER_TYPES) for value in result] if isinstance(result, (tuple, list)) else None,
+        "calls": forward_log.calls,
+        "training_after": run.model.training,
+    }
 
 
 @train_classifier
-def test_evaluate_model_measures_both_losses_in_eval_mode(sub):
+@split(produce=_evaluation)
+def test_evaluate_model_measures_both_losses_in_eval_mode(outputs):
     """(train_loss, val_loss) over eval_iter batches each, in eval mode without gradients, the model back in train mode"""
-    run = classifier_run(seed=13)
+    run = _evaluation_run()
     expected = [
         sum(losses[:2]) / 2
         for losses in (_loader_losses(run.model, run.train_loader), _loader_losses(run.model, run.val_loader))
     ]
-    forward_log = ForwardLog(run.model.train())
-    result = sub.evaluate_model(run.model, run.train_loader, run.val_loader, "cpu", eval_iter=2)
-    expect(
-        isinstance(result, (tuple, list)) and len(result) == 2, "evaluate_model should return (train_loss, val_loss)"
-    )
-    for value, wanted, name in zip(result, expected, ("train_loss", "val_loss")):
-        got = expect_number(value, f"evaluate_model's {name}")
+    result = outputs["result"]
+    expect(isinstance(result, list) and len(result) == 2, "evaluate_model should return (train_loss, val_loss)")
+    for value, wanted, name in zip(result, expected, ("train_loss", "val_loss"), strict=True):
+        got = _observed_number(value, f"evaluate_model's {name}")
         expect(
             math.isclose(got, wanted, rel_tol=1e-5),
             f"evaluate_model's {name} with eval_iter=2 is {got:.6f}; "
             f"expected {wanted:.6f}, the mean loss of the first 2 batches",
         )
     expect(
-        all(not training and not grad for training, grad, _ in forward_log.calls),
+        all(not training and not grad for training, grad, _ in outputs["calls"]),
         "evaluate_model ran the model in train mode or with gradients: use model.eval() and torch.no_grad()",
     )
-    expect(run.model.training, "evaluate_model left the model in eval mode; call model.train() before returning")
+    expect(
+        outputs["training_after"] is True,
+        "evaluate_model left the model in eval mode; call model.train() before returning",
+    )
 
 
 # ---------------------------------------------------------------- ch06.classify_review
@@ -666,21 +1015,50 @@ def _vote_model() -> TokenVoteClassifier:
     return TokenVoteClassifier(votes, VOTE_CONTEXT).train()
 
 
-def _classify(sub, text: str, max_length: int, pad_token_id: int = PAD) -> tuple[str, TokenVoteClassifier]:
+def _classify(sub, text: str, max_length: int) -> dict:
+    """Produce: classify_review of `text` on a fresh `_vote_model`, padding with PAD: {"label": its answer
+    (`_observed`), "calls": the model's calls, each (training, grad_enabled, input shape), "refused": the
+    model's message where it refused its input (token ids outside its vocabulary, too many tokens), else None}.
+    A refusal is data, so that the check fails on it in its turn, after the texts before it."""
     model = _vote_model()
-    label = sub.classify_review(
-        text, model, CharTokenizer(VOTE_ALPHABET), "cpu", max_length=max_length, pad_token_id=pad_token_id
-    )
-    expect_type(label, str, f"classify_review({text!r}, ...)")
+    try:
+        label = sub.classify_review(
+            text, model, CharTokenizer(VOTE_ALPHABET), "cpu", max_length=max_length, pad_token_id=PAD
+        )
+    except CheckFailure as refusal:
+        return {"label": None, "calls": model.calls, "refused": str(refusal)}
+    return {"label": _observed(label, str), "calls": model.calls, "refused": None}
+
+
+def _expect_label(review: dict, text: str) -> str:
+    """Compare: the model took the input of a `_classify` and its answer is "spam" or "not spam"; returns it."""
+    if review["refused"] is not None:
+        fail(review["refused"])
+    label = review["label"]
+    expect(isinstance(label, str), f"classify_review({text!r}, ...) should be a str; got {_type_name(label)}")
     expect(label in ("spam", "not spam"), f'classify_review returned {label!r}; expected "spam" or "not spam"')
-    return label, model
+    return label
+
+
+def _input_shapes(review: dict) -> list:
+    """Compare: the input shape of each model call of a `_classify`."""
+    return [shape for _, _, shape in review["calls"]]
+
+
+LAST_TOKEN_CASES = (("hams", "spam"), ("shhh", "not spam"), ("xyzp", "spam"), ("sxxx", "not spam"))
+
+
+def _last_token_reviews(sub):
+    return [_classify(sub, text, max_length=len(text)) for text, _ in LAST_TOKEN_CASES]
 
 
 @classify_review
-def test_classify_review_reads_the_last_token(sub):
+@split(produce=_last_token_reviews)
+def test_classify_review_reads_the_last_token(outputs):
     """the class of the last token decides, not the first one's"""
-    for text, expected in (("hams", "spam"), ("shhh", "not spam"), ("xyzp", "spam"), ("sxxx", "not spam")):
-        label, _ = _classify(sub, text, max_length=len(text))
+    expect_list(outputs, len(LAST_TOKEN_CASES), "the classify_review results")
+    for (text, expected), review in zip(LAST_TOKEN_CASES, outputs, strict=True):
+        label = _expect_label(review, text)
         expect(
             label == expected,
             f"classify_review of a {len(text)}-token text with max_length={len(text)} said "
@@ -689,11 +1067,16 @@ def test_classify_review_reads_the_last_token(sub):
         )
 
 
+def _short_review(sub):
+    return _classify(sub, "hh", max_length=5)
+
+
 @classify_review
-def test_classify_review_pads_with_pad_token_id_to_max_length(sub):
+@split(produce=_short_review)
+def test_classify_review_pads_with_pad_token_id_to_max_length(outputs):
     """a short text is padded with pad_token_id to exactly max_length tokens, so the last token is padding"""
-    label, model = _classify(sub, "hh", max_length=5)
-    shapes = [shape for _, _, shape in model.calls]
+    label = _expect_label(outputs, "hh")
+    shapes = _input_shapes(outputs)
     expect(
         shapes == [(1, 5)],
         f"classify_review called the model with inputs of shapes {shapes}; expected one call "
@@ -705,12 +1088,21 @@ def test_classify_review_pads_with_pad_token_id_to_max_length(sub):
     )
 
 
+TRUNCATION_CASES = (("hhsphh", 4, "spam"), ("sssshh", 3, "spam"), ("hhhhhhhhs", 8, "not spam"))
+
+
+def _long_reviews(sub):
+    return [_classify(sub, text, max_length=max_length) for text, max_length, _ in TRUNCATION_CASES]
+
+
 @classify_review
-def test_classify_review_truncates_to_max_length(sub):
+@split(produce=_long_reviews)
+def test_classify_review_truncates_to_max_length(outputs):
     """a long text is cut to its first max_length tokens, so the token at max_length - 1 decides"""
-    for text, max_length, expected in (("hhsphh", 4, "spam"), ("sssshh", 3, "spam"), ("hhhhhhhhs", 8, "not spam")):
-        label, model = _classify(sub, text, max_length=max_length)
-        shapes = [shape for _, _, shape in model.calls]
+    expect_list(outputs, len(TRUNCATION_CASES), "the classify_review results")
+    for (text, max_length, expected), review in zip(TRUNCATION_CASES, outputs, strict=True):
+        label = _expect_label(review, text)
+        shapes = _input_shapes(review)
         expect(
             shapes == [(1, max_length)],
             f"classify_review of a {len(text)}-token text with max_length={max_length} "
@@ -723,15 +1115,20 @@ def test_classify_review_truncates_to_max_length(sub):
         )
 
 
+def _spam_review(sub):
+    return _classify(sub, "spam", max_length=6)
+
+
 @classify_review
-def test_classify_review_runs_in_eval_mode_without_gradients(sub):
+@split(produce=_spam_review)
+def test_classify_review_runs_in_eval_mode_without_gradients(outputs):
     """the model runs in eval mode under no_grad, even when it was training"""
-    _, model = _classify(sub, "spam", max_length=6)
+    _expect_label(outputs, "spam")
     expect(
-        all(not training for training, _, _ in model.calls),
+        all(not training for training, _, _ in outputs["calls"]),
         "classify_review ran the model in train mode: call model.eval() first",
     )
     expect(
-        all(not grad for _, grad, _ in model.calls),
+        all(not grad for _, grad, _ in outputs["calls"]),
         "classify_review ran the model with gradients on: use torch.no_grad()",
     )
