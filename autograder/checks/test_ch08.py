@@ -7,9 +7,15 @@ Hugging Face's LlamaForCausalLM computed; cached generation must agree with the
 submission's own model run without a cache. Blocks and models are also compared with
 their own parts put together, and an output that matches a known mistake (LayerNorm
 for RMSNorm, a post-norm block, tiled key/value heads, ...) gets a message naming it.
+
+Every check is split (`autograder.split`): its produce step runs the submission and
+returns tensors, numbers and lists (the outputs, the parts put together, what was
+observed of the submission's objects), and its compare step decides from them.
 """
 
 from __future__ import annotations
+
+import math
 
 import pytest
 import torch
@@ -20,22 +26,29 @@ from torch.nn.functional import silu as torch_silu
 
 from autograder.checks.llama_setups import LLAMA31_SCALING, SMALL_LLAMA, ranks, write_ranks
 from autograder.checks.modules import (
+    causal_probe,
     expect_causal,
     expect_gradients_reach,
-    expect_parameter_names,
+    expect_parameter_shapes,
+    expect_recorded_outputs,
+    gradient_probe,
     load_parameters,
+    parameter_shapes,
     randomised,
+    recorded_outputs,
 )
 from autograder.compare import (
     expect,
     expect_close,
     expect_close_or_name_the_mistake,
     expect_equal_tensor,
+    expect_list,
     expect_sequence_equal,
     expect_tensor,
     expect_text_equal,
     fail,
 )
+from autograder.split import split
 from llmcourse.fast_init import skipped_init
 
 rms_norm = pytest.mark.ch08_rms_norm(
@@ -76,6 +89,24 @@ def _causal_mask(num_tokens: int) -> torch.Tensor:
     return torch.triu(torch.ones(num_tokens, num_tokens, dtype=torch.bool), diagonal=1)
 
 
+def _tables(cos_and_sin) -> dict:
+    """compute_rope_params' (cos, sin) as {"cos": ..., "sin": ...}; fails unless it is a pair."""
+    cos, sin = cos_and_sin
+    return {"cos": cos, "sin": sin}
+
+
+def _exception_classes(exc: BaseException) -> list[str]:
+    """The names of the classes an exception is an instance of, its own first (what `except` tests)."""
+    return [cls.__name__ for cls in type(exc).__mro__]
+
+
+def _listed_then_expected(listed, expected) -> list:
+    """The names in `listed` (a dict by parameter name from the submission's process, in its order; none
+    if it is no dict), then those of `expected` it lacks: what a check of every parameter goes through."""
+    names = list(listed) if isinstance(listed, dict) else []
+    return [*names, *(name for name in expected if name not in names)]
+
+
 # ---------------------------------------------------------------- ch08.rms_norm
 
 
@@ -87,22 +118,45 @@ def _rms_norm_inputs() -> torch.Tensor:
     return x + torch.tensor([2.0, 0.0, 0.5]).view(3, 1, 1)
 
 
-@rms_norm
-def test_rms_norm_has_one_weight_starting_at_ones(sub):
+def _rms_norm_weight() -> torch.Tensor:
+    """(10,) the weight the checks load into RMSNorm(10)."""
+    return torch.linspace(0.5, 2.0, 10)
+
+
+_RMS_NORM_EPS = (1e-5, 1e-3)
+# (shape, dtype) of the inputs RMSNorm(8) must return unchanged in shape and dtype.
+_RMS_NORM_INPUTS = (((8,), torch.float32), ((2, 3, 5, 8), torch.float32), ((4, 8), torch.bfloat16))
+
+
+def _new_rms_norm(sub):
     norm = sub.RMSNorm(10)
-    expect_parameter_names(norm, {"weight": torch.ones(10)}, "RMSNorm(10)")
-    expect_close(norm.weight, torch.ones(10), "RMSNorm(10).weight at the start", atol=0)
+    return {"shapes": parameter_shapes(norm, "RMSNorm(10)"), "weight": dict(norm.named_parameters()).get("weight")}
 
 
 @rms_norm
-def test_rms_norm_matches_pytorch(sub):
-    x = _rms_norm_inputs()
-    weight = torch.linspace(0.5, 2.0, 10)
-    for eps in (1e-5, 1e-3):
+@split(produce=_new_rms_norm)
+def test_rms_norm_has_one_weight_starting_at_ones(outputs):
+    expect_parameter_shapes(outputs["shapes"], {"weight": torch.ones(10)}, "RMSNorm(10)")
+    expect_close(outputs["weight"], torch.ones(10), "RMSNorm(10).weight at the start", atol=0)
+
+
+def _rms_norm_outputs(sub):
+    """RMSNorm(10, eps) with `_rms_norm_weight` on `_rms_norm_inputs`, for each eps of _RMS_NORM_EPS."""
+    outputs = []
+    for eps in _RMS_NORM_EPS:
         norm = sub.RMSNorm(10, eps=eps)
         with torch.no_grad():
-            norm.weight.copy_(weight)
-        actual = _no_grad(norm, x)
+            norm.weight.copy_(_rms_norm_weight())
+        outputs.append(_no_grad(norm, _rms_norm_inputs()))
+    return outputs
+
+
+@rms_norm
+@split(produce=_rms_norm_outputs)
+def test_rms_norm_matches_pytorch(outputs):
+    x, weight = _rms_norm_inputs(), _rms_norm_weight()
+    expect_list(outputs, len(_RMS_NORM_EPS), "the RMSNorm(10, eps) outputs")
+    for eps, actual in zip(_RMS_NORM_EPS, outputs, strict=True):
         expect_tensor(actual, f"RMSNorm(10, eps={eps}) output", shape=tuple(x.shape))
         # Subtracting the mean from rows far from zero loses digits: the mistakes are matched loosely.
         expect_close_or_name_the_mistake(
@@ -138,20 +192,28 @@ def _rms_norm_mistakes(x: torch.Tensor, weight: torch.Tensor, eps: float):
     yield "never multiplies by its weight", torch_rms_norm(x, width, None, eps)
 
 
-@rms_norm
-def test_rms_norm_keeps_shape_and_dtype(sub):
+def _rms_norm_on_each_input(sub):
     norm = sub.RMSNorm(8)
-    for x in (torch.randn(8), torch.randn(2, 3, 5, 8), torch.randn(4, 8, dtype=torch.bfloat16)):
-        out = _no_grad(norm, x)
-        expect_tensor(
-            out, f"RMSNorm(8) on a {x.dtype} input of shape {tuple(x.shape)}", shape=tuple(x.shape), dtype=x.dtype
-        )
+    return [_no_grad(norm, torch.randn(shape, dtype=dtype)) for shape, dtype in _RMS_NORM_INPUTS]
 
 
 @rms_norm
-def test_rms_norm_gradient_reaches_weight(sub):
+@split(produce=_rms_norm_on_each_input)
+def test_rms_norm_keeps_shape_and_dtype(outputs):
+    expect_list(outputs, len(_RMS_NORM_INPUTS), "the RMSNorm(8) outputs")
+    for (shape, dtype), out in zip(_RMS_NORM_INPUTS, outputs, strict=True):
+        expect_tensor(out, f"RMSNorm(8) on a {dtype} input of shape {shape}", shape=shape, dtype=dtype)
+
+
+def _rms_norm_gradients(sub):
     norm = sub.RMSNorm(10)
-    expect_gradients_reach(norm, norm(_rms_norm_inputs()), "RMSNorm")
+    return gradient_probe(norm, norm(_rms_norm_inputs()), "RMSNorm")
+
+
+@rms_norm
+@split(produce=_rms_norm_gradients)
+def test_rms_norm_gradient_reaches_weight(outputs):
+    expect_gradients_reach(outputs, _listed_then_expected(outputs, ["weight"]), "RMSNorm")
 
 
 # ---------------------------------------------------------------- ch08.swiglu
@@ -161,26 +223,58 @@ def _feed_forward_cfg(**changes) -> dict:
     return {"emb_dim": 6, "hidden_dim": 10, "dtype": None, **changes}
 
 
+_FEED_FORWARD_LAYERS = ("fc1", "fc2", "fc3")
+_FEED_FORWARD_PARAMETERS = {
+    "fc1.weight": torch.empty(10, 6),
+    "fc2.weight": torch.empty(10, 6),
+    "fc3.weight": torch.empty(6, 10),
+}
+
+
+def _silu_input() -> torch.Tensor:
+    return torch.linspace(-8, 8, 33).view(3, 11)
+
+
+def _silu_output(sub):
+    return _no_grad(sub.SiLU(), _silu_input())
+
+
 @swiglu
 @pytest.mark.forbid("torch.nn.SiLU", "torch.nn.functional.silu")
-def test_silu_matches_pytorch(sub):
-    x = torch.linspace(-8, 8, 33).view(3, 11)
-    expect_close(_no_grad(sub.SiLU(), x), torch_silu(x), "SiLU()(x)", atol=1e-6)
+@split(produce=_silu_output)
+def test_silu_matches_pytorch(outputs):
+    expect_close(outputs, torch_silu(_silu_input()), "SiLU()(x)", atol=1e-6)
+
+
+def _feed_forward_shapes(sub):
+    return parameter_shapes(sub.FeedForward(_feed_forward_cfg()), "FeedForward (emb_dim 6, hidden_dim 10)")
 
 
 @swiglu
-def test_feed_forward_layers(sub):
-    cfg = _feed_forward_cfg()
-    expected = {"fc1.weight": torch.empty(10, 6), "fc2.weight": torch.empty(10, 6), "fc3.weight": torch.empty(6, 10)}
-    expect_parameter_names(sub.FeedForward(cfg), expected, "FeedForward (emb_dim 6, hidden_dim 10)")
+@split(produce=_feed_forward_shapes)
+def test_feed_forward_layers(outputs):
+    expect_parameter_shapes(outputs, _FEED_FORWARD_PARAMETERS, "FeedForward (emb_dim 6, hidden_dim 10)")
 
 
-@swiglu
-def test_feed_forward_is_swiglu(sub):
+def _feed_forward_input() -> torch.Tensor:
+    """(2, 5, 6)"""
+    return torch.randn(2, 5, 6, generator=torch.Generator().manual_seed(3))
+
+
+def _feed_forward_with_its_weights(sub):
+    """A FeedForward with random weights: its output on `_feed_forward_input` and its three weights."""
     module = randomised(sub.FeedForward(_feed_forward_cfg()), seed=2).eval()
-    x = torch.randn(2, 5, 6, generator=torch.Generator().manual_seed(3))
-    fc1, fc2, fc3 = (getattr(module, name).weight.detach() for name in ("fc1", "fc2", "fc3"))
-    actual = _no_grad(module, x)
+    weights = {name: getattr(module, name).weight.detach() for name in _FEED_FORWARD_LAYERS}
+    return {"out": _no_grad(module, _feed_forward_input()), "weights": weights}
+
+
+@swiglu
+@split(produce=_feed_forward_with_its_weights)
+def test_feed_forward_is_swiglu(outputs):
+    x, actual, weights = _feed_forward_input(), outputs["out"], outputs["weights"]
+    for name in _FEED_FORWARD_LAYERS:
+        expect_tensor(weights[name], f"FeedForward.{name}.weight")
+    fc1, fc2, fc3 = (weights[name] for name in _FEED_FORWARD_LAYERS)
     expect_tensor(actual, "FeedForward output", shape=(2, 5, 6))
     if torch.allclose(actual, (x @ fc1.T * torch_silu(x @ fc2.T)) @ fc3.T, atol=ATOL):
         fail("FeedForward applies SiLU to fc2's output: the gate is silu(fc1(x)), multiplied by fc2(x)")
@@ -192,25 +286,42 @@ def test_feed_forward_is_swiglu(sub):
     )
 
 
-@swiglu
-def test_feed_forward_uses_the_configured_dtype(sub):
+def _feed_forward_dtypes(sub):
     module = sub.FeedForward(_feed_forward_cfg(dtype=torch.bfloat16))
-    for name, param in module.named_parameters():
-        expect(param.dtype == torch.bfloat16, f"FeedForward with cfg['dtype'] bfloat16 has {name} in {param.dtype}")
+    return {name: str(param.dtype) for name, param in module.named_parameters()}
 
 
 @swiglu
-def test_feed_forward_gradients_reach_every_layer(sub):
+@split(produce=_feed_forward_dtypes)
+def test_feed_forward_uses_the_configured_dtype(outputs):
+    for name in _listed_then_expected(outputs, _FEED_FORWARD_PARAMETERS):
+        dtype = outputs.get(name)
+        expect(dtype is not None, f"FeedForward with cfg['dtype'] bfloat16 has no parameter {name}")
+        expect(dtype == str(torch.bfloat16), f"FeedForward with cfg['dtype'] bfloat16 has {name} in {dtype}")
+
+
+def _feed_forward_gradients(sub):
     module = randomised(sub.FeedForward(_feed_forward_cfg()), seed=4)
-    expect_gradients_reach(module, module(torch.randn(2, 3, 6)), "FeedForward")
+    return gradient_probe(module, module(torch.randn(2, 3, 6)), "FeedForward")
+
+
+@swiglu
+@split(produce=_feed_forward_gradients)
+def test_feed_forward_gradients_reach_every_layer(outputs):
+    expect_gradients_reach(outputs, _listed_then_expected(outputs, _FEED_FORWARD_PARAMETERS), "FeedForward")
 
 
 # ---------------------------------------------------------------- ch08.rope
 
 
+def _small_tables(sub):
+    return _tables(sub.compute_rope_params(16, theta_base=10_000, context_length=12))
+
+
 @rope
-def test_rope_tables_shape_and_position_zero(sub):
-    cos, sin = sub.compute_rope_params(16, theta_base=10_000, context_length=12)
+@split(produce=_small_tables)
+def test_rope_tables_shape_and_position_zero(outputs):
+    cos, sin = outputs["cos"], outputs["sin"]
     expect_tensor(cos, "cos of compute_rope_params(16, context_length=12)", shape=(12, 16), dtype=torch.float32)
     expect_tensor(sin, "sin of compute_rope_params(16, context_length=12)", shape=(12, 16), dtype=torch.float32)
     expect_close(cos[0], torch.ones(16), "cos at position 0 (no rotation)", atol=1e-6)
@@ -218,8 +329,11 @@ def test_rope_tables_shape_and_position_zero(sub):
 
 
 @rope
-def test_rope_tables_repeat_the_angles_in_both_halves(sub):
-    cos, sin = sub.compute_rope_params(16, theta_base=10_000, context_length=12)
+@split(produce=_small_tables)
+def test_rope_tables_repeat_the_angles_in_both_halves(outputs):
+    cos, sin = outputs["cos"], outputs["sin"]
+    expect_tensor(cos, "cos of compute_rope_params(16, context_length=12)", shape=(12, 16))
+    expect_tensor(sin, "sin of compute_rope_params(16, context_length=12)", shape=(12, 16))
     expect(
         torch.allclose(cos[:, :8], cos[:, 8:]) and torch.allclose(sin[:, :8], sin[:, 8:]),
         "the two halves of the cos/sin rows differ: in the rotate-half layout dimension i and i + head_dim // 2 "
@@ -227,21 +341,35 @@ def test_rope_tables_repeat_the_angles_in_both_halves(sub):
     )
 
 
-@rope
-def test_rope_tables_match_recorded(sub, recorded):
-    for theta, (cos, sin) in recorded["rope"]["tables"].items():
-        actual_cos, actual_sin = sub.compute_rope_params(16, theta_base=theta, context_length=12)
-        expect_close(actual_cos, cos, f"cos of compute_rope_params(16, theta_base={theta})", atol=1e-5)
-        expect_close(actual_sin, sin, f"sin of compute_rope_params(16, theta_base={theta})", atol=1e-5)
+def _tables_for_each_theta(sub, recorded):
+    return [
+        _tables(sub.compute_rope_params(16, theta_base=theta, context_length=12))
+        for theta in recorded["rope"]["tables"]
+    ]
 
 
 @rope
-def test_rope_frequency_scaling_matches_recorded(sub, recorded):
+@split(produce=_tables_for_each_theta)
+def test_rope_tables_match_recorded(outputs, recorded):
+    expected = recorded["rope"]["tables"]
+    expect_list(outputs, len(expected), "the compute_rope_params tables")
+    for (theta, (cos, sin)), actual in zip(expected.items(), outputs, strict=True):
+        expect_close(actual["cos"], cos, f"cos of compute_rope_params(16, theta_base={theta})", atol=1e-5)
+        expect_close(actual["sin"], sin, f"sin of compute_rope_params(16, theta_base={theta})", atol=1e-5)
+
+
+def _scaled_tables(sub):
+    return _tables(
+        sub.compute_rope_params(64, theta_base=500_000, context_length=40, freq_config=dict(LLAMA31_SCALING))
+    )
+
+
+@rope
+@split(produce=_scaled_tables)
+def test_rope_frequency_scaling_matches_recorded(outputs, recorded):
     cos, sin = recorded["rope"]["scaled"]
     unscaled_cos, _ = recorded["rope"]["unscaled"]
-    actual_cos, actual_sin = sub.compute_rope_params(
-        64, theta_base=500_000, context_length=40, freq_config=dict(LLAMA31_SCALING)
-    )
+    actual_cos, actual_sin = outputs["cos"], outputs["sin"]
     expect_tensor(actual_cos, "cos with Llama 3.1's freq_config", shape=(40, 64))
     if torch.allclose(actual_cos, unscaled_cos, atol=1e-5):
         fail("compute_rope_params ignores freq_config: with Llama 3.1's scaling the low frequencies turn slower")
@@ -253,16 +381,29 @@ def test_rope_frequency_scaling_matches_recorded(sub, recorded):
     expect_close(actual_sin, sin, "sin with Llama 3.1's scaling", atol=1e-5)
 
 
-@rope
-def test_apply_rope_matches_recorded(sub, recorded):
+def _recorded_rotation(sub, recorded):
+    """apply_rope on the recorded 7 tokens with the recorded 12-row tables, or the RuntimeError's message."""
     case = recorded["rope"]
     cos, sin = case["tables"][10_000]
     try:
-        actual = sub.apply_rope(case["x"], cos, sin)
+        return {"rotated": sub.apply_rope(case["x"], cos, sin), "error": None}
+    except NotImplementedError:
+        raise
     except RuntimeError as exc:
+        return {"rotated": None, "error": str(exc)}
+
+
+@rope
+@split(produce=_recorded_rotation)
+def test_apply_rope_matches_recorded(outputs, recorded):
+    case = recorded["rope"]
+    cos, sin = case["tables"][10_000]
+    if outputs["error"] is not None:
         fail(
-            f"apply_rope on 7 tokens with cos/sin tables of 12 rows raised: {exc} (use the tables' first num_tokens rows)"
+            f"apply_rope on 7 tokens with cos/sin tables of 12 rows raised: {outputs['error']} "
+            "(use the tables' first num_tokens rows)"
         )
+    actual = outputs["rotated"]
     expect_tensor(actual, "apply_rope output", shape=(2, 3, 7, 16), dtype=torch.float32)
     expect_close_or_name_the_mistake(
         actual,
@@ -296,43 +437,78 @@ def _rope_mistakes(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor):
     )
 
 
-@rope
-def test_apply_rope_keeps_the_input_dtype(sub):
+def _bfloat16_rotation(sub):
     x = torch.randn(1, 2, 5, 8).to(torch.bfloat16)
     cos, sin = sub.compute_rope_params(8, context_length=9)
+    return sub.apply_rope(x, cos, sin)
+
+
+@rope
+@split(produce=_bfloat16_rotation)
+def test_apply_rope_keeps_the_input_dtype(outputs):
     expect_tensor(
-        sub.apply_rope(x, cos, sin),
+        outputs,
         "apply_rope on bfloat16 queries with float32 tables",
         shape=(1, 2, 5, 8),
         dtype=torch.bfloat16,
     )
 
 
-@rope
-def test_apply_rope_keeps_vector_lengths(sub):
-    x = torch.randn(1, 2, 9, 8)
+def _rotated_vectors_input() -> torch.Tensor:
+    """(1, 2, 9, 8)"""
+    return torch.randn(1, 2, 9, 8, generator=torch.Generator().manual_seed(11))
+
+
+def _rotated_vectors(sub):
     cos, sin = sub.compute_rope_params(8, context_length=9)
+    return sub.apply_rope(_rotated_vectors_input(), cos, sin)
+
+
+@rope
+@split(produce=_rotated_vectors)
+def test_apply_rope_keeps_vector_lengths(outputs):
+    x = _rotated_vectors_input()
+    expect_tensor(outputs, "apply_rope output")
     expect_close(
-        sub.apply_rope(x, cos, sin).norm(dim=-1),
+        outputs.norm(dim=-1),
         x.norm(dim=-1),
         "the length of each rotated vector (a rotation keeps lengths)",
         atol=1e-5,
     )
 
 
-@rope
-def test_rope_scores_depend_only_on_relative_position(sub):
+_SHIFTS = (0, 1, 7, 14)
+
+
+def _queries_and_keys() -> tuple[torch.Tensor, torch.Tensor]:
+    """q and k, each (1, 2, 6, 8)"""
     generator = torch.Generator().manual_seed(9)
-    q, k = torch.randn(1, 2, 6, 8, generator=generator), torch.randn(1, 2, 6, 8, generator=generator)
+    return torch.randn(1, 2, 6, 8, generator=generator), torch.randn(1, 2, 6, 8, generator=generator)
+
+
+def _shifted_rotations(sub):
+    """`_queries_and_keys` rotated from each position of _SHIFTS on (the tables' rows from there on)."""
+    q, k = _queries_and_keys()
     cos, sin = sub.compute_rope_params(8, context_length=20)
-    scores = sub.apply_rope(q, cos, sin) @ sub.apply_rope(k, cos, sin).transpose(-1, -2)
-    for shift in (1, 7, 14):
-        shifted = sub.apply_rope(q, cos[shift:], sin[shift:]) @ sub.apply_rope(k, cos[shift:], sin[shift:]).transpose(
-            -1, -2
-        )
+    return [
+        {"q": sub.apply_rope(q, cos[shift:], sin[shift:]), "k": sub.apply_rope(k, cos[shift:], sin[shift:])}
+        for shift in _SHIFTS
+    ]
+
+
+@rope
+@split(produce=_shifted_rotations)
+def test_rope_scores_depend_only_on_relative_position(outputs):
+    expect_list(outputs, len(_SHIFTS), "the apply_rope outputs")
+    scores = []
+    for rotated in outputs:
+        expect_tensor(rotated["q"], "apply_rope output", shape=(1, 2, 6, 8))
+        expect_tensor(rotated["k"], "apply_rope output", shape=(1, 2, 6, 8))
+        scores.append(rotated["q"] @ rotated["k"].transpose(-1, -2))
+    for shift, shifted in zip(_SHIFTS[1:], scores[1:], strict=True):
         expect_close(
             shifted,
-            scores,
+            scores[0],
             f"query-key scores with every position moved by {shift} (RoPE makes scores depend "
             "on the distance between positions only)",
             atol=1e-4,
@@ -348,103 +524,155 @@ def _gqa(sub, case: dict):
     return load_parameters(module, case["state"], f"GroupedQueryAttention{case['shape']}").eval()
 
 
+def _gqa_heads(case: dict, num_heads: int, num_kv_groups: int, head_dim: int) -> dict[str, torch.Tensor]:
+    """The case's x through its recorded projections, split into heads: {"q": (batch, num_heads, num_tokens,
+    head_dim), "k" and "v": (batch, num_kv_groups, num_tokens, head_dim)}."""
+    x, state = case["x"], case["state"]
+    b, n, _ = x.shape
+    projections = {"q": ("W_query", num_heads), "k": ("W_key", num_kv_groups), "v": ("W_value", num_kv_groups)}
+    return {
+        name: (x @ state[f"{layer}.weight"].T).view(b, n, count, head_dim).transpose(1, 2)
+        for name, (layer, count) in projections.items()
+    }
+
+
 def _pytorch_gqa(
-    sub,
-    module,
-    x: torch.Tensor,
-    cos,
-    sin,
+    case: dict,
+    heads: dict,
+    rotated: dict,
     rotate: str = "qk",
     scale: float | None = None,
     causal: bool = True,
     tiled: bool = False,
 ) -> torch.Tensor:
-    """The same attention through PyTorch's scaled_dot_product_attention, with the submission's RoPE.
+    """The case's attention through PyTorch's scaled_dot_product_attention, with the submission's RoPE.
 
-    The keywords make the usual mistakes: `rotate` names the projections RoPE turns, `scale`
-    replaces 1 / sqrt(head_dim), `causal=False` drops the mask and `tiled` gives query head h
-    the key/value head h % num_kv_groups.
+    heads: the submission's num_heads, num_kv_groups and head_dim; rotated: its apply_rope of the
+    queries, keys and values of `_gqa_heads`. The keywords make the usual mistakes: `rotate` names
+    the projections RoPE turns, `scale` replaces 1 / sqrt(head_dim), `causal=False` drops the mask
+    and `tiled` gives query head h the key/value head h % num_kv_groups.
     """
-    b, n, _ = x.shape
-    heads, groups, head_dim = module.num_heads, module.num_kv_groups, module.head_dim
-    projected = {"q": (module.W_query, heads), "k": (module.W_key, groups), "v": (module.W_value, groups)}
-    q, k, v = ((x @ layer.weight.T).view(b, n, count, head_dim).transpose(1, 2) for layer, count in projected.values())
-    q, k, v = (sub.apply_rope(t, cos, sin) if name in rotate else t for name, t in zip("qkv", (q, k, v)))
+    b, n, _ = case["x"].shape
+    num_heads, groups, head_dim = heads["num_heads"], heads["num_kv_groups"], heads["head_dim"]
+    plain = _gqa_heads(case, num_heads, groups, head_dim)
+    q, k, v = (rotated[name] if name in rotate else plain[name] for name in "qkv")
     if tiled:
-        k, v = k.repeat(1, heads // groups, 1, 1), v.repeat(1, heads // groups, 1, 1)
+        k, v = k.repeat(1, num_heads // groups, 1, 1), v.repeat(1, num_heads // groups, 1, 1)
     context = torch_attention(q, k, v, is_causal=causal, scale=scale, enable_gqa=True)
-    return context.transpose(1, 2).reshape(b, n, heads * head_dim) @ module.out_proj.weight.T
+    return context.transpose(1, 2).reshape(b, n, num_heads * head_dim) @ case["state"]["out_proj.weight"].T
 
 
-def _gqa_mistakes(sub, module, x: torch.Tensor, cos, sin):
+def _gqa_mistakes(case: dict, heads: dict, rotated: dict):
     """(what went wrong, the output it gives) for attentions that are easy to get wrong."""
-    heads, groups, head_dim = module.num_heads, module.num_kv_groups, module.head_dim
-    if groups not in (1, heads):
+    num_heads, groups, head_dim = heads["num_heads"], heads["num_kv_groups"], heads["head_dim"]
+    if groups not in (1, num_heads):
         yield (
             (
-                f"gives query head h the key/value head h % {groups} (tiled, as .repeat does); with {heads} heads in "
-                f"{groups} groups, query heads 0..{heads // groups - 1} share key/value head 0, the next ones head 1, "
-                "and so on (repeat_interleave)"
+                f"gives query head h the key/value head h % {groups} (tiled, as .repeat does); with {num_heads} heads "
+                f"in {groups} groups, query heads 0..{num_heads // groups - 1} share key/value head 0, the next ones "
+                "head 1, and so on (repeat_interleave)"
             ),
-            _pytorch_gqa(sub, module, x, cos, sin, tiled=True),
+            _pytorch_gqa(case, heads, rotated, tiled=True),
         )
     yield (
         "rotates the values too: RoPE turns the queries and the keys only",
-        _pytorch_gqa(sub, module, x, cos, sin, rotate="qkv"),
+        _pytorch_gqa(case, heads, rotated, rotate="qkv"),
     )
-    yield "rotates the queries but not the keys", _pytorch_gqa(sub, module, x, cos, sin, rotate="q")
-    yield "rotates the keys but not the queries", _pytorch_gqa(sub, module, x, cos, sin, rotate="k")
+    yield "rotates the queries but not the keys", _pytorch_gqa(case, heads, rotated, rotate="q")
+    yield "rotates the keys but not the queries", _pytorch_gqa(case, heads, rotated, rotate="k")
     yield (
         "rotates neither queries nor keys (apply_rope is never called)",
-        _pytorch_gqa(sub, module, x, cos, sin, rotate=""),
+        _pytorch_gqa(case, heads, rotated, rotate=""),
     )
     yield (
         f"scales the scores by 1 / sqrt(d_out); the scale is 1 / sqrt(head_dim) = 1 / sqrt({head_dim})",
-        _pytorch_gqa(sub, module, x, cos, sin, scale=(heads * head_dim) ** -0.5),
+        _pytorch_gqa(case, heads, rotated, scale=(num_heads * head_dim) ** -0.5),
     )
-    yield "does not scale the scores by 1 / sqrt(head_dim)", _pytorch_gqa(sub, module, x, cos, sin, scale=1.0)
+    yield "does not scale the scores by 1 / sqrt(head_dim)", _pytorch_gqa(case, heads, rotated, scale=1.0)
     yield (
         "ignores the mask: each token attends to the tokens after it too (the mask is True where a key is hidden)",
-        _pytorch_gqa(sub, module, x, cos, sin, causal=False),
+        _pytorch_gqa(case, heads, rotated, causal=False),
     )
+
+
+_GQA_ATTRIBUTES = (("num_heads", 6), ("num_kv_groups", 2), ("head_dim", 4))
+
+
+def _gqa_layout(sub):
+    module = sub.GroupedQueryAttention(10, 24, 6, 2)
+    return {
+        "shapes": parameter_shapes(module, "GroupedQueryAttention(d_in=10, d_out=24, num_heads=6, num_kv_groups=2)"),
+        "attributes": {attribute: getattr(module, attribute, None) for attribute, _ in _GQA_ATTRIBUTES},
+    }
 
 
 @grouped_query_attention
-def test_gqa_projections_and_attributes(sub):
-    module = sub.GroupedQueryAttention(10, 24, 6, 2)
+@split(produce=_gqa_layout)
+def test_gqa_projections_and_attributes(outputs):
     expected = {
         "W_query.weight": torch.empty(24, 10),
         "W_key.weight": torch.empty(8, 10),
         "W_value.weight": torch.empty(8, 10),
         "out_proj.weight": torch.empty(24, 24),
     }
-    expect_parameter_names(module, expected, "GroupedQueryAttention(d_in=10, d_out=24, num_heads=6, num_kv_groups=2)")
-    for attribute, value in (("num_heads", 6), ("num_kv_groups", 2), ("head_dim", 4)):
-        expect(
-            getattr(module, attribute, None) == value,
-            f"GroupedQueryAttention(10, 24, 6, 2).{attribute} should be {value}; got {getattr(module, attribute, None)!r}",
-        )
+    expect_parameter_shapes(
+        outputs["shapes"], expected, "GroupedQueryAttention(d_in=10, d_out=24, num_heads=6, num_kv_groups=2)"
+    )
+    for attribute, value in _GQA_ATTRIBUTES:
+        got = outputs["attributes"].get(attribute)
+        expect(got == value, f"GroupedQueryAttention(10, 24, 6, 2).{attribute} should be {value}; got {got!r}")
+
+
+_INDIVISIBLE_GQA = (((8, 12, 6, 4), "6 heads in 4 groups"), ((8, 10, 4, 2), "d_out 10 over 4 heads"))
+
+
+def _indivisible_gqa_errors(sub):
+    """For each of _INDIVISIBLE_GQA, the classes of the ValueError or AssertionError it raised; None if built."""
+    raised = []
+    for args, _ in _INDIVISIBLE_GQA:
+        try:
+            sub.GroupedQueryAttention(*args)
+        except (ValueError, AssertionError) as exc:
+            raised.append(_exception_classes(exc))
+            continue
+        raised.append(None)
+    return raised
 
 
 @grouped_query_attention
-def test_gqa_rejects_heads_not_divisible_by_groups(sub):
-    for args, problem in (((8, 12, 6, 4), "6 heads in 4 groups"), ((8, 10, 4, 2), "d_out 10 over 4 heads")):
-        try:
-            sub.GroupedQueryAttention(*args)
-        except (ValueError, AssertionError):
+@split(produce=_indivisible_gqa_errors)
+def test_gqa_rejects_heads_not_divisible_by_groups(outputs):
+    expect_list(outputs, len(_INDIVISIBLE_GQA), "the GroupedQueryAttention results")
+    for (args, problem), raised in zip(_INDIVISIBLE_GQA, outputs, strict=True):
+        if isinstance(raised, list) and {"ValueError", "AssertionError"} & set(raised):
             continue
         fail(f"GroupedQueryAttention{args} ({problem}) was built: raise a ValueError instead")
 
 
-@grouped_query_attention
-def test_gqa_matches_pytorch_attention(sub, recorded):
+def _gqa_with_pytorch_parts(sub, recorded):
+    """For each recorded case: the submission's attention output, its num_heads, num_kv_groups and
+    head_dim, and its apply_rope of the case's queries, keys and values (`_gqa_heads`)."""
+    produced = []
     for case in recorded["gqa"]:
         d_in, d_out, num_heads, num_kv_groups = case["shape"]
         module = _gqa(sub, case)
         cos, sin = sub.compute_rope_params(d_out // num_heads, context_length=10)
         actual = _no_grad(module, case["x"], _causal_mask(6), cos, sin)
         expect_tensor(actual, f"GroupedQueryAttention{case['shape']} output", shape=(2, 6, d_out))
-        expected = _no_grad(_pytorch_gqa, sub, module, case["x"], cos, sin)
+        heads = {name: getattr(module, name) for name in ("num_heads", "num_kv_groups", "head_dim")}
+        rotated = {name: _no_grad(sub.apply_rope, t, cos, sin) for name, t in _gqa_heads(case, **heads).items()}
+        produced.append({"out": actual, "heads": heads, "rotated": rotated})
+    return produced
+
+
+@grouped_query_attention
+@split(produce=_gqa_with_pytorch_parts)
+def test_gqa_matches_pytorch_attention(outputs, recorded):
+    expect_list(outputs, len(recorded["gqa"]), "the GroupedQueryAttention results")
+    for case, produced in zip(recorded["gqa"], outputs, strict=True):
+        actual, heads, rotated = produced["out"], produced["heads"], produced["rotated"]
+        expect_tensor(actual, f"GroupedQueryAttention{case['shape']} output", shape=(2, 6, case["shape"][1]))
+        expected = _pytorch_gqa(case, heads, rotated)
         what = f"GroupedQueryAttention{case['shape']}"
         if actual.isnan().any():
             row = int(actual.isnan().nonzero()[0][1])
@@ -452,41 +680,58 @@ def test_gqa_matches_pytorch_attention(sub, recorded):
                 f"{what} gives nan at position {row}: every key of that query is masked (hide the keys where the mask "
                 "is True, the later positions, and keep the others)"
             )
-        with torch.no_grad():
-            expect_close_or_name_the_mistake(
-                actual,
-                expected,
-                f"{what} output next to PyTorch's attention",
-                what,
-                _gqa_mistakes(sub, module, case["x"], cos, sin),
-            )
+        expect_close_or_name_the_mistake(
+            actual,
+            expected,
+            f"{what} output next to PyTorch's attention",
+            what,
+            _gqa_mistakes(case, heads, rotated),
+        )
 
 
-@grouped_query_attention
-def test_gqa_matches_recorded(sub, recorded):
+def _gqa_recorded_outputs(sub, recorded):
+    produced = []
     for case in recorded["gqa"]:
         d_out, num_heads = case["shape"][1], case["shape"][2]
         cos, sin = sub.compute_rope_params(d_out // num_heads, context_length=10)
-        actual = _no_grad(_gqa(sub, case), case["x"], _causal_mask(6), cos, sin)
+        produced.append(_no_grad(_gqa(sub, case), case["x"], _causal_mask(6), cos, sin))
+    return produced
+
+
+@grouped_query_attention
+@split(produce=_gqa_recorded_outputs)
+def test_gqa_matches_recorded(outputs, recorded):
+    expect_list(outputs, len(recorded["gqa"]), "the GroupedQueryAttention outputs")
+    for case, actual in zip(recorded["gqa"], outputs, strict=True):
         expect_close(actual, case["output"], f"GroupedQueryAttention{case['shape']} output", atol=ATOL)
 
 
-@grouped_query_attention
-def test_gqa_is_causal(sub, recorded):
+def _gqa_causality(sub, recorded):
     case = recorded["gqa"][1]
     module = _gqa(sub, case)
     cos, sin = sub.compute_rope_params(4, context_length=10)
-    expect_causal(
-        lambda x: module(x, _causal_mask(x.shape[1]), cos, sin), case["x"], torch.randn, "GroupedQueryAttention"
-    )
+    return causal_probe(lambda x: module(x, _causal_mask(x.shape[1]), cos, sin), case["x"], torch.randn)
 
 
 @grouped_query_attention
-def test_gqa_gradients_reach_every_projection(sub, recorded):
+@split(produce=_gqa_causality)
+def test_gqa_is_causal(outputs, recorded):
+    expect_causal(outputs, recorded["gqa"][1]["x"].shape[1], "GroupedQueryAttention")
+
+
+def _gqa_gradients(sub, recorded):
     case = recorded["gqa"][1]
     module = _gqa(sub, case).train()
     cos, sin = sub.compute_rope_params(4, context_length=10)
-    expect_gradients_reach(module, module(case["x"], _causal_mask(6), cos, sin), "GroupedQueryAttention")
+    return gradient_probe(module, module(case["x"], _causal_mask(6), cos, sin), "GroupedQueryAttention")
+
+
+@grouped_query_attention
+@split(produce=_gqa_gradients)
+def test_gqa_gradients_reach_every_projection(outputs, recorded):
+    expect_gradients_reach(
+        outputs, _listed_then_expected(outputs, recorded["gqa"][1]["state"]), "GroupedQueryAttention"
+    )
 
 
 # ---------------------------------------------------------------- ch08.llama_model
@@ -496,52 +741,120 @@ def _llama(sub, state: dict, cfg: dict = SMALL_LLAMA):
     return load_parameters(sub.Llama3Model(dict(cfg)), state, "Llama3Model").eval()
 
 
-@llama_model
-def test_llama_parameters_use_the_chapter_names(sub, recorded):
-    expect_parameter_names(sub.Llama3Model(dict(SMALL_LLAMA)), recorded["llama"]["state"], "Llama3Model")
+def _llama_shapes(sub):
+    return parameter_shapes(sub.Llama3Model(dict(SMALL_LLAMA)), "Llama3Model")
 
 
 @llama_model
-def test_llama_keeps_cfg_and_rope_tables_out_of_the_state_dict(sub):
+@split(produce=_llama_shapes)
+def test_llama_parameters_use_the_chapter_names(outputs, recorded):
+    expect_parameter_shapes(outputs, recorded["llama"]["state"], "Llama3Model")
+
+
+def _llama_cfg_and_tables(sub):
+    """Whether model.cfg is the configuration the model was built with; its cos and sin; whether each
+    of them is in its state dict."""
     model = sub.Llama3Model(dict(SMALL_LLAMA))
-    expect(getattr(model, "cfg", None) == SMALL_LLAMA, "Llama3Model should keep its configuration as model.cfg")
+    state_dict = model.state_dict()
+    return {
+        "cfg_is_the_configuration": bool(getattr(model, "cfg", None) == SMALL_LLAMA),
+        "tables": {name: getattr(model, name, None) for name in ("cos", "sin")},
+        "in_state_dict": {name: name in state_dict for name in ("cos", "sin")},
+    }
+
+
+@llama_model
+@split(produce=_llama_cfg_and_tables)
+def test_llama_keeps_cfg_and_rope_tables_out_of_the_state_dict(outputs):
+    expect(outputs["cfg_is_the_configuration"] is True, "Llama3Model should keep its configuration as model.cfg")
     for name in ("cos", "sin"):
-        table = getattr(model, name, None)
-        expect_tensor(table, f"Llama3Model.{name} (the RoPE table)", shape=(24, 4))
+        expect_tensor(outputs["tables"][name], f"Llama3Model.{name} (the RoPE table)", shape=(24, 4))
         expect(
-            name not in model.state_dict(),
+            outputs["in_state_dict"][name] is False,
             f"Llama3Model.{name} is in the state dict: register it with "
             "persistent=False, so that checkpoints hold parameters only",
         )
 
 
-@llama_model
-def test_llama_rope_tables_follow_the_configuration(sub):
-    for scaling in (None, dict(LLAMA31_SCALING)):
+_ROPE_SCALINGS = (None, LLAMA31_SCALING)
+
+
+def _llama_tables_and_computed_ones(sub):
+    """For each of _ROPE_SCALINGS: the model's cos and sin, and compute_rope_params' tables for its
+    configuration, for its configuration with the default base, and without the scaling."""
+    base, length = SMALL_LLAMA["rope_base"], SMALL_LLAMA["context_length"]
+    produced = []
+    for scaling in _ROPE_SCALINGS:
+        scaling = None if scaling is None else dict(scaling)
         model = sub.Llama3Model({**SMALL_LLAMA, "rope_freq": scaling})
-        base, length = SMALL_LLAMA["rope_base"], SMALL_LLAMA["context_length"]
-        expected_cos, expected_sin = sub.compute_rope_params(4, base, length, scaling)
-        if torch.allclose(model.cos, expected_cos) and torch.allclose(model.sin, expected_sin):
+        produced.append(
+            {
+                "model": {"cos": model.cos, "sin": model.sin},
+                "configured": _tables(sub.compute_rope_params(4, base, length, scaling)),
+                "default_base_cos": sub.compute_rope_params(4, context_length=length, freq_config=scaling)[0],
+                "unscaled_cos": sub.compute_rope_params(4, base, length)[0],
+            }
+        )
+    return produced
+
+
+@llama_model
+@split(produce=_llama_tables_and_computed_ones)
+def test_llama_rope_tables_follow_the_configuration(outputs):
+    expect_list(outputs, len(_ROPE_SCALINGS), "the Llama3Model tables")
+    for scaling, produced in zip(_ROPE_SCALINGS, outputs, strict=True):
+        cos, sin = produced["model"]["cos"], produced["model"]["sin"]
+        expected_cos, expected_sin = produced["configured"]["cos"], produced["configured"]["sin"]
+        if torch.allclose(cos, expected_cos) and torch.allclose(sin, expected_sin):
             continue
         which = "with cfg['rope_freq']" if scaling else "without scaling"
-        if torch.allclose(model.cos, sub.compute_rope_params(4, context_length=length, freq_config=scaling)[0]):
+        if torch.allclose(cos, produced["default_base_cos"]):
             fail(f"Llama3Model.cos ({which}) uses compute_rope_params' default base: pass cfg['rope_base']")
-        if torch.allclose(model.cos, sub.compute_rope_params(4, base, length)[0]):
+        if torch.allclose(cos, produced["unscaled_cos"]):
             fail("Llama3Model.cos ignores cfg['rope_freq']: pass it to compute_rope_params as freq_config")
         expect_close(
-            model.cos,
+            cos,
             expected_cos,
             f"Llama3Model.cos ({which}) next to compute_rope_params(head_dim=4, "
             "cfg['rope_base'], cfg['context_length'], cfg['rope_freq'])",
             atol=1e-6,
         )
-        expect_close(model.sin, expected_sin, f"Llama3Model.sin ({which})", atol=1e-6)
+        expect_close(sin, expected_sin, f"Llama3Model.sin ({which})", atol=1e-6)
 
 
-@llama_model
-def test_transformer_block_is_pre_norm_residual(sub):
+def _block_input() -> torch.Tensor:
+    """(2, 5, 24)"""
+    return torch.randn(2, 5, 24, generator=torch.Generator().manual_seed(10))
+
+
+# (name, what went wrong) of the blocks that are easy to get wrong; `_block_and_its_parts` puts each together.
+_BLOCK_MISTAKES = (
+    (
+        "post_norm",
+        "normalises after the residual sums (post-norm); Llama normalises each sublayer's input: "
+        "x + att(norm1(x)), then x + ff(norm2(x))",
+    ),
+    ("norms_swapped", "uses norm2 before the attention and norm1 before the feed-forward"),
+    ("no_attention_residual", "has no residual connection around the attention"),
+    ("no_feed_forward_residual", "has no residual connection around the feed-forward"),
+    ("normed_residual", "adds the normalised input to the attention's output: the residual is x itself"),
+    (
+        "side_by_side",
+        "runs the attention and the feed-forward side by side on x; the feed-forward takes the attention's result",
+    ),
+    (
+        "residual_from_before_attention",
+        "adds the feed-forward's output to x from before the attention: the second residual starts from "
+        "x + att(norm1(x))",
+    ),
+)
+
+
+def _block_and_its_parts(sub):
+    """A TransformerBlock with random weights on `_block_input`: its output, its own att, ff, norm1 and
+    norm2 put together as a pre-norm residual block, and as each of _BLOCK_MISTAKES. Each (2, 5, 24)."""
     block = randomised(sub.TransformerBlock(dict(SMALL_LLAMA)), seed=6).eval()
-    x = torch.randn(2, 5, 24, generator=torch.Generator().manual_seed(10))
+    x = _block_input()
     mask, (cos, sin) = _causal_mask(5), sub.compute_rope_params(4, context_length=8)
     actual = _no_grad(block, x, mask, cos, sin)
     expect_tensor(actual, "TransformerBlock output", shape=(2, 5, 24))
@@ -549,58 +862,56 @@ def test_transformer_block_is_pre_norm_residual(sub):
     def att(h):
         return block.att(h, mask, cos, sin)
 
-    def mistakes():
-        after_att, post_norm, normed = att(block.norm1(x)), block.norm1(x + att(x)), block.norm1(x)
-        yield (
-            "normalises after the residual sums (post-norm); Llama normalises each sublayer's input: "
-            "x + att(norm1(x)), then x + ff(norm2(x))",
-            block.norm2(post_norm + block.ff(post_norm)),
-        )
-        swapped = x + att(block.norm2(x))
-        yield (
-            "uses norm2 before the attention and norm1 before the feed-forward",
-            swapped + block.ff(block.norm1(swapped)),
-        )
-        yield "has no residual connection around the attention", after_att + block.ff(block.norm2(after_att))
-        yield "has no residual connection around the feed-forward", block.ff(block.norm2(x + after_att))
-        yield (
-            "adds the normalised input to the attention's output: the residual is x itself",
-            (normed + att(normed)) + block.ff(block.norm2(normed + att(normed))),
-        )
-        yield (
-            "runs the attention and the feed-forward side by side on x; the feed-forward takes the attention's result",
-            x + after_att + block.ff(block.norm2(x)),
-        )
-        yield (
-            "adds the feed-forward's output to x from before the attention: the second residual starts from "
-            "x + att(norm1(x))",
-            x + block.ff(block.norm2(x + after_att)),
-        )
-
     with torch.no_grad():
-        h = x + att(block.norm1(x))
-        expect_close_or_name_the_mistake(
-            actual,
-            h + block.ff(block.norm2(h)),
-            "TransformerBlock output next to "
-            "x + att(norm1(x)), then + ff(norm2(...)) of its own att, ff, norm1 and norm2",
-            "TransformerBlock",
-            mistakes(),
-        )
+        normed = block.norm1(x)
+        after_att = att(normed)
+        h = x + after_att
+        post_norm, swapped = block.norm1(x + att(x)), x + att(block.norm2(x))
+        mistakes = {
+            "post_norm": block.norm2(post_norm + block.ff(post_norm)),
+            "norms_swapped": swapped + block.ff(block.norm1(swapped)),
+            "no_attention_residual": after_att + block.ff(block.norm2(after_att)),
+            "no_feed_forward_residual": block.ff(block.norm2(x + after_att)),
+            "normed_residual": (normed + att(normed)) + block.ff(block.norm2(normed + att(normed))),
+            "side_by_side": x + after_att + block.ff(block.norm2(x)),
+            "residual_from_before_attention": x + block.ff(block.norm2(x + after_att)),
+        }
+        return {"out": actual, "pre_norm": h + block.ff(block.norm2(h)), "mistakes": mistakes}
 
 
 @llama_model
-def test_llama_forward_runs_its_parts_in_order(sub, recorded):
+@split(produce=_block_and_its_parts)
+def test_transformer_block_is_pre_norm_residual(outputs):
+    actual = outputs["out"]
+    expect_tensor(actual, "TransformerBlock output", shape=(2, 5, 24))
+    expect_close_or_name_the_mistake(
+        actual,
+        outputs["pre_norm"],
+        "TransformerBlock output next to x + att(norm1(x)), then + ff(norm2(...)) of its own att, ff, norm1 and norm2",
+        "TransformerBlock",
+        ((mistake, outputs["mistakes"][name]) for name, mistake in _BLOCK_MISTAKES),
+    )
+
+
+# (name, what went wrong) of the models that are easy to get wrong; `_llama_and_its_parts` puts each together.
+_LLAMA_MISTAKES = (
+    ("no_final_norm", "skips final_norm before out_head"),
+    (
+        "no_mask",
+        "lets each token see the tokens after it: the mask is True above the diagonal, where a key is hidden",
+    ),
+    ("each_block_from_embeddings", "gives every block the embeddings instead of the previous block's output"),
+)
+
+
+def _llama_and_its_parts(sub, recorded):
+    """The model with the recorded parameters on the recorded 2x9 tokens: its logits, its own tok_emb,
+    blocks (with model.cos and model.sin), final_norm and out_head put together in order, and as each
+    of _LLAMA_MISTAKES. Each (2, 9, 37)."""
     model = _llama(sub, recorded["llama"]["state"])
     tokens = recorded["llama"]["tokens"][0]
     actual = _no_grad(model, tokens)
     expect_tensor(actual, "Llama3Model logits on a 2x9 input", shape=(2, 9, 37))
-    if actual.isnan().any():
-        row = int(actual.isnan().nonzero()[0][1])
-        fail(
-            f"Llama3Model gives nan logits (first at position {row}): a token whose keys are all masked gets nan, which "
-            "spreads; the mask is True only above the diagonal, so each token sees itself and the tokens before it"
-        )
 
     def blocks(x, mask, each_from_embeddings=False):
         out = x
@@ -608,131 +919,230 @@ def test_llama_forward_runs_its_parts_in_order(sub, recorded):
             out = block(x if each_from_embeddings else out, mask, model.cos, model.sin)
         return out
 
-    def mistakes():
-        yield "skips final_norm before out_head", model.out_head(blocks(x, causal))
-        yield (
-            "lets each token see the tokens after it: the mask is True above the diagonal, where a key is hidden",
-            model.out_head(model.final_norm(blocks(x, torch.zeros(9, 9, dtype=torch.bool)))),
-        )
-        yield (
-            "gives every block the embeddings instead of the previous block's output",
-            model.out_head(model.final_norm(blocks(x, causal, each_from_embeddings=True))),
-        )
-
     with torch.no_grad():
         x, causal = model.tok_emb(tokens), _causal_mask(9)
-        expect_close_or_name_the_mistake(
-            actual,
-            model.out_head(model.final_norm(blocks(x, causal))),
-            "Llama3Model logits next to out_head(final_norm(the blocks on tok_emb(tokens), "
-            "with a causal mask and model.cos, model.sin))",
-            "Llama3Model",
-            mistakes(),
+        mistakes = {
+            "no_final_norm": model.out_head(blocks(x, causal)),
+            "no_mask": model.out_head(model.final_norm(blocks(x, torch.zeros(9, 9, dtype=torch.bool)))),
+            "each_block_from_embeddings": model.out_head(
+                model.final_norm(blocks(x, causal, each_from_embeddings=True))
+            ),
+        }
+        return {"logits": actual, "in_order": model.out_head(model.final_norm(blocks(x, causal))), "mistakes": mistakes}
+
+
+@llama_model
+@split(produce=_llama_and_its_parts)
+def test_llama_forward_runs_its_parts_in_order(outputs):
+    actual = outputs["logits"]
+    expect_tensor(actual, "Llama3Model logits on a 2x9 input", shape=(2, 9, 37))
+    if actual.isnan().any():
+        row = int(actual.isnan().nonzero()[0][1])
+        fail(
+            f"Llama3Model gives nan logits (first at position {row}): a token whose keys are all masked gets nan, which "
+            "spreads; the mask is True only above the diagonal, so each token sees itself and the tokens before it"
         )
+    expect_close_or_name_the_mistake(
+        actual,
+        outputs["in_order"],
+        "Llama3Model logits next to out_head(final_norm(the blocks on tok_emb(tokens), "
+        "with a causal mask and model.cos, model.sin))",
+        "Llama3Model",
+        ((mistake, outputs["mistakes"][name]) for name, mistake in _LLAMA_MISTAKES),
+    )
+
+
+def _recorded_logits(recorded) -> dict:
+    """The recorded tokens and logits as a `recorded_outputs` case."""
+    return {"inputs": recorded["llama"]["tokens"], "outputs": recorded["llama"]["logits"]}
+
+
+def _llama_recorded_outputs(sub, recorded):
+    return recorded_outputs(_llama(sub, recorded["llama"]["state"]), _recorded_logits(recorded))
 
 
 @llama_model
-def test_llama_matches_recorded(sub, recorded):
-    case = recorded["llama"]
-    model = _llama(sub, case["state"])
-    for tokens, logits in zip(case["tokens"], case["logits"]):
-        shape = "x".join(map(str, tokens.shape))
-        expect_close(_no_grad(model, tokens), logits, f"Llama3Model logits on a {shape} input", atol=ATOL)
+@split(produce=_llama_recorded_outputs)
+def test_llama_matches_recorded(outputs, recorded):
+    expect_recorded_outputs(outputs, _recorded_logits(recorded), "Llama3Model logits", ATOL)
 
 
-@llama_model
-def test_llama_uses_the_rope_frequency_scaling(sub, recorded):
+def _scaled_llama_logits(sub, recorded):
     case = recorded["llama"]
     model = _llama(sub, case["scaled_state"], {**SMALL_LLAMA, "rope_freq": dict(LLAMA31_SCALING)})
+    return _no_grad(model, case["tokens"][1])
+
+
+@llama_model
+@split(produce=_scaled_llama_logits)
+def test_llama_uses_the_rope_frequency_scaling(outputs, recorded):
     expect_close(
-        _no_grad(model, case["tokens"][1]),
-        case["scaled_logits"],
+        outputs,
+        recorded["llama"]["scaled_logits"],
         "Llama3Model logits with cfg['rope_freq'] (Llama 3.1's scaling)",
         atol=ATOL,
     )
 
 
-@llama_model
-def test_llama_is_causal(sub, recorded):
+def _llama_causality(sub, recorded):
     model = _llama(sub, recorded["llama"]["state"])
-    expect_causal(model, recorded["llama"]["tokens"][0], lambda shape: torch.randint(0, 37, shape), "Llama3Model")
+    return causal_probe(model, recorded["llama"]["tokens"][0], lambda shape: torch.randint(0, 37, shape))
 
 
 @llama_model
-def test_llama_gradients_reach_every_parameter(sub, recorded):
+@split(produce=_llama_causality)
+def test_llama_is_causal(outputs, recorded):
+    expect_causal(outputs, recorded["llama"]["tokens"][0].shape[1], "Llama3Model")
+
+
+def _llama_gradients(sub, recorded):
     model = _llama(sub, recorded["llama"]["state"]).train()
-    expect_gradients_reach(model, model(recorded["llama"]["tokens"][0]), "Llama3Model")
+    return gradient_probe(model, model(recorded["llama"]["tokens"][0]), "Llama3Model")
 
 
 @llama_model
-def test_llama32_1b_configuration_parameter_count(sub):
+@split(produce=_llama_gradients)
+def test_llama_gradients_reach_every_parameter(outputs, recorded):
+    expect_gradients_reach(outputs, _listed_then_expected(outputs, recorded["llama"]["state"]), "Llama3Model")
+
+
+def _llama32_1b_parameters(sub):
+    """The shape and dtype of each parameter of a Llama3Model with Llama 3.2 1B's configuration (never initialised)."""
     with skipped_init():
         model = sub.Llama3Model(dict(LLAMA32_1B))
-    count = sum(p.numel() for p in model.parameters())
+    return {name: {"shape": list(p.shape), "dtype": str(p.dtype)} for name, p in model.named_parameters()}
+
+
+@llama_model
+@split(produce=_llama32_1b_parameters)
+def test_llama32_1b_configuration_parameter_count(outputs):
+    count = sum(math.prod(param["shape"]) for param in outputs.values())
     expect(
         count == LLAMA32_1B_PARAMETERS,
         f"Llama3Model with Llama 3.2 1B's configuration has {count:,} parameters; "
         f"expected {LLAMA32_1B_PARAMETERS:,} (with its own out_head)",
     )
-    for name, param in model.named_parameters():
+    for name, param in outputs.items():
         expect(
-            param.dim() < 2 or param.dtype == torch.bfloat16,
-            f"with cfg['dtype'] bfloat16 the weight matrices should be bfloat16; {name} is {param.dtype}",
+            len(param["shape"]) < 2 or param["dtype"] == str(torch.bfloat16),
+            f"with cfg['dtype'] bfloat16 the weight matrices should be bfloat16; {name} is {param['dtype']}",
         )
 
 
 # ---------------------------------------------------------------- ch08.kv_cache
 
+# The sizes of the chunks the recorded 1x16 tokens are fed to forward_with_cache in.
+_CHUNKS = (5, 1, 1, 4, 1, 4)
 
-@kv_cache
-def test_cached_forward_in_chunks_matches_the_full_forward(sub, recorded):
+
+def _expect_chunk_agrees(chunk: dict, full, start: int, size: int) -> None:
+    """One chunk of `_cached_chunks` (tokens start..start + size - 1): the cache counts the tokens fed so
+    far, and the logits are the model's on the whole sequence there (`full`: (1, 16, 37))."""
+    end = start + size
+    expect(
+        chunk["tokens_seen"] == end,
+        f"KVCache.tokens_seen() is {chunk['tokens_seen']} after forward_with_cache on "
+        f"tokens 0..{end - 1}; it should be {end}, the position of the next token",
+    )
+    expect_tensor(chunk["logits"], f"forward_with_cache logits for tokens {start}..{end - 1}", shape=(1, size, 37))
+    where = "the prompt" if start == 0 else f"tokens {start}..{end - 1}, fed after {start} cached tokens"
+    expect_close(chunk["logits"], full[:, start:end], f"forward_with_cache logits for {where}", atol=ATOL)
+
+
+def _cached_chunks(sub, recorded):
+    """The model's logits on the recorded 1x16 tokens, and for each chunk of _CHUNKS fed in turn to
+    forward_with_cache with one cache: its logits and the cache's tokens_seen() after it.
+
+    A chunk that does not agree fails here, before the next one runs on a cache it may have broken."""
     case = recorded["llama"]
     model = _llama(sub, case["state"])
     tokens = case["tokens"][1]
     full = _no_grad(model, tokens)
     cache = sub.KVCache(SMALL_LLAMA["n_layers"])
+    chunks, start = [], 0
+    for size in _CHUNKS:
+        logits = _no_grad(sub.forward_with_cache, model, tokens[:, start : start + size], cache)
+        chunks.append({"logits": logits, "tokens_seen": cache.tokens_seen()})
+        _expect_chunk_agrees(chunks[-1], full, start, size)
+        start += size
+    return {"full": full, "chunks": chunks}
+
+
+@kv_cache
+@split(produce=_cached_chunks)
+def test_cached_forward_in_chunks_matches_the_full_forward(outputs):
+    expect_list(outputs["chunks"], len(_CHUNKS), "the forward_with_cache results")
     start = 0
-    for size in (5, 1, 1, 4, 1, 4):
-        end = start + size
-        logits = _no_grad(sub.forward_with_cache, model, tokens[:, start:end], cache)
-        expect(
-            cache.tokens_seen() == end,
-            f"KVCache.tokens_seen() is {cache.tokens_seen()} after forward_with_cache on "
-            f"tokens 0..{end - 1}; it should be {end}, the position of the next token",
-        )
-        expect_tensor(logits, f"forward_with_cache logits for tokens {start}..{end - 1}", shape=(1, size, 37))
-        where = "the prompt" if start == 0 else f"tokens {start}..{end - 1}, fed after {start} cached tokens"
-        expect_close(logits, full[:, start:end], f"forward_with_cache logits for {where}", atol=ATOL)
-        start = end
+    for size, chunk in zip(_CHUNKS, outputs["chunks"], strict=True):
+        _expect_chunk_agrees(chunk, outputs["full"], start, size)
+        start += size
 
 
-@kv_cache
-def test_cached_generation_matches_uncached(sub, recorded):
+def _generated_with_and_without_cache(sub, recorded):
     case = recorded["llama"]
     model = _llama(sub, case["state"])
-    cached = sub.generate_text_simple_cached(model, case["prompts"], 8)
-    uncached = sub.generate_text_simple_cached(model, case["prompts"], 8, use_cache=False)
-    expect_equal_tensor(uncached, case["generated"], "generate_text_simple_cached(use_cache=False) tokens")
-    expect_equal_tensor(cached, uncached, "the tokens generated with the cache (next to those without it)")
+    return {
+        "cached": sub.generate_text_simple_cached(model, case["prompts"], 8),
+        "uncached": sub.generate_text_simple_cached(model, case["prompts"], 8, use_cache=False),
+    }
 
 
 @kv_cache
-def test_each_generation_starts_with_an_empty_cache(sub, recorded):
+@split(produce=_generated_with_and_without_cache)
+def test_cached_generation_matches_uncached(outputs, recorded):
+    expect_equal_tensor(
+        outputs["uncached"], recorded["llama"]["generated"], "generate_text_simple_cached(use_cache=False) tokens"
+    )
+    expect_equal_tensor(
+        outputs["cached"], outputs["uncached"], "the tokens generated with the cache (next to those without it)"
+    )
+
+
+def _prompts_in_turn(recorded) -> list[torch.Tensor]:
+    """Prompts of different batch sizes and lengths, generated from one after the other."""
     case = recorded["llama"]
-    model = _llama(sub, case["state"])
-    for prompt in (case["prompts"], case["tokens"][1][:, :3], case["prompts"][1:]):
-        cached = sub.generate_text_simple_cached(model, prompt, 6)
-        expected = sub.generate_text_simple_cached(model, prompt, 6, use_cache=False)
-        expect_equal_tensor(
-            cached,
-            expected,
-            f"tokens generated with the cache for a {tuple(prompt.shape)} prompt "
-            "after earlier generations (a cache must not outlive its call)",
+    return [case["prompts"], case["tokens"][1][:, :3], case["prompts"][1:]]
+
+
+def _expect_same_generation(generated: dict, prompt: torch.Tensor) -> None:
+    """One prompt of `_generations_in_turn`: the tokens generated with the cache are those without it."""
+    expect_equal_tensor(
+        generated["cached"],
+        generated["uncached"],
+        f"tokens generated with the cache for a {tuple(prompt.shape)} prompt "
+        "after earlier generations (a cache must not outlive its call)",
+    )
+
+
+def _generations_in_turn(sub, recorded):
+    """For each of `_prompts_in_turn`, in turn: 6 tokens generated with the cache, then without it.
+
+    A prompt whose two generations differ fails here, before a cache it left behind breaks the next one."""
+    model = _llama(sub, recorded["llama"]["state"])
+    produced = []
+    for prompt in _prompts_in_turn(recorded):
+        produced.append(
+            {
+                "cached": sub.generate_text_simple_cached(model, prompt, 6),
+                "uncached": sub.generate_text_simple_cached(model, prompt, 6, use_cache=False),
+            }
         )
+        _expect_same_generation(produced[-1], prompt)
+    return produced
 
 
 @kv_cache
-def test_uncached_generation_sees_the_last_context_size_tokens(sub, recorded):
+@split(produce=_generations_in_turn)
+def test_each_generation_starts_with_an_empty_cache(outputs, recorded):
+    prompts = _prompts_in_turn(recorded)
+    expect_list(outputs, len(prompts), "the generate_text_simple_cached results")
+    for prompt, generated in zip(prompts, outputs, strict=True):
+        _expect_same_generation(generated, prompt)
+
+
+def _generated_from_the_last_tokens(sub, recorded):
+    """6 tokens generated with context_size=3 and use_cache=False, and the model's own greedy choices
+    from the last 3 tokens, appended one at a time to the prompts."""
     case = recorded["llama"]
     model = _llama(sub, case["state"])
     ids = case["prompts"]
@@ -740,6 +1150,13 @@ def test_uncached_generation_sees_the_last_context_size_tokens(sub, recorded):
         for _ in range(6):
             ids = torch.cat([ids, model(ids[:, -3:])[:, -1].argmax(dim=-1, keepdim=True)], dim=1)
     actual = sub.generate_text_simple_cached(model, case["prompts"], 6, context_size=3, use_cache=False)
+    return {"generated": actual, "from_the_last_3": ids}
+
+
+@kv_cache
+@split(produce=_generated_from_the_last_tokens)
+def test_uncached_generation_sees_the_last_context_size_tokens(outputs):
+    actual = outputs["generated"]
     expect_tensor(actual, "generate_text_simple_cached(context_size=3, use_cache=False)")
     expect(
         actual.dim() == 2 and actual.shape[1] >= 6,
@@ -748,107 +1165,159 @@ def test_uncached_generation_sees_the_last_context_size_tokens(sub, recorded):
     )
     expect_equal_tensor(
         actual[:, -6:],
-        ids[:, -6:],
+        outputs["from_the_last_3"][:, -6:],
         "the 6 tokens generated with context_size=3 and use_cache=False "
         "(each from the model run on the last 3 tokens only)",
     )
 
 
-@kv_cache
-def test_generation_runs_in_eval_mode_without_gradients(sub, recorded):
+_USE_CACHE = (True, False)
+
+
+def _modes_seen_in_generation(sub, recorded):
+    """For each use_cache of _USE_CACHE, in turn, with the model put in train() mode first: (training,
+    gradients on) at every call of any of the model's modules while generate_text_simple_cached runs."""
     model = _llama(sub, recorded["llama"]["state"]).train()
-    seen = []  # (training, gradients on) at every call of any of the model's modules
+    seen = []
 
     def record(module, args):
         seen.append((module.training, torch.is_grad_enabled()))
 
     hooks = [module.register_forward_pre_hook(record) for module in model.modules()]
+    produced = []
     try:
-        for use_cache in (True, False):
+        for use_cache in _USE_CACHE:
             seen.clear()
             sub.generate_text_simple_cached(model, recorded["llama"]["prompts"], 2, use_cache=use_cache)
-            expect(
-                not any(training for training, _ in seen),
-                f"generate_text_simple_cached(use_cache={use_cache}) "
-                "ran the model in training mode: call model.eval() first",
-            )
-            expect(
-                not any(grad for _, grad in seen),
-                f"generate_text_simple_cached(use_cache={use_cache}) builds "
-                "gradient graphs: generate under torch.no_grad()",
-            )
+            produced.append(list(seen))
     finally:
         for hook in hooks:
             hook.remove()
+    return produced
 
 
 @kv_cache
-def test_cached_generation_stops_before_eos(sub, recorded):
-    case = recorded["llama"]
-    model = _llama(sub, case["state"])
-    prompt = case["prompts"][:1]
-    generated = case["generated"][:1]
+@split(produce=_modes_seen_in_generation)
+def test_generation_runs_in_eval_mode_without_gradients(outputs):
+    expect_list(outputs, len(_USE_CACHE), "the generate_text_simple_cached results")
+    for use_cache, seen in zip(_USE_CACHE, outputs, strict=True):
+        expect(
+            isinstance(seen, list) and len(seen) > 0,
+            f"generate_text_simple_cached(use_cache={use_cache}) never called the model",
+        )
+        expect(
+            all(training is False for training, _ in seen),
+            f"generate_text_simple_cached(use_cache={use_cache}) "
+            "ran the model in training mode: call model.eval() first",
+        )
+        expect(
+            all(grad is False for _, grad in seen),
+            f"generate_text_simple_cached(use_cache={use_cache}) builds "
+            "gradient graphs: generate under torch.no_grad()",
+        )
+
+
+def _eos_case(recorded) -> tuple[torch.Tensor, int, torch.Tensor]:
+    """(the first recorded prompt, an eos_id it generates, the tokens generated up to its first eos_id)."""
+    prompt, generated = recorded["llama"]["prompts"][:1], recorded["llama"]["generated"][:1]
     eos_id = generated[0, 5 + 3].item()
     stop = next(i for i in range(5, generated.shape[1]) if generated[0, i] == eos_id)
-    actual = sub.generate_text_simple_cached(model, prompt, 8, eos_id=eos_id)
-    expect_equal_tensor(
-        actual, generated[:, :stop], f"tokens generated with eos_id={eos_id} (stop before appending it)"
-    )
+    return prompt, eos_id, generated[:, :stop]
+
+
+def _generated_up_to_eos(sub, recorded):
+    prompt, eos_id, _ = _eos_case(recorded)
+    return sub.generate_text_simple_cached(_llama(sub, recorded["llama"]["state"]), prompt, 8, eos_id=eos_id)
+
+
+@kv_cache
+@split(produce=_generated_up_to_eos)
+def test_cached_generation_stops_before_eos(outputs, recorded):
+    _, eos_id, expected = _eos_case(recorded)
+    expect_equal_tensor(outputs, expected, f"tokens generated with eos_id={eos_id} (stop before appending it)")
 
 
 # ---------------------------------------------------------------- ch08.load_llama_weights
 
+# (Hugging Face name, the chapter's name) of parameters the loader must not mix up.
+_LOADED_WHERE = (
+    ("model.layers.1.self_attn.q_proj.weight", "trf_blocks.1.att.W_query.weight"),
+    ("model.layers.1.self_attn.o_proj.weight", "trf_blocks.1.att.out_proj.weight"),
+    ("model.layers.1.mlp.gate_proj.weight", "trf_blocks.1.ff.fc1.weight"),
+    ("model.layers.1.mlp.up_proj.weight", "trf_blocks.1.ff.fc2.weight"),
+    ("model.layers.0.input_layernorm.weight", "trf_blocks.0.norm1.weight"),
+    ("model.layers.0.post_attention_layernorm.weight", "trf_blocks.0.norm2.weight"),
+    ("model.layers.0.self_attn.k_proj.weight", "trf_blocks.0.att.W_key.weight"),
+    ("model.layers.0.self_attn.v_proj.weight", "trf_blocks.0.att.W_value.weight"),
+    ("lm_head.weight", "out_head.weight"),
+)
 
-@load_llama_weights
-def test_hugging_face_names_go_to_the_right_parameters(sub, recorded):
-    params = recorded["hugging_face"]["params"]
+
+def _loaded_llama(sub, params: dict):
+    """A Llama3Model of SMALL_LLAMA's configuration after load_weights_into_llama(model, cfg, params)."""
     model = sub.Llama3Model(dict(SMALL_LLAMA))
     sub.load_weights_into_llama(model, dict(SMALL_LLAMA), params)
-    for name, param in model.named_parameters():
-        expect(
-            any(t.shape == param.shape and torch.equal(t, param) for t in params.values()),
-            f"Llama3Model.{name} holds none of the Hugging Face tensors after loading",
-        )
-    for hf_name, ours in (
-        ("model.layers.1.self_attn.q_proj.weight", "trf_blocks.1.att.W_query.weight"),
-        ("model.layers.1.self_attn.o_proj.weight", "trf_blocks.1.att.out_proj.weight"),
-        ("model.layers.1.mlp.gate_proj.weight", "trf_blocks.1.ff.fc1.weight"),
-        ("model.layers.1.mlp.up_proj.weight", "trf_blocks.1.ff.fc2.weight"),
-        ("model.layers.0.input_layernorm.weight", "trf_blocks.0.norm1.weight"),
-        ("model.layers.0.post_attention_layernorm.weight", "trf_blocks.0.norm2.weight"),
-        ("model.layers.0.self_attn.k_proj.weight", "trf_blocks.0.att.W_key.weight"),
-        ("model.layers.0.self_attn.v_proj.weight", "trf_blocks.0.att.W_value.weight"),
-        ("lm_head.weight", "out_head.weight"),
-    ):
-        expect(torch.equal(model.get_parameter(ours), params[hf_name]), f"{ours} should hold {hf_name}")
+    return model
+
+
+def _loaded_parameters(sub, recorded):
+    """Every parameter of the model after loading the Hugging Face tensors, by name (tied ones under each name)."""
+    model = _loaded_llama(sub, recorded["hugging_face"]["params"])
+    return dict(model.named_parameters(remove_duplicate=False))
+
+
+def _is_one_of(tensor, tensors) -> bool:
+    return isinstance(tensor, torch.Tensor) and any(t.shape == tensor.shape and torch.equal(t, tensor) for t in tensors)
 
 
 @load_llama_weights
-def test_loaded_model_matches_hugging_face_logits(sub, recorded):
+@split(produce=_loaded_parameters)
+def test_hugging_face_names_go_to_the_right_parameters(outputs, recorded):
+    params = recorded["hugging_face"]["params"]
+    for name in _listed_then_expected(outputs, recorded["llama"]["state"]):
+        expect(
+            _is_one_of(outputs.get(name), params.values()),
+            f"Llama3Model.{name} holds none of the Hugging Face tensors after loading",
+        )
+    for hf_name, ours in _LOADED_WHERE:
+        expect(_is_one_of(outputs.get(ours), [params[hf_name]]), f"{ours} should hold {hf_name}")
+
+
+def _logits_after_loading(sub, recorded):
     case = recorded["hugging_face"]
-    model = sub.Llama3Model(dict(SMALL_LLAMA))
-    sub.load_weights_into_llama(model, dict(SMALL_LLAMA), case["params"])
+    return _no_grad(_loaded_llama(sub, case["params"]).eval(), case["tokens"])
+
+
+@load_llama_weights
+@split(produce=_logits_after_loading)
+def test_loaded_model_matches_hugging_face_logits(outputs, recorded):
     expect_close(
-        _no_grad(model.eval(), case["tokens"]),
-        case["logits"],
+        outputs,
+        recorded["hugging_face"]["logits"],
         "logits after loading, next to those of Hugging Face's LlamaForCausalLM",
         atol=1e-4,
     )
 
 
+def _without_lm_head(recorded) -> dict:
+    return {name: t for name, t in recorded["hugging_face"]["params"].items() if name != "lm_head.weight"}
+
+
+def _output_head_without_lm_head(sub, recorded):
+    return _loaded_llama(sub, _without_lm_head(recorded)).out_head.weight
+
+
 @load_llama_weights
-def test_output_head_is_tied_when_lm_head_is_absent(sub, recorded):
-    params = {name: t for name, t in recorded["hugging_face"]["params"].items() if name != "lm_head.weight"}
-    model = sub.Llama3Model(dict(SMALL_LLAMA))
-    sub.load_weights_into_llama(model, dict(SMALL_LLAMA), params)
+@split(produce=_output_head_without_lm_head)
+def test_output_head_is_tied_when_lm_head_is_absent(outputs, recorded):
     expect(
-        torch.equal(model.out_head.weight, params["model.embed_tokens.weight"]),
+        _is_one_of(outputs, [recorded["hugging_face"]["params"]["model.embed_tokens.weight"]]),
         "without lm_head.weight, out_head.weight should be the token embedding (tied weights)",
     )
 
 
-@load_llama_weights
-def test_loading_rejects_a_tensor_of_the_wrong_shape(sub, recorded):
+def _wrong_shape_error(sub, recorded):
+    """The classes of the ValueError or RuntimeError loading a (24, 24) k_proj weight raised; None if it loaded."""
     params = dict(recorded["hugging_face"]["params"])
     params["model.layers.0.self_attn.k_proj.weight"] = torch.zeros(24, 24)
     model = sub.Llama3Model(dict(SMALL_LLAMA))
@@ -856,7 +1325,15 @@ def test_loading_rejects_a_tensor_of_the_wrong_shape(sub, recorded):
         sub.load_weights_into_llama(model, dict(SMALL_LLAMA), params)
     except NotImplementedError:
         raise
-    except (ValueError, RuntimeError):  # copy_ into a parameter raises RuntimeError: as clear
+    except (ValueError, RuntimeError) as exc:  # copy_ into a parameter raises RuntimeError: as clear
+        return _exception_classes(exc)
+    return None
+
+
+@load_llama_weights
+@split(produce=_wrong_shape_error)
+def test_loading_rejects_a_tensor_of_the_wrong_shape(outputs):
+    if isinstance(outputs, list) and {"ValueError", "RuntimeError"} & set(outputs):
         return
     fail("load_weights_into_llama accepted a (24, 24) k_proj weight for a (8, 24) W_key: raise a ValueError")
 
@@ -872,10 +1349,17 @@ def tokenizer(sub, tmp_path, monkeypatch):
     return sub.Tokenizer(write_ranks(tmp_path / "tokenizer.model"))
 
 
-@llama3_tokenizer
-def test_special_tokens_follow_the_ranks(tokenizer):
-    n = len(ranks())
+def _special_tokens(tokenizer):
+    """Tokenizer.special_tokens, or the name of its type when it is no dict."""
     special = getattr(tokenizer, "special_tokens", None)
+    return special if isinstance(special, dict) else type(special).__name__
+
+
+@llama3_tokenizer
+@split(produce=_special_tokens)
+def test_special_tokens_follow_the_ranks(outputs):
+    n = len(ranks())
+    special = outputs
     expect(isinstance(special, dict), "Tokenizer.special_tokens should be a dict from special token to id")
     expect(len(special) == 256, f"Llama 3 has 256 special tokens; Tokenizer.special_tokens has {len(special)}")
     for name, offset in (
@@ -892,65 +1376,114 @@ def test_special_tokens_follow_the_ranks(tokenizer):
         )
 
 
-@llama3_tokenizer
-def test_encode_matches_recorded(tokenizer, recorded):
-    for text, ids in zip(recorded["tokenizer"]["texts"], recorded["tokenizer"]["ids"]):
-        expect_sequence_equal(tokenizer.encode(text), ids, f"the ids of {text!r}")
-        expect_text_equal(tokenizer.decode(ids), text, f"decode of the ids of {text!r}")
+def _recorded_texts_encoded_and_decoded(tokenizer, recorded):
+    case = recorded["tokenizer"]
+    return [
+        {"encoded": tokenizer.encode(text), "decoded": tokenizer.decode(ids)}
+        for text, ids in zip(case["texts"], case["ids"], strict=True)
+    ]
 
 
 @llama3_tokenizer
-def test_encode_adds_begin_and_end_of_text(tokenizer):
-    plain = tokenizer.encode("the theme")
-    begin, end = tokenizer.special_tokens["<|begin_of_text|>"], tokenizer.special_tokens["<|end_of_text|>"]
-    expect_sequence_equal(tokenizer.encode("the theme", bos=True), [begin, *plain], "encode('the theme', bos=True)")
-    expect_sequence_equal(tokenizer.encode("the theme", eos=True), [*plain, end], "encode('the theme', eos=True)")
+@split(produce=_recorded_texts_encoded_and_decoded)
+def test_encode_matches_recorded(outputs, recorded):
+    case = recorded["tokenizer"]
+    expect_list(outputs, len(case["texts"]), "the encode and decode results")
+    for text, ids, produced in zip(case["texts"], case["ids"], outputs, strict=True):
+        expect_sequence_equal(produced["encoded"], ids, f"the ids of {text!r}")
+        expect_text_equal(produced["decoded"], text, f"decode of the ids of {text!r}")
+
+
+def _encoded_with_begin_and_end(tokenizer):
+    return {
+        "plain": tokenizer.encode("the theme"),
+        "begin": tokenizer.special_tokens["<|begin_of_text|>"],
+        "end": tokenizer.special_tokens["<|end_of_text|>"],
+        "bos": tokenizer.encode("the theme", bos=True),
+        "eos": tokenizer.encode("the theme", eos=True),
+    }
 
 
 @llama3_tokenizer
-def test_special_tokens_only_where_allowed(tokenizer):
-    eot = tokenizer.special_tokens["<|eot_id|>"]
-    allowed = tokenizer.encode("is<|eot_id|>it", allowed_special={"<|eot_id|>"})
+@split(produce=_encoded_with_begin_and_end)
+def test_encode_adds_begin_and_end_of_text(outputs):
+    plain, begin, end = outputs["plain"], outputs["begin"], outputs["end"]
+    expect_sequence_equal(outputs["bos"], [begin, *plain], "encode('the theme', bos=True)")
+    expect_sequence_equal(outputs["eos"], [*plain, end], "encode('the theme', eos=True)")
+
+
+def _encoded_with_and_without_allowed_special(tokenizer):
+    """'is<|eot_id|>it' encoded with <|eot_id|> allowed and without (with the classes of the ValueError
+    that raised, if one did), 'is' and 'it' alone, and <|eot_id|>'s id."""
+    produced = {
+        "eot": tokenizer.special_tokens["<|eot_id|>"],
+        "allowed": tokenizer.encode("is<|eot_id|>it", allowed_special={"<|eot_id|>"}),
+        "is": tokenizer.encode("is"),
+        "it": tokenizer.encode("it"),
+    }
+    try:
+        produced["plain"], produced["plain_raised"] = tokenizer.encode("is<|eot_id|>it"), None
+    except ValueError as exc:
+        produced["plain"], produced["plain_raised"] = None, _exception_classes(exc)
+    return produced
+
+
+@llama3_tokenizer
+@split(produce=_encoded_with_and_without_allowed_special)
+def test_special_tokens_only_where_allowed(outputs):
+    eot = outputs["eot"]
     expect_sequence_equal(
-        allowed,
-        [*tokenizer.encode("is"), eot, *tokenizer.encode("it")],
+        outputs["allowed"],
+        [*outputs["is"], eot, *outputs["it"]],
         "encode('is<|eot_id|>it', allowed_special={'<|eot_id|>'})",
     )
-    try:
-        plain = tokenizer.encode("is<|eot_id|>it")
-    except ValueError:
+    plain = outputs["plain"]
+    if outputs["plain_raised"] is not None:
         fail(
             "encode('is<|eot_id|>it') raised a ValueError: without allowed_special, a special token written in a text "
             "is encoded as ordinary text (tiktoken's disallowed_special=())"
         )
     expect(
+        isinstance(plain, (list, tuple, torch.Tensor)),
+        f"encode('is<|eot_id|>it') should return a list of ids; got {type(plain).__name__}",
+    )
+    expect(
         eot not in plain, "without allowed_special, '<|eot_id|>' written in a text should be encoded as ordinary text"
     )
 
 
-@llama3_tokenizer
-def test_chat_format_dialog_prompt_matches_recorded(sub, tokenizer, recorded):
+_CHAT_SPECIALS = ("<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>")
+
+
+def _chat_encodings(sub, tokenizer, recorded):
+    """ChatFormat's header and message of a user's 'hi', its dialog prompt of the recorded dialog, and
+    the tokenizer's ids they are made of."""
     chat = sub.ChatFormat(tokenizer)
-    special = tokenizer.special_tokens
-    header = chat.encode_header({"role": "user", "content": "hi"})
+    return {
+        "header": chat.encode_header({"role": "user", "content": "hi"}),
+        "special": {name: tokenizer.special_tokens[name] for name in _CHAT_SPECIALS},
+        "user": tokenizer.encode("user"),
+        "blank_line": tokenizer.encode("\n\n"),
+        "message": chat.encode_message({"role": "user", "content": " hi \n"}),
+        "hi": tokenizer.encode("hi"),
+        "dialog": chat.encode_dialog_prompt(recorded["tokenizer"]["dialog"]),
+    }
+
+
+@llama3_tokenizer
+@split(produce=_chat_encodings)
+def test_chat_format_dialog_prompt_matches_recorded(outputs, recorded):
+    special, header = outputs["special"], outputs["header"]
     expect_sequence_equal(
         header,
-        [
-            special["<|start_header_id|>"],
-            *tokenizer.encode("user"),
-            special["<|end_header_id|>"],
-            *tokenizer.encode("\n\n"),
-        ],
+        [special["<|start_header_id|>"], *outputs["user"], special["<|end_header_id|>"], *outputs["blank_line"]],
         "encode_header of a user message",
     )
-    message = chat.encode_message({"role": "user", "content": " hi \n"})
     expect_sequence_equal(
-        message,
-        [*header, *tokenizer.encode("hi"), special["<|eot_id|>"]],
+        outputs["message"],
+        [*header, *outputs["hi"], special["<|eot_id|>"]],
         "encode_message of ' hi \\n' (content stripped, then <|eot_id|>)",
     )
     expect_sequence_equal(
-        chat.encode_dialog_prompt(recorded["tokenizer"]["dialog"]),
-        recorded["tokenizer"]["dialog_ids"],
-        "encode_dialog_prompt of a system and a user message",
+        outputs["dialog"], recorded["tokenizer"]["dialog_ids"], "encode_dialog_prompt of a system and a user message"
     )
