@@ -1,6 +1,7 @@
 """Check the checks: the reference earns full marks, the stubs zero, every mutant
-loses points on its exercise's public checks with a specific message, and every
-alternative correct implementation earns full marks on the public and hidden checks.
+loses points on its exercise with a specific message, and every alternative correct
+implementation earns full marks. All are graded as an instructor grades: public and
+hidden checks, the hidden ones on inputs drawn from the self-test's seed.
 
 Both live in the chapter's instructor folder. A mutant is the reference exercise cell
 with one realistic mistake written in (a list of `(old, new)` replacements), listed
@@ -88,13 +89,14 @@ def mutated_notebook(course: Course, mutant: Mutant) -> dict:
 
 
 def _check_one(
-    course: Course, exercise: Exercise, reference: list, source: str, origin: str, *, hidden: bool = False
+    course: Course, exercise: Exercise, reference: list, source: str, origin: str, seed: int
 ) -> ExerciseResult:
-    """Score `exercise` on the reference notebook with its cell replaced by `source`."""
+    """Score `exercise`, public and hidden checks, on the reference notebook with its cell replaced by `source`."""
     chapter = course.chapter(exercise.chapter_id)
     cells = loader.with_cell_source(reference, chapter, exercise.id, source)
     submission = loader.load_cells(cells, chapter, origin=origin)
-    return check_submissions(course, {chapter.id: submission}, [exercise], hidden=hidden).chapters[0].exercises[0]
+    result = check_submissions(course, {chapter.id: submission}, [exercise], hidden=True, seed=seed)
+    return result.chapters[0].exercises[0]
 
 
 def mutants(chapter_id: str) -> list[Mutant]:
@@ -121,15 +123,17 @@ def suite(chapter_id: str) -> tuple[list[Mutant], list[Alternative]]:
     return mutants(chapter_id), alternatives(chapter_id)
 
 
-def selftest_chapter(course: Course, chapter_id: str, progress=None) -> SelftestReport:
-    """Run the whole self-test of one chapter; `progress(n)` is called after each step."""
+def selftest_chapter(course: Course, chapter_id: str, progress=None, seed: int = 0) -> SelftestReport:
+    """Run the whole self-test of one chapter, the hidden checks drawing from `seed`;
+    `progress(n)` is called after each step."""
     chapter = course.chapter(chapter_id)
     out = SelftestReport(chapter_id)
     step = progress or (lambda n=1: None)
     reference = loader.read_notebook(paths.solution_notebook(chapter_id))["cells"]
     exercises = list(chapter.exercises)
 
-    full = check_submissions(course, {chapter_id: loader.load_cells(reference, chapter, "solutions")}, exercises)
+    loaded = loader.load_cells(reference, chapter, "solutions")
+    full = check_submissions(course, {chapter_id: loaded}, exercises, hidden=True, seed=seed)
     for ex in full.chapters[0].exercises:
         if ex.status != "passed":
             out.problems.append(f"reference {ex.exercise.id}: {ex.status} {ex.score:g}/{ex.max_score:g}: {ex.message}")
@@ -139,7 +143,7 @@ def selftest_chapter(course: Course, chapter_id: str, progress=None) -> Selftest
     step()
 
     stubs = loader.load_notebook(paths.student_notebook(chapter_id), chapter)
-    for ex in check_submissions(course, {chapter_id: stubs}, exercises).chapters[0].exercises:
+    for ex in check_submissions(course, {chapter_id: stubs}, exercises, hidden=True, seed=seed).chapters[0].exercises:
         if ex.score != 0 or ex.status != "not_implemented":
             out.problems.append(f"stub {ex.exercise.id}: {ex.status} {ex.score:g} points (needs not_implemented, 0)")
     step()
@@ -161,7 +165,7 @@ def selftest_chapter(course: Course, chapter_id: str, progress=None) -> Selftest
             out.problems.append(str(exc))
             step()
             continue
-        result = _check_one(course, exercise, reference, source, f"mutant of {exercise.id}")
+        result = _check_one(course, exercise, reference, source, f"mutant of {exercise.id}", seed)
         killed = result.score < result.max_score and result.status in ("failed", "error") and result.message
         out.killed += bool(killed)
         mark = "killed " if killed else "SURVIVED"
@@ -176,10 +180,7 @@ def selftest_chapter(course: Course, chapter_id: str, progress=None) -> Selftest
 
     for alternative in chapter_alternatives:
         exercise = course.exercise(alternative.exercise_id)
-        # Alternatives must satisfy the hidden checks too: those compare with the live reference.
-        result = _check_one(
-            course, exercise, reference, alternative.source, f"alternative for {exercise.id}", hidden=True
-        )
+        result = _check_one(course, exercise, reference, alternative.source, f"alternative for {exercise.id}", seed)
         ok = result.status == "passed"
         out.lines.append(
             f"  {'full   ' if ok else 'REJECTED'} {exercise.id}: {alternative.description} -> {result.score:g}/{result.max_score:g} {result.message[:150]}"

@@ -11,16 +11,29 @@ COURSE = manifest.load()
 CHAPTERS = [chapter.id for chapter in COURSE.chapters]
 
 
-@pytest.mark.parametrize("chapter_id", CHAPTERS)
-def test_chapter_selftest_holds(chapter_id):
+def selftest_holds(chapter_id: str, seed: int) -> None:
     if not paths.solution_notebook(chapter_id).exists():
         pytest.skip("needs solutions/")
     missing = [name for name in COURSE.chapter(chapter_id).check_data if not data.is_available(name)]
     if missing:
         pytest.skip(f"its checks need {', '.join(missing)} (course data fetch, or ../shared/data)")
-    report = selftest.selftest_chapter(COURSE, chapter_id)
+    report = selftest.selftest_chapter(COURSE, chapter_id, seed=seed)
     assert report.ok, "\n".join(report.problems)
     assert report.killed == report.mutants >= 3 * len(COURSE.chapter(chapter_id).exercises)
+
+
+@pytest.mark.parametrize("chapter_id", CHAPTERS)
+def test_chapter_selftest_holds(chapter_id):
+    selftest_holds(chapter_id, seed=0)
+
+
+# The hidden checks cover every case on every seed: the seed varies values and sizes, never which
+# behaviours are exercised, so every mutant is caught whatever the grading seed.
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5, 6])
+@pytest.mark.parametrize("chapter_id", CHAPTERS)
+def test_chapter_selftest_holds_on_every_seed(chapter_id, seed):
+    selftest_holds(chapter_id, seed)
 
 
 def test_mutant_that_no_longer_applies_is_reported():

@@ -656,13 +656,12 @@ def _adapters(model: nn.Module, paths) -> dict:
     adapters = {}
     for path in paths:
         module = model.get_submodule(path)
-        linear, lora = module.linear, module.lora
         adapters[path] = {
-            "weight": _copy(linear.weight),
-            "bias": _copy(linear.bias),
-            "A": _copy(lora.A),
-            "B": _copy(lora.B),
-            "alpha": _observed(lora.alpha),
+            "weight": _copy(module.linear.weight),
+            "bias": _copy(module.linear.bias),
+            "A": _copy(module.lora.A),
+            "B": _copy(module.lora.B),
+            "alpha": _observed(module.lora.alpha),
         }
     return adapters
 

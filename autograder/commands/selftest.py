@@ -12,6 +12,7 @@ EPILOG = """\
 examples:
   course selftest              every chapter that has solutions
   course selftest ch02 -v      one chapter, a line per mutant and alternative
+  course selftest ch02 --seed 5  the hidden checks on the inputs grading with --seed 5 draws
 
 exit status: 0 only if the reference gets full marks, the stubs zero, every mutant
 loses points with a message and every alternative gets full marks
@@ -30,6 +31,9 @@ def register(subparsers) -> None:
         "chapters", nargs="*", metavar="CHAPTER", help="chapter ids (default: every chapter with a solution)"
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="a line per mutant and alternative")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the hidden checks' inputs (default 0); every seed must pass"
+    )
     parser.set_defaults(func=run)
 
 
@@ -42,7 +46,7 @@ def run(args) -> int:
     all_ok, mutants, killed = True, 0, 0
     for chapter_id in chapters:
         with tqdm(total=selftest.steps(chapter_id), desc=f"selftest {chapter_id}", unit="step", leave=False) as bar:
-            report = selftest.selftest_chapter(course, chapter_id, progress=bar.update)
+            report = selftest.selftest_chapter(course, chapter_id, progress=bar.update, seed=args.seed)
         mutants, killed = mutants + report.mutants, killed + report.killed
         all_ok &= report.ok
         print(f"{chapter_id}: {report.killed}/{report.mutants} mutants killed, {'OK' if report.ok else 'FAILED'}")
