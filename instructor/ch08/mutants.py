@@ -333,8 +333,8 @@ MUTANTS: dict[str, list[Mutant]] = {
             "key and value heads not repeated for the query heads",
             (
                 (
-                    "        keys = keys.repeat_interleave(self.group_size, dim=1)\n"
-                    "        values = values.repeat_interleave(self.group_size, dim=1)\n",
+                    "        keys = keys.repeat_interleave(self.group_size, dim=1)  # (b, num_heads, num_tokens, head_dim)\n"
+                    "        values = values.repeat_interleave(self.group_size, dim=1)  # (b, num_heads, num_tokens, head_dim)\n",
                     "",
                 ),
             ),
@@ -343,8 +343,8 @@ MUTANTS: dict[str, list[Mutant]] = {
             "key and value heads expanded to num_heads, which only works with one group",
             (
                 (
-                    "        keys = keys.repeat_interleave(self.group_size, dim=1)\n"
-                    "        values = values.repeat_interleave(self.group_size, dim=1)\n",
+                    "        keys = keys.repeat_interleave(self.group_size, dim=1)  # (b, num_heads, num_tokens, head_dim)\n"
+                    "        values = values.repeat_interleave(self.group_size, dim=1)  # (b, num_heads, num_tokens, head_dim)\n",
                     "        keys = keys.expand(b, self.num_heads, num_tokens, self.head_dim)\n"
                     "        values = values.expand(b, self.num_heads, num_tokens, self.head_dim)\n",
                 ),
