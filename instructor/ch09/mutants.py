@@ -99,16 +99,8 @@ MUTANTS: dict[str, list[Mutant]] = {
     ],
     "ch09.linear_with_lora": [
         Mutant(
-            "the wrapped layer is not frozen",
-            ((_FREEZE, ""),),
-        ),
-        Mutant(
-            "frozen by setting requires_grad on the module (an attribute that does nothing)",
-            ((_FREEZE, "        self.linear.requires_grad = False\n"),),
-        ),
-        Mutant(
-            "only the weight frozen, the bias still trains",
-            ((_FREEZE, "        self.linear.weight.requires_grad = False\n"),),
+            "the wrapped layer made trainable (requires_grad = True), undoing the caller's freezing",
+            ((_FREEZE, _FREEZE.replace("False", "True")),),
         ),
         Mutant(
             "everything frozen after the LoRA layer is made, A and B included",
