@@ -12,9 +12,9 @@ import re
 
 import pytest
 
-from autograder import loader, manifest, paths, recording, runner
+from autograder import loader, manifest, mistakes, paths, recording, runner
 from autograder.gpt2_for_checks import gpt2_for_checks
-from autograder.split import check_seed
+from autograder.split import check_id, check_seed
 
 
 def pytest_addoption(parser):
@@ -75,6 +75,14 @@ def produce_only(request):
     produce step alone and keeps its outputs; else None (all three steps run here)."""
     plugin = _plugin(request)
     return plugin.produce_for if plugin.cases is not None else None
+
+
+@pytest.fixture
+def explain_failure(request):
+    """`(failure, outputs) -> failure` naming the catalogued mistake whose outputs on this check match
+    (`autograder.mistakes`)."""
+    key = check_id(request.node.module.__name__, request.node.name)
+    return lambda failure, outputs: mistakes.explained(failure, key, outputs)
 
 
 @pytest.fixture

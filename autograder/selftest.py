@@ -49,6 +49,7 @@ class SelftestReport:
     lines: list[str] = field(default_factory=list)
     mutants: int = 0
     killed: int = 0
+    named: int = 0  # killed with a message that names the mutant's own mistake (`autograder.mistakes`)
 
     @property
     def ok(self) -> bool:
@@ -168,7 +169,9 @@ def selftest_chapter(course: Course, chapter_id: str, progress=None, seed: int =
         result = _check_one(course, exercise, reference, source, f"mutant of {exercise.id}", seed)
         killed = result.score < result.max_score and result.status in ("failed", "error") and result.message
         out.killed += bool(killed)
-        mark = "killed " if killed else "SURVIVED"
+        named = bool(killed) and mutant.description in result.message
+        out.named += named
+        mark = ("named  " if named else "killed ") if killed else "SURVIVED"
         out.lines.append(
             f"  {mark} {exercise.id}: {mutant.description} -> {result.score:g}/{result.max_score:g} {result.message[:150]}"
         )

@@ -40,7 +40,7 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
-from autograder.compare import fail
+from autograder.compare import CheckFailure, fail
 
 SETUP_FIXTURES = frozenset({"ref", "seed", "recorded", "gpt2"})
 COMPARE_FIXTURES = frozenset({"outputs", "case", "ref", "seed", "recorded", "gpt2", "tmp_path"})
@@ -117,6 +117,26 @@ def call_with(function: Callable, fixtures: dict[str, Any]) -> Any:
     return function(**{name: fixtures[name] for name in inspect.signature(function).parameters})
 
 
+def grader_fixtures(
+    step: Callable, key: str, params: dict, stack, *, seed: int, ref: Any = None, recorded: dict | None = None
+) -> dict[str, Any]:
+    """What a setup or compare step of check `key` may name, in the grader's process: its parameters,
+    the reference, the recorded data and the check's seed, plus GPT-2's encoding and a scratch folder
+    (entered on `stack`, a contextlib.ExitStack) only where it names them: they take time."""
+    import tempfile
+    from pathlib import Path
+
+    from autograder.gpt2_for_checks import gpt2_for_checks
+
+    named = inspect.signature(step).parameters
+    fixtures = {**params, "ref": ref, "recorded": recorded, "seed": check_seed(seed, key.rsplit("::", 1)[1])}
+    if "gpt2" in named:
+        fixtures["gpt2"] = stack.enter_context(gpt2_for_checks())
+    if "tmp_path" in named:
+        fixtures["tmp_path"] = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="course-compare-")))
+    return fixtures
+
+
 def _no_setup() -> None:
     return None
 
@@ -163,17 +183,21 @@ def split(*, produce: Callable, setup: Callable | None = None) -> Callable[[Call
         fixtures = list(dict.fromkeys(name for name in wanted if name not in ("case", "outputs")))
 
         @functools.wraps(compare)
-        def check(request, produce_only, **given):
+        def check(request, produce_only, explain_failure, **given):
             if produce_only is not None:
                 produce_only(request.node, check)
                 return
             given["case"] = loads(dumps(as_data(call_with(setup, given), "the case")))
             given["outputs"] = loads(dumps(as_data(call_with(produce, given))))
-            call_with(compare, given)
+            try:
+                call_with(compare, given)
+            except CheckFailure as failure:
+                raise explain_failure(failure, given["outputs"]) from None
 
         del check.__wrapped__  # pytest would read the fixtures from compare's signature
+        engine = ("request", "produce_only", "explain_failure")
         check.__signature__ = inspect.Signature(
-            [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY) for name in ("request", "produce_only", *fixtures)]
+            [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY) for name in (*engine, *fixtures)]
         )
         check.setup, check.produce, check.compare = setup, produce, compare
         check.parametrizations = parametrizations

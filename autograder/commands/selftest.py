@@ -15,7 +15,8 @@ examples:
   course selftest ch02 --seed 5  the hidden checks on the inputs grading with --seed 5 draws
 
 exit status: 0 only if the reference gets full marks, the stubs zero, every mutant
-loses points with a message and every alternative gets full marks
+loses points with a message and every alternative gets full marks; a mutant whose
+message names its own mistake (from the outputs `course fixtures` records) counts as named
 """
 
 
@@ -43,17 +44,20 @@ def run(args) -> int:
     chapters = chapters_with_solutions(course, args.chapters)
     require_grading_material(chapters, "the self-test")
     require_check_data(course, chapters, "the self-test")
-    all_ok, mutants, killed = True, 0, 0
+    all_ok, mutants, killed, named = True, 0, 0, 0
     for chapter_id in chapters:
         with tqdm(total=selftest.steps(chapter_id), desc=f"selftest {chapter_id}", unit="step", leave=False) as bar:
             report = selftest.selftest_chapter(course, chapter_id, progress=bar.update, seed=args.seed)
-        mutants, killed = mutants + report.mutants, killed + report.killed
+        mutants, killed, named = mutants + report.mutants, killed + report.killed, named + report.named
         all_ok &= report.ok
-        print(f"{chapter_id}: {report.killed}/{report.mutants} mutants killed, {'OK' if report.ok else 'FAILED'}")
+        print(
+            f"{chapter_id}: {report.killed}/{report.mutants} mutants killed, {report.named} of them with a message "
+            f"naming the mistake, {'OK' if report.ok else 'FAILED'}"
+        )
         if args.verbose:
             print("\n".join(report.lines))
         for problem in report.problems:
             print(f"  problem: {problem}")
     rate = 100.0 * killed / mutants if mutants else 0.0
-    print(f"mutant kill rate: {killed}/{mutants} ({rate:.0f}%)")
+    print(f"mutant kill rate: {killed}/{mutants} ({rate:.0f}%); the mistake named for {named}")
     return 0 if all_ok else 1

@@ -14,14 +14,12 @@ import contextlib
 import dataclasses
 import importlib
 import inspect
-import tempfile
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 
-from .. import loader, paths, recording, runner, split
-from ..gpt2_for_checks import gpt2_for_checks
+from .. import loader, mistakes, paths, recording, runner, split
+from ..compare import CheckFailure
 from ..instructor_only import instructor_module
 from ..manifest import Course
 from ..runner import check_title, exercise_marker
@@ -64,21 +62,16 @@ class SplitChecks:
         self.cases = {key: self._draw(key) for key in self.checks}
 
     def _fixtures(self, key: str, step: Callable, stack: contextlib.ExitStack) -> dict:
-        """The fixtures `step` of check `key` names (GPT-2's encoding and a folder only where named: they take time)."""
-
         chapter_id, _, params = self.checks[key]
-        named = inspect.signature(step).parameters
-        fixtures = {
-            **params,
-            "ref": self.references.get(chapter_id),
-            "recorded": self.recorded.get(chapter_id),
-            "seed": split.check_seed(self.seed, key.rsplit("::", 1)[1]),
-        }
-        if "gpt2" in named:
-            fixtures["gpt2"] = stack.enter_context(gpt2_for_checks())
-        if "tmp_path" in named:
-            fixtures["tmp_path"] = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="course-compare-")))
-        return fixtures
+        return split.grader_fixtures(
+            step,
+            key,
+            params,
+            stack,
+            seed=self.seed,
+            ref=self.references.get(chapter_id),
+            recorded=self.recorded.get(chapter_id),
+        )
 
     def _draw(self, key: str) -> bytes:
 
@@ -101,7 +94,10 @@ class SplitChecks:
             try:
                 fixtures["case"] = split.loads(self.cases[check.check_id])
                 fixtures["outputs"] = split.loads(outputs)
-                split.call_with(compare, fixtures)
+                try:
+                    split.call_with(compare, fixtures)
+                except CheckFailure as failure:
+                    raise mistakes.explained(failure, check.check_id, fixtures["outputs"]) from None
                 outcome, message = "passed", ""
             except Exception as exc:  # noqa: BLE001 - outputs a submission made: any failure is its own
                 outcome, message = runner.classify(exc)
