@@ -113,6 +113,15 @@ MUTANTS: dict[str, list[Mutant]] = {
                 ),
             ),
         ),
+        Mutant(
+            "an end-of-text token appended to every example",
+            (
+                (
+                    "self.encoded_texts.append(tokenizer.encode(full_text))",
+                    "self.encoded_texts.append(tokenizer.encode(full_text) + [50256])",
+                ),
+            ),
+        ),
     ],
     "ch07.collate": [
         Mutant(
@@ -195,6 +204,15 @@ MUTANTS: dict[str, list[Mutant]] = {
                 ("targets = torch.tensor(padded[1:])", "targets = torch.tensor(padded[1:], dtype=torch.float32)"),
             ),
         ),
+        Mutant(
+            "padded one token too long: the pad count taken from the example without its end-of-text token",
+            (
+                (
+                    "[pad_token_id] * (batch_max_length - len(new_item))",
+                    "[pad_token_id] * (batch_max_length - len(item))",
+                ),
+            ),
+        ),
     ],
     "ch07.prompt_masking": [
         Mutant(
@@ -249,6 +267,17 @@ MUTANTS: dict[str, list[Mutant]] = {
             "every row masked with the first example's prompt length",
             (("targets[row, :prompt_length - 1] = ignore_index", "targets[row, :batch[0][0] - 1] = ignore_index"),),
         ),
+        Mutant(
+            "pad_token_id and ignore_index not passed on to custom_collate_fn",
+            (
+                (
+                    "custom_collate_fn([token_ids for _, token_ids in batch], pad_token_id, ignore_index,\n"
+                    "                                        allowed_max_length, device)",
+                    "custom_collate_fn([token_ids for _, token_ids in batch],\n"
+                    "                                        allowed_max_length=allowed_max_length, device=device)",
+                ),
+            ),
+        ),
     ],
     "ch07.extract_response": [
         Mutant(
@@ -296,6 +325,23 @@ MUTANTS: dict[str, list[Mutant]] = {
         Mutant(
             "the whole generated text returned, prompt included",
             (("generated_text[len(input_text):]", "generated_text"),),
+        ),
+        Mutant(
+            'the response header removed without its colon ("### Response")',
+            (('.replace("### Response:", "")', '.replace("### Response", "")'),),
+        ),
+        Mutant(
+            "the answer split off at the response header instead of cutting off the prompt's characters",
+            (
+                (
+                    'generated_text[len(input_text):].replace("### Response:", "").strip()',
+                    'generated_text.split("### Response:")[-1].strip()',
+                ),
+            ),
+        ),
+        Mutant(
+            "the response header appended to the prompt before generating",
+            (("input_text = format_input(entry)", 'input_text = format_input(entry) + "\\n\\n### Response:\\n"'),),
         ),
     ],
 }
