@@ -2,8 +2,9 @@
 
 LayerNorm and GELU are compared with PyTorch's own (called by the checks, never
 by the exercise); the larger modules get recorded parameters by name and must
-reproduce the reference's outputs, be causal, use dropout only in train() and
-pass gradients to every parameter. The attention inside comes from chapter 3's
+reproduce the reference's outputs, be causal, use dropout only in train() and only
+where the book puts it (watched through hooks on one training step), and pass
+gradients to every parameter; generation leaves the model's mode to its caller. The attention inside comes from chapter 3's
 reference (`previous_chapters`), so a chapter 3 mistake costs nothing here.
 
 Every check is split (`autograder.split`): its produce step runs the submission
@@ -11,6 +12,8 @@ and returns plain data, and its compare step decides on that data alone.
 """
 
 from __future__ import annotations
+
+import math
 
 import pytest
 import torch
@@ -151,6 +154,10 @@ def test_layer_norm_matches_pytorch(outputs):
             * centred
             / (x.var(-1, keepdim=True, unbiased=False).sqrt() + 1e-5)
             + shift,
+            "the variance around zero, mean(x ** 2), not around the mean": scale
+            * centred
+            / torch.sqrt((x**2).mean(-1, keepdim=True) + 1e-5)
+            + shift,
         },
     )
     if mistake:
@@ -225,6 +232,9 @@ def test_gelu_is_the_tanh_approximation(outputs):
         {
             "the exact erf form; the exercise asks for GPT-2's tanh approximation": torch_gelu(x),
             "ReLU, not GELU": torch.relu(x),
+            "sqrt(2) / pi in place of sqrt(2 / pi)": 0.5
+            * x
+            * (1 + torch.tanh(2**0.5 / torch.pi * (x + 0.044715 * x**3))),
         },
     )
     if mistake:
@@ -312,6 +322,54 @@ def test_transformer_block_parameters(outputs, recorded):
     """att, ff, norm1, norm2 with the book's parameter names, and query/key/value biases when qkv_bias is set"""
     expect_parameter_shapes(outputs["plain"], recorded["block"]["state"], BLOCK)
     expect_parameter_shapes(outputs["qkv_bias"], recorded["block_with_qkv_bias"], f"{BLOCK} with qkv_bias=True")
+
+
+def _block_with_silent_feed_forward(sub, recorded):
+    """The recorded block with the feed-forward output layer zeroed, so that ff(...) is 0: its output in
+    eval(), and what its attention sublayer returned (None where att is not called as a module)."""
+    state = dict(recorded["block"]["state"])
+    for name in ("ff.layers.2.weight", "ff.layers.2.bias"):
+        state[name] = torch.zeros_like(state[name])
+    module = _build(sub.TransformerBlock, state, BLOCK, recorded["config"])
+    seen = []
+    att = getattr(module, "att", None)
+    handle = (
+        att.register_forward_hook(lambda _m, _args, out: seen.append(out) if isinstance(out, torch.Tensor) else None)
+        if isinstance(att, torch.nn.Module)
+        else None
+    )
+    try:
+        out = call_without_grad(module, recorded["block"]["inputs"][0])
+    finally:
+        if handle is not None:
+            handle.remove()
+    return {"out": out, "att": seen[0] if seen else None}
+
+
+@transformer_block
+@split(produce=_block_with_silent_feed_forward)
+def test_transformer_block_shortcuts_carry_the_attention_result(outputs, recorded):
+    """with the feed-forward sublayer silenced, the block returns its input plus the attention output: the second shortcut starts from the first one's result"""
+    x = recorded["block"]["inputs"][0]
+    out, att = outputs["out"], outputs["att"]
+    what = f"{BLOCK} with the feed-forward output layer zeroed (ff(...) = 0), in eval(),"
+    expect_tensor(out, f"{BLOCK} output", shape=tuple(x.shape))
+    if att is None:
+        return  # att was not called as a module: nothing to see here; the recorded outputs judge the block
+    expect_tensor(att, f"the output of {BLOCK}.att", shape=tuple(x.shape))
+    out, att, x = out.double(), att.double(), x.double()
+    if torch.allclose(out, x + att, atol=ATOL):
+        return
+    if torch.allclose(out, x, atol=ATOL):
+        fail(
+            f"{what} returns its input unchanged: the attention result is lost. The feed-forward shortcut "
+            "should start from x + attention output (update shortcut after the first sublayer), not from the block's input"
+        )
+    if torch.allclose(out, att, atol=ATOL):
+        fail(f"{what} returns the attention output alone: there is no shortcut around the attention sublayer")
+    if torch.allclose(out, torch.zeros_like(out), atol=ATOL):
+        fail(f"{what} returns zeros: there is no shortcut around the feed-forward sublayer")
+    fail(f"{what} should return its input plus the attention sublayer's output; it returns something else")
 
 
 def _block_outputs(sub, recorded):
@@ -491,6 +549,239 @@ def test_gpt_model_dropout_only_in_training(outputs):
     expect_train_stochastic(outputs["train"], GPT)
 
 
+# Where dropout sits in GPTModel. In eval() every placement gives the same logits, and with drop_rate
+# 1.0 dropping the embeddings looks like dropping anything after them (every position gets the same
+# logits), so these checks watch one forward pass in train(): hooks record what enters and leaves each
+# block trf_blocks.N and final_norm, and the compare step reads the placement off those tensors. The
+# first block's input must be tok_emb + pos_emb with every value either 0 or scaled by 1 / (1 - drop_rate);
+# each block's output must reach the next block, and the last one final_norm, unchanged; the logits must be
+# out_head applied to final_norm's output. Unlike a bare same-seed comparison of the logits, this does
+# not need the submission to draw its random numbers in the reference's order (which a correct model may
+# not: its own dropout masks are only ever compared with its own embeddings). The same-seed comparison
+# with the reference's logits stays as the first test, so that a correct model whose blocks or final_norm
+# cannot be hooked (called through .forward, say) still passes when it draws like the reference.
+
+
+def _first_tensor(args: tuple, kwargs: dict):
+    return next((value for value in (*args, *kwargs.values()) if isinstance(value, torch.Tensor)), None)
+
+
+def dropout_placement_probe(model: torch.nn.Module, inputs: torch.Tensor, seed: int, n_layers: int) -> dict:
+    """Produce: `model`'s logits for `inputs` in train() from torch seed `seed`, with the input and
+    output of each block trf_blocks.0 .. trf_blocks.{n_layers - 1} (first call) and of final_norm
+    (last call) seen by hooks; None for a module that is missing or never called through its hooks."""
+    record = {
+        "block_inputs": [None] * n_layers,
+        "block_outputs": [None] * n_layers,
+        "final_norm_input": None,
+        "final_norm_output": None,
+    }
+
+    def keep(key, index, value, first):
+        if not isinstance(value, torch.Tensor):
+            return
+        value = value.detach().clone()
+        if index is None:
+            if record[key] is None or not first:
+                record[key] = value
+        elif record[key][index] is None or not first:
+            record[key][index] = value
+
+    watched = []
+    for i in range(n_layers):
+        try:
+            watched.append((model.get_submodule(f"trf_blocks.{i}"), "block_inputs", "block_outputs", i, True))
+        except AttributeError:
+            pass
+    if isinstance(getattr(model, "final_norm", None), torch.nn.Module):
+        watched.append((model.final_norm, "final_norm_input", "final_norm_output", None, False))
+    handles = []
+    try:
+        for module, into, out, index, first in watched:
+            handles.append(
+                module.register_forward_pre_hook(
+                    lambda _m, args, kwargs, into=into, index=index, first=first: keep(
+                        into, index, _first_tensor(args, kwargs), first
+                    ),
+                    with_kwargs=True,
+                )
+            )
+            handles.append(
+                module.register_forward_hook(
+                    lambda _m, _args, output, out=out, index=index, first=first: keep(out, index, output, first)
+                )
+            )
+        model.train()
+        torch.manual_seed(seed)
+        logits = call_without_grad(model, inputs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return {"logits": logits, **record}
+
+
+def _everywhere_close(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return torch.isclose(a.double(), b.double(), atol=ATOL, rtol=1e-4)
+
+
+def _dropped_out(x: torch.Tensor, kept: torch.Tensor, dropped: torch.Tensor) -> bool:
+    """Every value of `x` is its `kept` or its `dropped` value, and both kinds occur."""
+    is_kept, is_dropped = _everywhere_close(x, kept), _everywhere_close(x, dropped)
+    return bool((is_kept | is_dropped).all() and (is_kept & ~is_dropped).any() and (is_dropped & ~is_kept).any())
+
+
+def _dropout_placement_mistake(
+    probe: dict, state: dict, inputs: torch.Tensor, drop_rate: float, n_layers: int, what: str
+) -> tuple[str | None, bool]:
+    """Compare: (the dropout mistake the hooked tensors of `dropout_placement_probe` show, or None;
+    whether every block and final_norm was seen)."""
+    tok = state["tok_emb.weight"][inputs]
+    pos = state["pos_emb.weight"][: inputs.shape[1]].expand_as(tok)
+    emb, scale = tok + pos, 1 / (1 - drop_rate)
+    block_inputs, block_outputs = probe["block_inputs"], probe["block_outputs"]
+    expect_list(block_inputs, n_layers, f"the inputs of the {what} blocks")
+    expect_list(block_outputs, n_layers, f"the outputs of the {what} blocks")
+    for kind, values in (("input", block_inputs), ("output", block_outputs)):
+        for i, value in enumerate(values):
+            if value is not None:
+                expect_tensor(value, f"the {kind} of {what}.trf_blocks.{i} in train()", shape=tuple(emb.shape))
+    norm_in, norm_out = probe["final_norm_input"], probe["final_norm_output"]
+    for kind, value in (("input", norm_in), ("output", norm_out)):
+        if value is not None:
+            expect_tensor(value, f"the {kind} of {what}.final_norm in train()", shape=tuple(emb.shape))
+    observed = all(v is not None for v in (*block_inputs, *block_outputs, norm_in, norm_out))
+
+    elsewhere = []  # where dropout (or something else) changes the values after the first block's input
+    for i in range(1, n_layers):
+        before, after = block_outputs[i - 1], block_inputs[i]
+        if before is not None and after is not None and not _everywhere_close(after, before).all():
+            elsewhere.append(
+                f"between the transformer blocks (trf_blocks.{i} does not get trf_blocks.{i - 1}'s output unchanged)"
+            )
+    if (
+        norm_in is not None
+        and block_outputs[-1] is not None
+        and not _everywhere_close(norm_in, block_outputs[-1]).all()
+    ):
+        elsewhere.append("after the transformer blocks (final_norm does not get the last block's output unchanged)")
+    if norm_out is not None:
+        head = norm_out.double() @ state["out_head.weight"].double().T
+        if _dropped_out(probe["logits"], head / (1 - drop_rate), torch.zeros_like(head)):
+            elsewhere.append("on the logits (some are zeros, the rest scaled up)")
+        elif not _everywhere_close(probe["logits"], head).all():
+            elsewhere.append("after final_norm (out_head does not get final_norm's output unchanged)")
+
+    first = block_inputs[0]
+    fix = "apply drop_emb once, to tok_emb + pos_emb, before the first block"
+    if first is None:
+        mistake = f"{what} in train() applies dropout {elsewhere[0]}; {fix}" if elsewhere else None
+        return mistake, observed
+    if _everywhere_close(first, emb).all():
+        if elsewhere:
+            return f"{what} in train() applies dropout {elsewhere[0]} instead of to the embeddings; {fix}", observed
+        return (
+            f"{what} in train() does not drop out the embeddings: the first block gets tok_emb + pos_emb whole; {fix}",
+            observed,
+        )
+    if _dropped_out(first, tok * scale + pos, pos):
+        return (
+            f"{what} in train() drops out the token embeddings alone, before the position embeddings are added; "
+            "apply drop_emb to their sum",
+            observed,
+        )
+    if _dropped_out(first, tok + pos * scale, tok):
+        return (
+            f"{what} in train() drops out the position embeddings alone, then adds the token embeddings; "
+            "apply drop_emb to their sum",
+            observed,
+        )
+    if not _dropped_out(first, emb * scale, torch.zeros_like(emb)):
+        zero = first.abs() <= ATOL
+        ratio = (first[~zero].double() / emb[~zero].double()) if (~zero).any() else None
+        if zero.any() and ratio is not None and torch.allclose(ratio, ratio.median().expand_as(ratio), rtol=1e-3):
+            factor = ratio.median().item()
+            if math.isclose(factor, scale**2, rel_tol=1e-3):
+                why = "dropout is applied twice to the embeddings"
+            elif math.isclose(factor, 2.0, rel_tol=1e-3):
+                why = "the rate is nn.Dropout's default 0.5, not drop_rate (pass it: nn.Dropout(cfg['drop_rate']))"
+            else:
+                why = "is drop_emb nn.Dropout(drop_rate), applied once?"
+            return (
+                f"{what} in train() scales the kept embedding values by {factor:.3g}, "
+                f"not by 1 / (1 - drop_rate): {why}",
+                observed,
+            )
+        return (
+            f"{what} in train(): the first block's input is not tok_emb + pos_emb with dropout applied "
+            "(each value either 0 or scaled by 1 / (1 - drop_rate)); "
+            f"{fix}",
+            observed,
+        )
+    if elsewhere:
+        return (
+            f"{what} in train() applies dropout again {elsewhere[0]}; drop_emb belongs on the embeddings only",
+            observed,
+        )
+    return None, observed
+
+
+def expect_dropout_only_on_the_embeddings(
+    probe: dict,
+    state: dict,
+    inputs: torch.Tensor,
+    config: dict,
+    reference_logits: torch.Tensor,
+    what: str,
+) -> None:
+    """Compare: in `probe` (`dropout_placement_probe` of a model with `state` and `config`, on `inputs`),
+    dropout falls once, on the embeddings; `reference_logits` are the reference's from the same seed.
+
+    Logits equal to the reference's from the same seed pass at once; otherwise the hooked tensors
+    must show the placement (see the comment above `_first_tensor`)."""
+    expect(isinstance(probe, dict) and "logits" in probe, f"{what} in train(): expected its logits and hooked tensors")
+    logits = probe["logits"]
+    expect_tensor(logits, f"{what} logits in train()", shape=tuple(reference_logits.shape))
+    if torch.allclose(logits.double(), reference_logits.double(), atol=ATOL, rtol=1e-4):
+        return
+    mistake, observed = _dropout_placement_mistake(probe, state, inputs, config["drop_rate"], config["n_layers"], what)
+    if mistake:
+        fail(mistake)
+    expect(
+        observed,
+        f"{what} logits in train() from a fixed seed differ from the expected ones, and its blocks and final_norm "
+        "could not all be watched (call them as modules, block(x), not block.forward(x)); "
+        "dropout belongs once on tok_emb + pos_emb, before the first block",
+    )
+    # Every block and final_norm was seen and dropout sits only on the embeddings: the model draws its
+    # random numbers in another order than the reference, which is no mistake.
+
+
+def _gpt_train_config(recorded) -> dict:
+    """The recorded configuration with the training step's drop rate (not 0.5, nn.Dropout's default)."""
+    return {**recorded["config"], "drop_rate": recorded["gpt_train"]["drop_rate"]}
+
+
+def _gpt_dropout_probe(sub, recorded):
+    model = _build(sub.GPTModel, recorded["gpt"]["state"], GPT, _gpt_train_config(recorded))
+    return dropout_placement_probe(
+        model, recorded["gpt"]["inputs"][0], recorded["gpt_train"]["seed"], recorded["config"]["n_layers"]
+    )
+
+
+@gpt_model
+@split(produce=_gpt_dropout_probe)
+def test_gpt_model_drops_out_only_the_embeddings(outputs, recorded):
+    """in train() with drop_rate 0.3, dropout falls once, on tok_emb + pos_emb before the first block: not between the blocks, after them or on the logits"""
+    expect_dropout_only_on_the_embeddings(
+        outputs,
+        recorded["gpt"]["state"],
+        recorded["gpt"]["inputs"][0],
+        _gpt_train_config(recorded),
+        recorded["gpt_train"]["output"],
+        GPT,
+    )
+
+
 def _gpt_fully_dropped_logits(sub, recorded):
     model = sub.GPTModel({**recorded["config"], "drop_rate": 1.0}).train()
     return call_without_grad(model, recorded["gpt"]["inputs"][0])
@@ -543,6 +834,42 @@ def test_generate_text_simple_matches_recorded(outputs, recorded):
     expect_equal_tensor(
         outputs, recorded["generate"]["generated"], "generate_text_simple(model, idx, 7, context_size=4)"
     )
+
+
+def generation_modes_after(generate, case: dict, steps: int) -> dict:
+    """Produce: `model.training` after `generate(model, prompts, steps, context_size)`, for a window
+    model the caller put in train() and one it put in eval()."""
+    modes = {}
+    for mode in ("train", "eval"):
+        model = WindowLanguageModel(case["vocab_size"], case["context_size"], seed=case["seed"]).train(mode == "train")
+        generate(model, case["prompts"].clone(), steps, case["context_size"])
+        modes[mode] = model.training
+    return modes
+
+
+def expect_mode_left_to_the_caller(modes: dict, what: str) -> None:
+    """Compare: `generation_modes_after` found each model in the mode its caller chose."""
+    expect(isinstance(modes, dict), f"{what}: expected the model's mode after each call")
+    expect(
+        modes.get("train") is True,
+        f"{what} switched a model in train() mode to eval(): leave the model's mode to the caller "
+        "(a training loop that generates samples would lose its dropout)",
+    )
+    expect(
+        modes.get("eval") is False,
+        f"{what} switched a model in eval() mode to train(): leave the model's mode to the caller",
+    )
+
+
+def _recorded_generation_modes(sub, recorded):
+    return generation_modes_after(sub.generate_text_simple, recorded["generate"], 2)
+
+
+@generate_text_simple
+@split(produce=_recorded_generation_modes)
+def test_generate_text_simple_leaves_the_model_mode_to_the_caller(outputs):
+    """a model in train() stays in train(), one in eval() stays in eval()"""
+    expect_mode_left_to_the_caller(outputs, "generate_text_simple")
 
 
 def _three_and_no_new_tokens(sub, recorded):

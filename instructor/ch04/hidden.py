@@ -8,11 +8,16 @@ from operator import attrgetter
 
 import torch
 
-from autograder.checks.modules import module_check
+from autograder.checks.modules import load_parameters, module_check, parameter_state, randomised
 from autograder.checks.test_ch04 import (
+    GPT,
+    dropout_placement_probe,
+    expect_dropout_only_on_the_embeddings,
+    expect_mode_left_to_the_caller,
     feed_forward,
     gelu,
     generate_text_simple,
+    generation_modes_after,
     gpt_model,
     layer_norm,
     transformer_block,
@@ -92,6 +97,47 @@ test_gpt_model_agrees_with_reference = gpt_model(
 )
 
 
+def _gpt_dropout_case(ref, seed):
+    """A random GPT in train(): its configuration, parameters, token ids and the torch seed of the step.
+
+    Every seed exercises every placement: at least two blocks (so that dropout between blocks can
+    show), a dropout rate from 0.25 to 0.6 but never 0.5 (so that nn.Dropout() without the rate shows),
+    and at least 2 x 4 x 8 embedding values (so that some are dropped and some kept)."""
+    rng = random.Random(seed)
+    torch.manual_seed(seed)
+    n_heads = rng.randint(2, 3)
+    cfg = {
+        "vocab_size": rng.randint(10, 60),
+        "context_length": rng.randint(5, 10),
+        "emb_dim": n_heads * rng.randint(4, 6),
+        "n_heads": n_heads,
+        "n_layers": rng.randint(2, 3),
+        "drop_rate": rng.choice([0.25, 0.3, 0.4, 0.6]),
+        "qkv_bias": rng.random() < 0.5,
+    }
+    inputs = torch.randint(0, cfg["vocab_size"], (rng.randint(2, 3), rng.randint(4, cfg["context_length"])))
+    state = parameter_state(randomised(ref.GPTModel(cfg)))
+    return {"config": cfg, "inputs": inputs, "state": state, "train_seed": rng.randint(0, 2**31 - 1)}
+
+
+def _gpt_dropout_outputs(sub, case):
+    model = load_parameters(sub.GPTModel(case["config"]), case["state"], GPT)
+    return dropout_placement_probe(model, case["inputs"], case["train_seed"], case["config"]["n_layers"])
+
+
+@gpt_model
+@split(setup=_gpt_dropout_case, produce=_gpt_dropout_outputs)
+def test_gpt_model_dropout_placement_agrees_with_reference(outputs, case, ref):
+    """hidden: in train(), dropout only on the embeddings, for a random configuration and input"""
+    reference = load_parameters(ref.GPTModel(case["config"]), case["state"], GPT).train()
+    torch.manual_seed(case["train_seed"])
+    with torch.no_grad():
+        reference_logits = reference(case["inputs"])
+    expect_dropout_only_on_the_embeddings(
+        outputs, case["state"], case["inputs"], case["config"], reference_logits, f"{GPT} (hidden configuration)"
+    )
+
+
 def _gelu_case(seed):
     torch.manual_seed(seed)
     return {"x": torch.randn(4, 33) * 4}
@@ -146,13 +192,17 @@ def _greedy_tokens(module, case: dict):
 
 
 def _generation_outputs(sub, case):
-    return {"tokens": _greedy_tokens(sub, case)}
+    modes = generation_modes_after(
+        sub.generate_text_simple, {**case, "seed": case["model_seed"]}, min(case["steps"], 2)
+    )
+    return {"tokens": _greedy_tokens(sub, case), "modes": modes}
 
 
 @generate_text_simple
 @split(setup=_generation_case, produce=_generation_outputs)
 def test_generate_text_simple_agrees_with_reference(outputs, case, ref):
-    """hidden: greedy tokens from a random model, prompt and context size"""
+    """hidden: greedy tokens from a random model, prompt and context size; the model's mode left as the caller set it"""
     expect_equal_tensor(
         outputs["tokens"], _greedy_tokens(ref, case), "generate_text_simple on a hidden model and prompt"
     )
+    expect_mode_left_to_the_caller(outputs["modes"], "generate_text_simple (hidden model)")

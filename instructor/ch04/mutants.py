@@ -71,6 +71,15 @@ MUTANTS: dict[str, list[Mutant]] = {
             "scale is a plain tensor, not an nn.Parameter: it is neither trained nor in the state dict",
             (("self.scale = nn.Parameter(torch.ones(emb_dim))", "self.scale = torch.ones(emb_dim)"),),
         ),
+        Mutant(
+            "variance computed around zero, mean(x ** 2), instead of around the mean",
+            (
+                (
+                    "var = x.var(dim=-1, keepdim=True, unbiased=False)",
+                    "var = (x ** 2).mean(dim=-1, keepdim=True)",
+                ),
+            ),
+        ),
     ],
     "ch04.gelu": [
         Mutant(
@@ -114,6 +123,10 @@ MUTANTS: dict[str, list[Mutant]] = {
                     "return torch.relu(x)",
                 ),
             ),
+        ),
+        Mutant(
+            "sqrt(2) / pi instead of sqrt(2 / pi) (square root taken of the 2 only)",
+            (("torch.sqrt(torch.tensor(2.0 / torch.pi))", "(torch.sqrt(torch.tensor(2.0)) / torch.pi)"),),
         ),
     ],
     "ch04.feed_forward": [
@@ -226,6 +239,10 @@ MUTANTS: dict[str, list[Mutant]] = {
             "attention built without dropout (dropout=0.0 instead of drop_rate)",
             (('dropout=cfg["drop_rate"],', "dropout=0.0,"),),
         ),
+        Mutant(
+            "shortcut not updated before the feed-forward sublayer: the block's original input is added back instead of the attention sublayer's result",
+            (("x = x + shortcut\n        shortcut = x\n", "x = x + shortcut\n"),),
+        ),
     ],
     "ch04.gpt_model": [
         Mutant(
@@ -282,6 +299,23 @@ MUTANTS: dict[str, list[Mutant]] = {
             (("        x = self.drop_emb(x)\n", ""),),
         ),
         Mutant(
+            "drop_emb applied twice: on the embeddings and again after the blocks",
+            (("x = self.trf_blocks(x)", "x = self.drop_emb(self.trf_blocks(x))"),),
+        ),
+        Mutant(
+            "drop_emb applied before every block, not once on the embeddings",
+            (
+                (
+                    "x = self.drop_emb(x)\n        x = self.trf_blocks(x)",
+                    "for block in self.trf_blocks:\n            x = block(self.drop_emb(x))",
+                ),
+            ),
+        ),
+        Mutant(
+            "drop_emb applied twice in a row to the embeddings",
+            (("x = self.drop_emb(x)", "x = self.drop_emb(self.drop_emb(x))"),),
+        ),
+        Mutant(
             "blocks kept in a plain Python list: not registered, so their parameters are missing and eval() never reaches them",
             (
                 (
@@ -307,6 +341,52 @@ MUTANTS: dict[str, list[Mutant]] = {
         Mutant(
             "returns softmax probabilities instead of logits",
             (("return self.out_head(x)", "return torch.softmax(self.out_head(x), dim=-1)"),),
+        ),
+        # Blind mutants (written without seeing the checks).
+        Mutant(
+            "dropout applied after the transformer blocks instead of on the embeddings",
+            (
+                (
+                    "x = self.drop_emb(x)\n        x = self.trf_blocks(x)\n",
+                    "x = self.trf_blocks(x)\n        x = self.drop_emb(x)\n",
+                ),
+            ),
+        ),
+        Mutant(
+            "dropout applied to the logits (after the output head) instead of on the embeddings",
+            (
+                ("        x = self.drop_emb(x)\n", ""),
+                ("return self.out_head(x)", "return self.drop_emb(self.out_head(x))"),
+            ),
+        ),
+        Mutant(
+            "dropout applied after the final layer norm (just before the output head) instead of on the embeddings",
+            (
+                ("        x = self.drop_emb(x)\n", ""),
+                ("x = self.final_norm(x)\n", "x = self.final_norm(x)\n        x = self.drop_emb(x)\n"),
+            ),
+        ),
+        Mutant(
+            "an extra dropout after every transformer block, on top of the embedding dropout",
+            (
+                (
+                    "x = self.trf_blocks(x)\n",
+                    "for block in self.trf_blocks:\n            x = self.drop_emb(block(x))\n",
+                ),
+            ),
+        ),
+        Mutant(
+            "dropout applied to the position embeddings only, not to the token + position sum",
+            (
+                (
+                    "x = self.tok_emb(in_idx) + self.pos_emb(positions)\n        x = self.drop_emb(x)",
+                    "x = self.tok_emb(in_idx) + self.drop_emb(self.pos_emb(positions))",
+                ),
+            ),
+        ),
+        Mutant(
+            "nn.Dropout() created without the rate, so the embeddings are dropped with p = 0.5 instead of drop_rate",
+            (('self.drop_emb = nn.Dropout(cfg["drop_rate"])', "self.drop_emb = nn.Dropout()"),),
         ),
     ],
     "ch04.generate_text_simple": [
@@ -356,6 +436,10 @@ MUTANTS: dict[str, list[Mutant]] = {
         Mutant(
             "one token too many: loops max_new_tokens + 1 times",
             (("range(max_new_tokens)", "range(max_new_tokens + 1)"),),
+        ),
+        Mutant(
+            "calls model.eval() inside the function, changing the caller's model mode (and switching off dropout in train mode)",
+            (("    for _ in range(max_new_tokens):\n", "    model.eval()\n    for _ in range(max_new_tokens):\n"),),
         ),
     ],
 }

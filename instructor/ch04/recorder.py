@@ -18,6 +18,8 @@ SMALL = {
     "qkv_bias": False,
 }
 
+GPT_TRAIN_DROP_RATE = 0.3
+
 GENERATE = {"vocab_size": 23, "context_size": 4, "max_new_tokens": 7}
 
 
@@ -51,6 +53,14 @@ def record(ref) -> dict:
     with torch.no_grad():
         block_train_output = block.train()(vectors[0])
     block.eval()
+    # The GPT's training step with drop rate 0.3 (not nn.Dropout's default 0.5) from a fixed seed, on a
+    # forked generator: the draws below stay as they were.
+    with torch.random.fork_rng():
+        gpt_train = ref.GPTModel({**SMALL, "drop_rate": GPT_TRAIN_DROP_RATE})
+        gpt_train.load_state_dict(gpt.state_dict())
+        torch.manual_seed(7)
+        with torch.no_grad():
+            gpt_train_output = gpt_train.train()(tokens[0])
     model = WindowLanguageModel(GENERATE["vocab_size"], GENERATE["context_size"], seed=5)
     prompts = torch.tensor([[3, 14, 15], [9, 2, 6]])
     return {
@@ -61,6 +71,7 @@ def record(ref) -> dict:
         "block_with_qkv_bias": parameter_state(ref.TransformerBlock({**SMALL, "qkv_bias": True})),
         "gpt": _module_case(gpt, tokens),
         "gpt_state_keys": list(gpt.state_dict()),
+        "gpt_train": {"seed": 7, "drop_rate": GPT_TRAIN_DROP_RATE, "output": gpt_train_output},
         "generate": {
             **GENERATE,
             "seed": 5,
