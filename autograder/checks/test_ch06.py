@@ -5,10 +5,14 @@ The data functions run on a small frame of messages recorded with the book's
 seeds, and the dataset on a CSV file written by the check. The model pieces run
 on a tiny GPTModel turned into a classifier (`classifier_setups`), so a whole
 training run takes milliseconds and is compared with the reference's recorded
-run. A forward hook logs the mode of every call from outside the submission, so
-evaluation without eval()/no_grad shows. `classify_review` runs on a model whose
-class at a position is the vote of the token there, so the answer tells which
-token was read last.
+run. Forward hooks log the mode of every call from outside the submission, and an
+event log puts them in order with the optimizer steps, so evaluation without
+eval()/no_grad, and training steps left in eval mode after an evaluation or an
+epoch, show and are told apart. `classify_review` runs on a model whose class at a
+position is the vote of the token there, so the answer tells which token was read
+last; it is laid out as a GPTModel (pos_emb) or as a Llama3Model (cfg), with its
+context length, embedding width and vocabulary all different, so the number of
+tokens it is given tells where the context length was read.
 
 Every check is split (`autograder.split`): the produce step runs the submission
 and returns what it saw as data (returned values, frames' columns, logged calls,
@@ -33,7 +37,6 @@ from autograder.checks.classifier_setups import (
     ClassifierRun,
     ForwardLog,
     LlamaLayout,
-    TokenVoteClassifier,
     classifier_run,
     labelled_batches,
     messages_frame,
@@ -275,6 +278,16 @@ def test_random_split_shuffles_like_the_book(outputs, recorded):
                 )
             )
         part_texts.append(texts)
+    for part, name in zip(parts, SPLIT_PARTS, strict=True):
+        expect(
+            part["columns"] == ["Label", "Text"],
+            f"random_split's {name} has the columns {part['columns']}; expected df's, ['Label', 'Text']"
+            + (
+                ": reset the index with reset_index(drop=True), so that the old index does not become a column"
+                if "index" in part["columns"]
+                else ""
+            ),
+        )
     start = 0
     for part, texts, name in zip(parts, part_texts, SPLIT_PARTS, strict=True):
         expect(
@@ -377,6 +390,12 @@ def _padded_datasets(sub, spam_csv, gpt2):
 def test_spam_dataset_pads_to_the_longest_text(outputs, gpt2):
     """without max_length, every text is padded with pad_token_id to the longest one"""
     longest = _longest_text(gpt2)
+    characters = max(len(text) for text in SPAM_TEXTS)
+    if characters != longest and characters in (outputs["longest"], outputs["pad_7"]["max_length"]):
+        fail(
+            "SpamDataset's longest length counts the characters of the texts: count the tokens of the encoded "
+            "texts, len(tokenizer.encode(text))"
+        )
     _expect_dataset(outputs["pad_7"], gpt2, longest, 7, "SpamDataset(csv_file, tokenizer, pad_token_id=7)")
     expect(
         outputs["longest"] == longest,
@@ -688,15 +707,17 @@ LOSS_NUM_BATCHES = (None, 2, 9)
 
 def _loader_loss_results(sub):
     model, loader = _loss_loader_case()
-    losses = [
-        _observed(sub.calc_loss_loader(loader, model, "cpu", num_batches=num_batches), NUMBER_TYPES)
-        for num_batches in LOSS_NUM_BATCHES
-    ]
+    results = [sub.calc_loss_loader(loader, model, "cpu", num_batches=num_batches) for num_batches in LOSS_NUM_BATCHES]
     try:
         empty, divided_by_zero = _observed(sub.calc_loss_loader([], model, "cpu"), NUMBER_TYPES), False
     except ZeroDivisionError:
         empty, divided_by_zero = None, True
-    return {"losses": losses, "empty": empty, "empty_divided_by_zero": divided_by_zero}
+    return {
+        "losses": [_observed(result, NUMBER_TYPES) for result in results],
+        "tensors": [isinstance(result, torch.Tensor) for result in results],
+        "empty": empty,
+        "empty_divided_by_zero": divided_by_zero,
+    }
 
 
 @accuracy_and_loss
@@ -706,6 +727,11 @@ def test_calc_loss_loader_averages_the_first_num_batches(outputs):
     losses = _loader_losses(*_loss_loader_case())
     expected_means = (sum(losses) / 5, sum(losses[:2]) / 2, sum(losses) / 5)
     expect_list(outputs["losses"], len(LOSS_NUM_BATCHES), "the calc_loss_loader results")
+    expect(
+        not any(outputs["tensors"]),
+        "calc_loss_loader returned a tensor; return a float: add up the batch losses as numbers "
+        "(calc_loss_batch(...).item()), so that no gradient graph is kept",
+    )
     for num_batches, expected, result in zip(LOSS_NUM_BATCHES, expected_means, outputs["losses"], strict=True):
         got = _observed_number(result, f"calc_loss_loader(..., num_batches={num_batches})")
         if num_batches == 2 and math.isclose(got, sum(losses) / 5, rel_tol=1e-5):
@@ -724,6 +750,48 @@ def test_calc_loss_loader_averages_the_first_num_batches(outputs):
         math.isnan(_observed_number(outputs["empty"], "calc_loss_loader([], ...)")),
         "calc_loss_loader([], ...) should be nan",
     )
+
+
+def _uneven_loss_case():
+    """A tiny classifier and a loader of batches of 3, 3 and 1 examples whose mean batch loss is far from
+    the mean loss per example."""
+    return tiny_classifier(9), labelled_batches(7, 3, torch.Generator().manual_seed(9))
+
+
+def _uneven_loader_losses(sub):
+    model, loader = _uneven_loss_case()
+    return [
+        _observed(sub.calc_loss_loader(loader, model, "cpu", num_batches=num_batches), NUMBER_TYPES)
+        for num_batches in (None, 3)
+    ]
+
+
+@accuracy_and_loss
+@split(produce=_uneven_loader_losses)
+def test_calc_loss_loader_averages_batch_losses_when_the_last_batch_is_smaller(outputs):
+    """every batch's loss counts once, the smaller last batch's too: the mean of the batch losses"""
+    model, loader = _uneven_loss_case()
+    losses = _loader_losses(model, loader)
+    sizes = [len(y) for _, y in loader]
+    per_example = sum(loss * size for loss, size in zip(losses, sizes, strict=True)) / sum(sizes)
+    expect_list(outputs, 2, "the calc_loss_loader results")
+    for num_batches, result in zip((None, 3), outputs, strict=True):
+        got = _observed_number(result, f"calc_loss_loader(..., num_batches={num_batches})")
+        if math.isclose(got, sum(losses[:2]) / 2, rel_tol=1e-5):
+            fail(
+                f"calc_loss_loader(..., num_batches={num_batches}) skipped the smaller last batch of a loader of "
+                "batches of 3, 3 and 1 examples: use every batch of the loader, len(data_loader) batches"
+            )
+        if math.isclose(got, per_example, rel_tol=1e-5):
+            fail(
+                "calc_loss_loader weighs each batch's loss by its number of examples: over batches of 3, 3 and 1 "
+                "examples it should be the mean of the batch losses, each calc_loss_batch counting once"
+            )
+        expect(
+            math.isclose(got, sum(losses) / 3, rel_tol=1e-5, abs_tol=1e-6),
+            f"calc_loss_loader(..., num_batches={num_batches}) over batches of 3, 3 and 1 examples gave {got:.6f}; "
+            f"expected {sum(losses) / 3:.6f}, the mean of the 3 batch losses",
+        )
 
 
 def _disagreeing_inputs(model: nn.Module, count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -780,6 +848,19 @@ def test_calc_accuracy_loader_counts_right_examples(outputs):
             fail(
                 "calc_accuracy_loader averages the batches' accuracies; count the right examples over all examples "
                 "(a batch of 1 weighs less than a batch of 3)"
+            )
+        without_last = RIGHT_PER_BATCH[:-1]
+        if num_batches is None and math.isclose(
+            got, sum(right for right, _ in without_last) / sum(size for _, size in without_last)
+        ):
+            fail(
+                "calc_accuracy_loader(..., num_batches=None) skipped the smaller last batch: use every batch of the "
+                "loader, len(data_loader) batches"
+            )
+        if num_batches is None and math.isclose(got, sum(right for right, _ in used) / (3 * len(used))):
+            fail(
+                "calc_accuracy_loader counts every batch as batch_size examples, but the last batch holds fewer: "
+                "count the examples of each batch (predicted_labels.shape[0])"
             )
         expect(
             math.isclose(got, expected, abs_tol=1e-6),
@@ -879,7 +960,14 @@ def test_train_classifier_simple_reproduces_the_reference_run(outputs, recorded)
         f"examples_seen is {examples_seen}; expected {case['examples_seen']} ({steps} batches of {batch} examples)",
     )
     names = ("training losses", "validation losses", "training accuracies", "validation accuracies")
+    per_epoch_steps = case["num_epochs"] * len(range(0, len(run.train_loader), case["eval_freq"]))
     for values, expected, name in zip(curves, case["curves"], names, strict=True):
+        if len(values) != len(expected) and "losses" in name and len(values) == per_epoch_steps:
+            fail(
+                f"train_classifier_simple returned {len(values)} {name}; expected {len(expected)}: its step number "
+                "restarts every epoch; number the steps from 0 across all epochs (a multiple of "
+                f"eval_freq={case['eval_freq']} is evaluated)"
+            )
         if len(values) != len(expected):
             rule = (
                 f"one per epoch ({case['num_epochs']})"
@@ -937,26 +1025,105 @@ def test_train_classifier_simple_lowers_the_loss(outputs):
     )
 
 
-def _training_forward_calls(sub):
-    """The (training, grad_enabled, input shape) of every forward call of a train_classifier_simple run."""
+class EventLog:
+    """Logs a run's forward calls and optimizer steps in their order, from outside the submission:
+    ("forward", training, grad_enabled) per forward call, ("step", False, False) per optimizer step."""
+
+    def __init__(self, run: ClassifierRun):
+        self.events: list[tuple[str, bool, bool]] = []
+        run.model.register_forward_pre_hook(self._before_forward)
+        run.optimizer.register_step_post_hook(self._after_step)
+
+    def _before_forward(self, module: nn.Module, args: tuple) -> None:
+        self.events.append(("forward", module.training, torch.is_grad_enabled()))
+
+    def _after_step(self, optimizer, args, kwargs) -> None:
+        self.events.append(("step", False, False))
+
+
+def mode_problem(events: list, batches_per_epoch: int, eval_freq: int) -> str | None:
+    """Compare: what is wrong with the modes of an `EventLog` of train_classifier_simple; None when nothing is.
+
+    The last forward call before each optimizer step is that step's training call; the others evaluate.
+    Between step s (from 0) and the next one come evaluate_model's calls when s is a multiple of eval_freq
+    and the accuracies' when s ends an epoch.
+    """
+    expect(isinstance(events, list), "train_classifier_simple: the log of its forward calls is missing")
+    steps, pending, losses_checked = 0, [], False
+    for kind, training, grad in [*events, ("end", False, False)]:
+        if kind == "forward":
+            pending.append((training, grad))
+            continue
+        evaluations = pending if kind == "end" else pending[:-1]
+        after_evaluation = steps > 0 and (steps - 1) % eval_freq == 0
+        after_epoch = steps > 0 and steps % batches_per_epoch == 0
+        for eval_training, eval_grad in evaluations:
+            if eval_training:
+                return (
+                    "train_classifier_simple measured losses or accuracies in train mode: evaluate with model.eval() "
+                    "(evaluate_model and calc_accuracy_loader switch to eval mode)"
+                )
+            if eval_grad and after_epoch and (losses_checked or not after_evaluation):
+                return (
+                    "train_classifier_simple measured the accuracies with gradients on: calc_accuracy_loader runs "
+                    "the model under torch.no_grad()"
+                )
+            if eval_grad:
+                return (
+                    "train_classifier_simple evaluated the model with gradients on: evaluate_model computes "
+                    "its losses under torch.no_grad()"
+                )
+        # evaluate_model's calls alone came before this step, all without gradients
+        losses_checked = losses_checked or (after_evaluation and not after_epoch and bool(evaluations))
+        if kind == "step":
+            if not pending:
+                return f"train_classifier_simple made optimizer step {steps} without a forward pass before it"
+            training, grad = pending[-1]
+            if not grad:
+                return f"train_classifier_simple computed the loss of step {steps} without gradients"
+            if not training:
+                if after_epoch:
+                    return (
+                        "train_classifier_simple trained in eval mode from the second epoch on: calc_accuracy_loader "
+                        "leaves the model in eval mode, so call model.train() at the start of every epoch"
+                    )
+                if evaluations and after_evaluation:
+                    return (
+                        "train_classifier_simple trained in eval mode after evaluating: evaluate_model must put the "
+                        "model back in train mode (model.train()) before it returns"
+                    )
+                return f"train_classifier_simple trained step {steps} in eval mode: train with model.train()"
+            steps += 1
+        pending = []
+    if steps == 0:
+        return "train_classifier_simple never made an optimizer step"
+    if not any(kind == "forward" and not grad for kind, _, grad in events):
+        return "train_classifier_simple never evaluated the model without gradients"
+    return None
+
+
+MODE_RUN = {
+    "num_epochs": 2,
+    "eval_freq": 2,
+    "eval_iter": 1,
+}  # 5 batches per epoch: evaluations after steps 0, 2, 4, ...
+
+
+def _training_events(sub):
+    """The forward calls and optimizer steps of a train_classifier_simple run (`EventLog`)."""
     run = classifier_run(seed=12)
-    _, _, forward_log = _train(sub.train_classifier_simple, run, num_epochs=2, eval_freq=2, eval_iter=1)
-    return forward_log.calls
+    log = EventLog(run)
+    _train(sub.train_classifier_simple, run, **MODE_RUN)
+    return log.events
 
 
 @train_classifier
-@split(produce=_training_forward_calls)
+@split(produce=_training_events)
 def test_train_classifier_simple_trains_in_train_mode_and_measures_in_eval_mode(outputs):
-    """forward passes with gradients run in train mode (every epoch), those without in eval mode"""
-    for training, grad, _ in outputs:
-        if grad and not training:
-            fail(
-                "train_classifier_simple trained in eval mode: calc_accuracy_loader leaves the model in eval mode, "
-                "so call model.train() at the start of every epoch"
-            )
-        if training and not grad:
-            fail("train_classifier_simple measured losses or accuracies in train mode: evaluate with model.eval()")
-    expect(any(not grad for _, grad, _ in outputs), "train_classifier_simple never evaluated the model")
+    """every training step runs in train mode (after evaluations too), every evaluation in eval mode without gradients"""
+    problem = mode_problem(outputs, len(classifier_run(seed=12).train_loader), MODE_RUN["eval_freq"])
+    if problem is not None:
+        fail(problem)
 
 
 def _evaluation_run() -> ClassifierRun:
@@ -992,9 +1159,14 @@ def test_evaluate_model_measures_both_losses_in_eval_mode(outputs):
             f"evaluate_model's {name} with eval_iter=2 is {got:.6f}; "
             f"expected {wanted:.6f}, the mean loss of the first 2 batches",
         )
+    expect(outputs["calls"], "evaluate_model never called the model")
     expect(
-        all(not training and not grad for training, grad, _ in outputs["calls"]),
-        "evaluate_model ran the model in train mode or with gradients: use model.eval() and torch.no_grad()",
+        all(not training for training, _, _ in outputs["calls"]),
+        "evaluate_model ran the model in train mode: call model.eval() before measuring the losses",
+    )
+    expect(
+        all(not grad for _, grad, _ in outputs["calls"]),
+        "evaluate_model ran the model with gradients on: compute the losses under torch.no_grad()",
     )
     expect(
         outputs["training_after"] is True,
@@ -1006,123 +1178,266 @@ def test_evaluate_model_measures_both_losses_in_eval_mode(outputs):
 
 # One id per character; s, p, a and m vote spam. Id 0 ("x") votes ham, so padding with 0 shows.
 VOTE_ALPHABET = "xyzspamh"
-VOTE_CONTEXT = 8
 PAD = VOTE_ALPHABET.index("p")
+# The public vote models, one laid out as a GPTModel and one as a Llama3Model. Their context
+# lengths, embedding widths and the vocabulary (8) all differ, so a context read from the wrong
+# place shows in the number of tokens the model is given.
+GPT_VOTE = {"alphabet": VOTE_ALPHABET, "spam": "spam", "context": 9, "emb_dim": 3, "llama": False}
+LLAMA_VOTE = {**GPT_VOTE, "context": 6, "emb_dim": 4, "llama": True}
 
 
-def _vote_model() -> TokenVoteClassifier:
-    votes = [char in "spam" for char in VOTE_ALPHABET]
-    return TokenVoteClassifier(votes, VOTE_CONTEXT).train()
+class VoteClassifier(nn.Module):
+    """A two-class classifier whose logits at every position are the vote of the token there.
+
+    Token ids (batch, num_tokens) -> logits (batch, num_tokens, 2), (0, 5) where the token
+    votes spam and (5, 0) elsewhere, so the class read at a position says which token sits
+    there. Laid out as a GPTModel (`tok_emb`, and `pos_emb` with one row per position of the
+    context), or with llama=True as a Llama3Model (`tok_emb`, no `pos_emb`, the context in
+    `cfg["context_length"]`). Ids outside the vocabulary or more tokens than the context fail
+    the check with a message, where a real model would raise an IndexError or attend past its
+    context. Every call is logged in `calls` as (training, grad_enabled, input shape), and its
+    input in `inputs`.
+    """
+
+    def __init__(self, spam_votes: list[bool], context_length: int, emb_dim: int, llama: bool = False):
+        super().__init__()
+        self.register_buffer("votes", torch.tensor(spam_votes, dtype=torch.long))
+        self.tok_emb = nn.Embedding(len(spam_votes), emb_dim)
+        if llama:
+            self.cfg = {"vocab_size": len(spam_votes), "context_length": context_length, "emb_dim": emb_dim}
+        else:
+            self.pos_emb = nn.Embedding(context_length, emb_dim)
+        self.context = context_length
+        self.calls: list[tuple[bool, bool, tuple[int, ...]]] = []
+        self.inputs: list[torch.Tensor] = []
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        """idx: (batch, num_tokens) int64 -> (batch, num_tokens, 2) float logits."""
+        if not isinstance(idx, torch.Tensor):
+            fail(f"the model was called with a {type(idx).__name__}; it takes a (batch, num_tokens) tensor of ids")
+        self.calls.append((self.training, torch.is_grad_enabled(), tuple(idx.shape)))
+        self.inputs.append(idx.detach().to("cpu").clone())
+        vocab_size = len(self.votes)
+        if idx.dim() != 2:
+            fail(
+                f"the model was called with a tensor of shape {tuple(idx.shape)}; it takes a (batch, num_tokens) batch"
+            )
+        if idx.dtype != torch.long:
+            fail(f"the model was called with token ids of dtype {idx.dtype}; token ids are int64")
+        if idx.numel() and (idx.min() < 0 or idx.max() >= vocab_size):
+            fail(
+                f"the model was called with the token id {int(idx.max())}, outside its vocabulary of {vocab_size} "
+                "(is the padding id the pad_token_id argument?)"
+            )
+        if idx.shape[1] > self.context:
+            fail(f"the model was given {idx.shape[1]} tokens but its context holds {self.context}")
+        return 5.0 * nn.functional.one_hot(self.votes[idx.to(self.votes.device)], 2).float()
 
 
-def _classify(sub, text: str, max_length: int) -> dict:
-    """Produce: classify_review of `text` on a fresh `_vote_model`, padding with PAD: {"label": its answer
-    (`_observed`), "calls": the model's calls, each (training, grad_enabled, input shape), "refused": the
-    model's message where it refused its input (token ids outside its vocabulary, too many tokens), else None}.
-    A refusal is data, so that the check fails on it in its turn, after the texts before it."""
-    model = _vote_model()
+def vote_model(spec: dict) -> VoteClassifier:
+    """The `VoteClassifier` of a spec (GPT_VOTE, LLAMA_VOTE or a hidden check's), in train mode."""
+    votes = [char in spec["spam"] for char in spec["alphabet"]]
+    return VoteClassifier(votes, spec["context"], spec["emb_dim"], llama=spec["llama"]).train()
+
+
+def review(classify, spec: dict, text: str, max_length: int | None, pad_token_id: int = PAD) -> dict:
+    """Produce: `classify` (a classify_review) of `text` on a fresh `vote_model(spec)`: {"label": its answer
+    (`_observed`), "calls": the model's calls, each (training, grad_enabled, input shape), "inputs": the ids it
+    was given, "refused": the model's message where it refused its input (token ids outside its vocabulary,
+    more tokens than its context), "raised": the exception classify_review raised, as "Type: message"}.
+    A refusal or an exception is data, so that the check fails on it in its turn, naming what went wrong."""
+    model = vote_model(spec)
+    facts = {"label": None, "calls": model.calls, "inputs": model.inputs, "refused": None, "raised": None}
     try:
-        label = sub.classify_review(
-            text, model, CharTokenizer(VOTE_ALPHABET), "cpu", max_length=max_length, pad_token_id=PAD
+        label = classify(
+            text, model, CharTokenizer(spec["alphabet"]), "cpu", max_length=max_length, pad_token_id=pad_token_id
         )
     except CheckFailure as refusal:
-        return {"label": None, "calls": model.calls, "refused": str(refusal)}
-    return {"label": _observed(label, str), "calls": model.calls, "refused": None}
+        facts["refused"] = str(refusal)
+    except NotImplementedError:
+        raise
+    except (AttributeError, KeyError, TypeError, ValueError, IndexError, RuntimeError) as exc:
+        facts["raised"] = f"{type(exc).__name__}: {exc}"
+    else:
+        facts["label"] = _observed(label, str)
+    return facts
 
 
-def _expect_label(review: dict, text: str) -> str:
-    """Compare: the model took the input of a `_classify` and its answer is "spam" or "not spam"; returns it."""
-    if review["refused"] is not None:
-        fail(review["refused"])
-    label = review["label"]
+def _layout(spec: dict) -> str:
+    return "Llama3Model-like" if spec["llama"] else "GPTModel-like"
+
+
+def _context_source(spec: dict) -> str:
+    return 'model.cfg["context_length"]' if spec["llama"] else "model.pos_emb.weight.shape[0]"
+
+
+def raised_problem(raised: str, spec: dict, max_length: int | None) -> str:
+    """Compare: what an exception of classify_review says is wrong, for a model of `spec`."""
+    if spec["llama"] and raised.startswith("AttributeError") and "pos_emb" in raised:
+        return (
+            f"classify_review read model.pos_emb, which a Llama3Model does not have ({raised}): "
+            'take its context length from model.cfg["context_length"]'
+        )
+    if not spec["llama"] and raised.startswith("AttributeError") and "cfg" in raised:
+        return (
+            f"classify_review read model.cfg, which a GPTModel does not have ({raised}): take its context length "
+            "from its position embeddings, model.pos_emb.weight.shape[0]"
+        )
+    if max_length is None:
+        return (
+            f"classify_review(..., max_length=None) raised {raised}: with max_length=None cut the text to the "
+            "model's context and do not pad it"
+        )
+    return f"classify_review raised {raised} on a {_layout(spec)} model with max_length={max_length}"
+
+
+def expected_tokens(spec: dict, num_text_tokens: int, max_length: int | None) -> int:
+    """How many tokens classify_review gives the model: min(max_length, context), or with max_length=None
+    the text's tokens cut to the context."""
+    if max_length is None:
+        return min(num_text_tokens, spec["context"])
+    return min(max_length, spec["context"])
+
+
+def length_problem(got: int, spec: dict, num_text_tokens: int, max_length: int | None) -> str:
+    """Compare: why the model was given `got` tokens and not `expected_tokens(...)`; no input's values in it."""
+    expected = expected_tokens(spec, num_text_tokens, max_length)
+    context, source = spec["context"], _context_source(spec)
+    for size, name in ((spec["emb_dim"], "embedding width (emb_dim)"), (len(spec["alphabet"]), "vocabulary size")):
+        as_context = {**spec, "context": size}
+        if size != context and got == expected_tokens(as_context, num_text_tokens, max_length) != expected:
+            where = (
+                "the number of position-embedding rows, model.pos_emb.weight.shape[0]" if not spec["llama"] else source
+            )
+            return f"the context length was taken from the model's {name}; the context length is {where}"
+    if got > context:
+        if max_length is None:
+            return f"the text was not cut to the model's context ({source}) when max_length is None"
+        if got == max_length:
+            return (
+                "the text was padded or cut to max_length beyond the model's context: "
+                f"use min(max_length, context), the context being {source}"
+            )
+        return f"the model was given more tokens than its context ({source}) holds"
+    if max_length is None and got == context > num_text_tokens:
+        return "with max_length=None the text was padded to the context: without max_length do not pad"
+    if max_length is not None and got == min(num_text_tokens, expected) < expected:
+        return "the text was not padded: pad it with pad_token_id to min(max_length, context) tokens"
+    return (
+        "truncate the ids to min(max_length, context) tokens and pad them to that length "
+        "(with max_length=None only cut them to the context)"
+    )
+
+
+def _expect_one_input(facts: dict, spec: dict, text: str, max_length: int | None) -> None:
+    """Compare: classify_review (a `review`) raised nothing and called the model once, with a (1, n) batch of
+    the number of tokens the text says."""
+    if facts["raised"] is not None:
+        fail(raised_problem(facts["raised"], spec, max_length))
+    shapes = [shape for _, _, shape in facts["calls"]]
+    expected = expected_tokens(spec, len(text), max_length)
+    what = f"classify_review of a {len(text)}-token text with max_length={max_length} on a {_layout(spec)} model"
+    if len(shapes) == 1 and len(shapes[0]) == 2 and shapes[0][0] == 1 and shapes[0][1] != expected:
+        context = spec["context"]
+        fail(
+            f"{what} (context {context}) gave the model {shapes[0][1]} tokens, expected {expected}: "
+            + length_problem(shapes[0][1], spec, len(text), max_length)
+        )
+    expect(
+        shapes == [(1, expected)],
+        f"{what} called the model with inputs of shapes {shapes}; expected one (1, {expected}) batch",
+    )
+    if facts["refused"] is not None:
+        fail(facts["refused"])
+
+
+def _expect_label(facts: dict, text: str) -> str:
+    """Compare: the answer of a `review` is "spam" or "not spam"; returns it."""
+    if facts["refused"] is not None:
+        fail(facts["refused"])
+    label = facts["label"]
     expect(isinstance(label, str), f"classify_review({text!r}, ...) should be a str; got {_type_name(label)}")
     expect(label in ("spam", "not spam"), f'classify_review returned {label!r}; expected "spam" or "not spam"')
     return label
 
 
-def _input_shapes(review: dict) -> list:
-    """Compare: the input shape of each model call of a `_classify`."""
-    return [shape for _, _, shape in review["calls"]]
+def _expect_reviews(outputs, cases, spec: dict, rule: str) -> None:
+    """Compare: each `review` of (text, max_length, expected label) `cases` gave the model the right number of
+    tokens and answered the expected label; `rule` says what decides the label."""
+    expect_list(outputs, len(cases), "the classify_review results")
+    for (text, max_length, expected), facts in zip(cases, outputs, strict=True):
+        _expect_one_input(facts, spec, text, max_length)
+        label = _expect_label(facts, text)
+        expect(
+            label == expected,
+            f"classify_review of a {len(text)}-token text with max_length={max_length} on a {_layout(spec)} model "
+            f"said {label!r}: {rule}",
+        )
 
 
-LAST_TOKEN_CASES = (("hams", "spam"), ("shhh", "not spam"), ("xyzp", "spam"), ("sxxx", "not spam"))
+LAST_TOKEN_CASES = (("hams", 4, "spam"), ("shhh", 4, "not spam"), ("xyzp", 4, "spam"), ("sxxx", 4, "not spam"))
 
 
 def _last_token_reviews(sub):
-    return [_classify(sub, text, max_length=len(text)) for text, _ in LAST_TOKEN_CASES]
+    return [review(sub.classify_review, GPT_VOTE, text, max_length) for text, max_length, _ in LAST_TOKEN_CASES]
 
 
 @classify_review
 @split(produce=_last_token_reviews)
 def test_classify_review_reads_the_last_token(outputs):
     """the class of the last token decides, not the first one's"""
-    expect_list(outputs, len(LAST_TOKEN_CASES), "the classify_review results")
-    for (text, expected), review in zip(LAST_TOKEN_CASES, outputs, strict=True):
-        label = _expect_label(review, text)
-        expect(
-            label == expected,
-            f"classify_review of a {len(text)}-token text with max_length={len(text)} said "
-            f"{label!r} where its last token says {expected!r}: read the last token's logits, logits[:, -1, :], "
-            'and map class 1 to "spam"',
-        )
+    _expect_reviews(
+        outputs,
+        LAST_TOKEN_CASES,
+        GPT_VOTE,
+        'its last token says otherwise: read the last token\'s logits, logits[:, -1, :], and map class 1 to "spam"',
+    )
 
 
 def _short_review(sub):
-    return _classify(sub, "hh", max_length=5)
+    return review(sub.classify_review, GPT_VOTE, "hh", max_length=5)
 
 
 @classify_review
 @split(produce=_short_review)
 def test_classify_review_pads_with_pad_token_id_to_max_length(outputs):
     """a short text is padded with pad_token_id to exactly max_length tokens, so the last token is padding"""
+    _expect_one_input(outputs, GPT_VOTE, "hh", 5)
     label = _expect_label(outputs, "hh")
-    shapes = _input_shapes(outputs)
-    expect(
-        shapes == [(1, 5)],
-        f"classify_review called the model with inputs of shapes {shapes}; expected one call "
-        "with a (1, max_length) batch: pad the text to max_length",
-    )
     expect(
         label == "spam",
         "classify_review of a short text said 'not spam' where its padding token votes spam: pad with pad_token_id",
     )
 
 
-TRUNCATION_CASES = (("hhsphh", 4, "spam"), ("sssshh", 3, "spam"), ("hhhhhhhhs", 8, "not spam"))
+TRUNCATION_CASES = (
+    ("hhsphh", 4, "spam"),
+    ("sssshh", 3, "spam"),
+    ("hhhhhhhhs", 8, "not spam"),
+    ("hhhhhhhhsh", 9, "spam"),
+)
 
 
 def _long_reviews(sub):
-    return [_classify(sub, text, max_length=max_length) for text, max_length, _ in TRUNCATION_CASES]
+    return [review(sub.classify_review, GPT_VOTE, text, max_length) for text, max_length, _ in TRUNCATION_CASES]
 
 
 @classify_review
 @split(produce=_long_reviews)
 def test_classify_review_truncates_to_max_length(outputs):
     """a long text is cut to its first max_length tokens, so the token at max_length - 1 decides"""
-    expect_list(outputs, len(TRUNCATION_CASES), "the classify_review results")
-    for (text, max_length, expected), review in zip(TRUNCATION_CASES, outputs, strict=True):
-        label = _expect_label(review, text)
-        shapes = _input_shapes(review)
-        expect(
-            shapes == [(1, max_length)],
-            f"classify_review of a {len(text)}-token text with max_length={max_length} "
-            f"called the model with inputs of shapes {shapes}; expected one (1, {max_length}) batch",
-        )
-        expect(
-            label == expected,
-            f"classify_review of a {len(text)}-token text with max_length={max_length} said "
-            f"{label!r}: keep the first max_length tokens",
-        )
+    _expect_reviews(outputs, TRUNCATION_CASES, GPT_VOTE, "keep the first max_length tokens")
 
 
 def _spam_review(sub):
-    return _classify(sub, "spam", max_length=6)
+    return review(sub.classify_review, GPT_VOTE, "spam", max_length=6)
 
 
 @classify_review
 @split(produce=_spam_review)
 def test_classify_review_runs_in_eval_mode_without_gradients(outputs):
     """the model runs in eval mode under no_grad, even when it was training"""
+    _expect_one_input(outputs, GPT_VOTE, "spam", 6)
     _expect_label(outputs, "spam")
     expect(
         all(not training for training, _, _ in outputs["calls"]),
@@ -1131,4 +1446,72 @@ def test_classify_review_runs_in_eval_mode_without_gradients(outputs):
     expect(
         all(not grad for _, grad, _ in outputs["calls"]),
         "classify_review ran the model with gradients on: use torch.no_grad()",
+    )
+
+
+# (text, max_length, label) on GPT_VOTE (context 9): without max_length a short text is neither padded
+# (padding votes spam, its last token ham) nor cut, a long one cut to its first 9 tokens (its last 9 say ham).
+NO_MAX_LENGTH_CASES = (("shh", None, "not spam"), ("hhhhhhhhsxxx", None, "spam"), ("hhhhhhhhs", None, "spam"))
+
+
+def _unpadded_reviews(sub):
+    return [review(sub.classify_review, GPT_VOTE, text, max_length) for text, max_length, _ in NO_MAX_LENGTH_CASES]
+
+
+@classify_review
+@split(produce=_unpadded_reviews)
+def test_classify_review_without_max_length_only_cuts_to_the_context(outputs):
+    """with max_length=None the text is cut to the model's context, pos_emb.weight.shape[0], and not padded"""
+    _expect_reviews(
+        outputs,
+        NO_MAX_LENGTH_CASES,
+        GPT_VOTE,
+        "without max_length keep the first context tokens of the text, unpadded",
+    )
+
+
+# (text, max_length, label) on GPT_VOTE (context 9): a max_length above the context pads and cuts to the context.
+ABOVE_CONTEXT_CASES = (("hh", 12, "spam"), ("hhhhhhhhshhh", 15, "spam"), ("shhhhhhhhs", 10, "not spam"))
+
+
+def _capped_reviews(sub):
+    return [review(sub.classify_review, GPT_VOTE, text, max_length) for text, max_length, _ in ABOVE_CONTEXT_CASES]
+
+
+@classify_review
+@split(produce=_capped_reviews)
+def test_classify_review_caps_max_length_at_the_context(outputs):
+    """a max_length above the context truncates and pads to the context, min(max_length, context) tokens"""
+    _expect_reviews(
+        outputs,
+        ABOVE_CONTEXT_CASES,
+        GPT_VOTE,
+        "truncate and pad to min(max_length, context) tokens, the first ones of the text",
+    )
+
+
+# (text, max_length, label) on LLAMA_VOTE (no pos_emb, context 6 in cfg): every kind of length.
+LLAMA_CASES = (
+    ("hhhhhsxxx", None, "spam"),
+    ("sh", None, "not spam"),
+    ("hx", 10, "spam"),
+    ("hhhhhsxx", 7, "spam"),
+    ("sssshhhh", 5, "not spam"),
+    ("hh", 3, "spam"),
+)
+
+
+def _llama_reviews(sub):
+    return [review(sub.classify_review, LLAMA_VOTE, text, max_length) for text, max_length, _ in LLAMA_CASES]
+
+
+@classify_review
+@split(produce=_llama_reviews)
+def test_classify_review_reads_a_llamas_context_from_its_config(outputs):
+    """a Llama3Model has no pos_emb: its context is model.cfg["context_length"], and the same rules hold"""
+    _expect_reviews(
+        outputs,
+        LLAMA_CASES,
+        LLAMA_VOTE,
+        'truncate and pad to min(max_length, context) tokens, the context being model.cfg["context_length"]',
     )

@@ -10,17 +10,30 @@ import random
 
 import pandas as pd
 import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
 
 from autograder.checks.classifier_setups import (
     TINY_GPT,
     classifier_run,
-    labelled_batches,
     messages_frame,
     tiny_classifier,
     tiny_gpt,
 )
 from autograder.checks.modules import parameter_state, trained_parameter_state
-from autograder.checks.test_ch06 import accuracy_and_loss, classifier_head, classify_review, spam_data, train_classifier
+from autograder.checks.test_ch06 import (
+    EventLog,
+    accuracy_and_loss,
+    classifier_head,
+    classify_review,
+    expected_tokens,
+    length_problem,
+    mode_problem,
+    raised_problem,
+    review,
+    spam_data,
+    train_classifier,
+)
 from autograder.checks.toy_models import CharTokenizer
 from autograder.compare import expect, expect_close, expect_equal_tensor, expect_list, expect_number, expect_type, fail
 from autograder.split import split
@@ -172,28 +185,62 @@ def test_classifier_head_agrees_with_reference(outputs, case, ref):
         )
 
 
+def _uneven_labels(model, ids, batch_size, last, num_classes, generator, rng) -> torch.Tensor:
+    """Labels for `ids` right or wrong at random, the smaller last batch of `last` examples all right or all
+    wrong and the full batches not all the same as it: then the mean of the batches' accuracies differs
+    from the share of right examples."""
+    with torch.no_grad():
+        predicted = model(ids)[:, -1, :].argmax(-1)
+    right = torch.rand(len(ids), generator=generator) < 0.5
+    last_right = rng.random() < 0.5
+    right[-last:] = last_right
+    if bool((right[:-last] == last_right).all()):
+        right[rng.randrange(len(ids) - last)] = not last_right
+    shift = torch.randint(1, num_classes, (len(ids),), generator=generator)
+    return torch.where(right, predicted, (predicted + shift) % num_classes)
+
+
+def _mean_batch_loss_gap(model, ids, labels, batch_size) -> float:
+    """|mean of the batch losses - mean loss per example|, relative to the latter."""
+    with torch.no_grad():
+        losses = F.cross_entropy(model(ids)[:, -1, :], labels, reduction="none")
+    batch_means = [chunk.mean() for chunk in losses.split(batch_size)]
+    per_example = losses.mean()
+    return float(abs(sum(batch_means) / len(batch_means) - per_example) / per_example)
+
+
 def _loader_case(seed):
+    """A random classifier and loader whose last batch is smaller than the others, on every seed, with labels
+    that make its accuracy and loss differ from the unweighted mean of the batches' (and so tell the
+    per-example accuracy from the mean of batch accuracies, and the mean batch loss from the per-example loss)."""
     rng = random.Random(seed)
+    num_classes, batch_size = rng.randint(2, 4), rng.randint(2, 4)
+    full_batches, last = rng.randint(1, 3), rng.randint(1, batch_size - 1)
+    num_tokens = rng.randint(1, TINY_GPT["context_length"])
+    model_seed = seed % 1000
+    model = tiny_classifier(model_seed, num_classes)
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(50):
+        ids = torch.randint(
+            0, TINY_GPT["vocab_size"], (full_batches * batch_size + last, num_tokens), generator=generator
+        )
+        labels = _uneven_labels(model, ids, batch_size, last, num_classes, generator, rng)
+        if _mean_batch_loss_gap(model, ids, labels, batch_size) > 1e-3:
+            break
     return {
-        "model_seed": seed % 1000,
-        "num_classes": rng.randint(2, 4),
-        "num_examples": rng.randint(1, 12),
-        "batch_size": rng.randint(1, 4),
-        "data_seed": seed,
-        "num_tokens": rng.randint(1, TINY_GPT["context_length"]),
-        "num_batches": [None, rng.randint(1, 5)],
+        "model_seed": model_seed,
+        "num_classes": num_classes,
+        "batch_size": batch_size,
+        "ids": ids,
+        "labels": labels,
+        # None reaches the smaller last batch; the other may stop before it
+        "num_batches": [None, rng.randint(1, full_batches + 2)],
     }
 
 
 def _classifier_and_loader(case):
     model = tiny_classifier(case["model_seed"], case["num_classes"])
-    loader = labelled_batches(
-        case["num_examples"],
-        case["batch_size"],
-        torch.Generator().manual_seed(case["data_seed"]),
-        num_classes=case["num_classes"],
-        num_tokens=case["num_tokens"],
-    )
+    loader = DataLoader(TensorDataset(case["ids"], case["labels"]), batch_size=case["batch_size"], shuffle=False)
     return model, loader
 
 
@@ -212,10 +259,31 @@ def _losses_and_accuracies(sub, case):
     return {"batch_loss": batch_loss, "loaders": loaders}
 
 
+def _batch_figures(model, loader, num_batches) -> dict:
+    """What the mistakes of an uneven last batch give over the first num_batches batches: the mean of the
+    batches' accuracies, the right examples over num_batches full batches, the loss per example, and the
+    accuracy and loss without the smaller last batch."""
+    used = [batch for i, batch in enumerate(loader) if num_batches is None or i < num_batches]
+    with torch.no_grad():
+        logits = [model(x)[:, -1, :] for x, _ in used]
+    rights = [int((lg.argmax(-1) == y).sum()) for lg, (_, y) in zip(logits, used, strict=True)]
+    sizes = [len(y) for _, y in used]
+    losses = [F.cross_entropy(lg, y, reduction="sum").item() for lg, (_, y) in zip(logits, used, strict=True)]
+    return {
+        "mean_batch_accuracy": sum(r / s for r, s in zip(rights, sizes, strict=True)) / len(used),
+        "full_batch_accuracy": sum(rights) / (len(used) * loader.batch_size),
+        "per_example_loss": sum(losses) / sum(sizes),
+        "uneven": sizes[-1] != loader.batch_size,
+        "accuracy_without_last": sum(rights[:-1]) / max(1, sum(sizes[:-1])),
+        "loss_without_last": sum(loss / size for loss, size in zip(losses[:-1], sizes[:-1], strict=True))
+        / max(1, len(used) - 1),
+    }
+
+
 @accuracy_and_loss
 @split(setup=_loader_case, produce=_losses_and_accuracies)
 def test_accuracy_and_losses_agree_with_reference(outputs, case, ref):
-    """hidden: random classifiers, batch sizes and num_batches"""
+    """hidden: random classifiers, batch sizes and num_batches; the last batch smaller than the others"""
     model, loader = _classifier_and_loader(case)
     x, y = next(iter(loader))
     expect_close(
@@ -224,38 +292,71 @@ def test_accuracy_and_losses_agree_with_reference(outputs, case, ref):
         f"calc_loss_batch on a {tuple(x.shape)} batch",
     )
     expect_list(outputs["loaders"], len(case["num_batches"]), "the loader results")
-    for num_batches, results in zip(case["num_batches"], outputs["loaders"]):
+    for num_batches, results in zip(case["num_batches"], outputs["loaders"], strict=True):
         expect_type(results, dict, "the loader results")
+        figures = _batch_figures(model, loader, num_batches)
+        where = f"over {len(loader)} batches, the last one smaller, with num_batches={num_batches}"
+        expect(
+            not isinstance(results.get("calc_loss_loader"), torch.Tensor),
+            "calc_loss_loader returned a tensor; return a float (add up calc_loss_batch(...).item())",
+        )
         for function in LOADER_FUNCTIONS:
             got = expect_number(results.get(function), f"{function} with num_batches={num_batches}")
             expected = getattr(ref, function)(loader, model, "cpu", num_batches=num_batches)
-            expect(
-                math.isclose(got, expected, rel_tol=1e-5, abs_tol=1e-7),
-                f"{function} over {len(loader)} batches "
-                f"with num_batches={num_batches} gave {got:.6f}; expected {expected:.6f}",
-            )
+            if math.isclose(got, expected, rel_tol=1e-5, abs_tol=1e-7):
+                continue
+            if figures["uneven"] and len(loader) > 1:
+                without_last = figures[
+                    "accuracy_without_last" if function == "calc_accuracy_loader" else "loss_without_last"
+                ]
+                if math.isclose(got, without_last, rel_tol=1e-5, abs_tol=1e-7):
+                    fail(f"{function} {where} skipped the smaller last batch: use every batch the loader has")
+            if figures["uneven"] and function == "calc_accuracy_loader":
+                if math.isclose(got, figures["mean_batch_accuracy"], abs_tol=1e-7):
+                    fail(
+                        f"calc_accuracy_loader {where} averaged the batches' accuracies: count the right examples "
+                        "over all examples, so the smaller last batch counts for less"
+                    )
+                if math.isclose(got, figures["full_batch_accuracy"], abs_tol=1e-7):
+                    fail(
+                        f"calc_accuracy_loader {where} counted every batch as batch_size examples: count the "
+                        "examples of each batch, the last one holds fewer"
+                    )
+            if figures["uneven"] and function == "calc_loss_loader":
+                if math.isclose(got, figures["per_example_loss"], rel_tol=1e-5):
+                    fail(
+                        f"calc_loss_loader {where} weighed the batch losses by their sizes: average the "
+                        "calc_loss_batch values, each batch counting once"
+                    )
+            fail(f"{function} {where} differs from the reference's")
 
 
 def _run_case(seed):
     rng = random.Random(seed)
-    settings = {"num_epochs": rng.randint(1, 3), "eval_freq": rng.randint(1, 4), "eval_iter": rng.randint(1, 3)}
-    run = {"train_batches": rng.randint(2, 6), "batch_size": rng.randint(1, 3), "lr": rng.choice([0.005, 0.02])}
+    # Two epochs or more and two batches or more: a step right after an evaluation and one right after an
+    # epoch's accuracies, on every seed. eval_freq does not divide the batches per epoch, so step numbers
+    # that restart every epoch evaluate after other steps than numbers running on across epochs.
+    settings = {"num_epochs": rng.randint(2, 3), "eval_freq": rng.randint(2, 4), "eval_iter": rng.randint(1, 3)}
+    train_batches = rng.choice([n for n in range(2, 8) if n % settings["eval_freq"]])
+    run = {"train_batches": train_batches, "batch_size": rng.randint(1, 3), "lr": rng.choice([0.005, 0.02])}
     return {"settings": settings, "run": {"seed": seed % 1000, **run}}
 
 
 def _trained(train_classifier_simple, case):
-    """train_classifier_simple on a fresh classifier_run of the case, printing nothing; (its result, the run)."""
+    """train_classifier_simple on a fresh classifier_run of the case, printing nothing; (its result, the run,
+    the `EventLog` of its forward calls and optimizer steps)."""
     run = classifier_run(**case["run"])
+    log = EventLog(run)
     with contextlib.redirect_stdout(io.StringIO()):
         result = train_classifier_simple(
             run.model, run.train_loader, run.val_loader, run.optimizer, "cpu", **case["settings"]
         )
-    return result, run
+    return result, run, log
 
 
 def _training_result_and_weights(sub, case):
-    result, run = _trained(sub.train_classifier_simple, case)
-    return {"result": result, "parameters": parameter_state(run.model)}
+    result, run, log = _trained(sub.train_classifier_simple, case)
+    return {"result": result, "parameters": parameter_state(run.model), "events": log.events}
 
 
 def _numbers(values, what: str) -> list[float]:
@@ -269,8 +370,12 @@ def _numbers(values, what: str) -> list[float]:
 @train_classifier
 @split(setup=_run_case, produce=_training_result_and_weights)
 def test_train_classifier_simple_agrees_with_reference(outputs, case, ref):
-    """hidden: a run with random epochs, eval_freq, eval_iter and batch counts"""
-    expected, run = _trained(ref.train_classifier_simple, case)
+    """hidden: a run with random epochs, eval_freq, eval_iter and batch counts, training in train mode and
+    evaluating in eval mode without gradients"""
+    expected, run, _ = _trained(ref.train_classifier_simple, case)
+    problem = mode_problem(outputs["events"], case["run"]["train_batches"], case["settings"]["eval_freq"])
+    if problem is not None:
+        fail(problem)
     got = outputs["result"]
     expect(isinstance(got, (tuple, list)), f"train_classifier_simple should return 5 values; got {type(got).__name__}")
     expect(len(got) == 5, f"train_classifier_simple returned {len(got)} values; expected 5")
@@ -301,42 +406,157 @@ def test_train_classifier_simple_agrees_with_reference(outputs, case, ref):
         )
 
 
+# Every kind of call, on every seed: (Llama layout, max_length, text). max_length is None, below the context
+# or above it; the text is shorter than the tokens the model is to get (so padding, or its absence, shows) or
+# longer (so truncation shows).
+REVIEW_KINDS = tuple(
+    (llama, max_length, text)
+    for llama in (False, True)
+    for max_length in ("none", "below", "above")
+    for text in ("short", "long")
+)
+MAX_LENGTH_WORDS = {
+    "none": "max_length=None",
+    "below": "max_length below the context",
+    "above": "max_length above the context",
+}
+
+
+def _vote_spec(rng: random.Random, alphabet: str, spam: str, llama: bool) -> dict:
+    """A random vote model's layout and sizes: context, embedding width and vocabulary all different."""
+    context = rng.randint(4, 9)
+    emb_dim = rng.choice([size for size in range(2, 13) if size not in (context, len(alphabet))])
+    return {"alphabet": alphabet, "spam": spam, "context": context, "emb_dim": emb_dim, "llama": llama}
+
+
+def _vote_trial(rng: random.Random, spec: dict, max_length_kind: str, text_kind: str) -> dict:
+    context = spec["context"]
+    max_length = {"none": None, "below": rng.randint(2, context - 1), "above": rng.randint(context + 1, context + 6)}[
+        max_length_kind
+    ]
+    tokens = expected_tokens(spec, context, max_length)
+    length = rng.randint(1, tokens - 1) if text_kind == "short" else rng.randint(tokens + 1, tokens + 6)
+    return {
+        "spec": spec,
+        "text": "".join(rng.choice(spec["alphabet"]) for _ in range(length)),
+        "max_length": max_length,
+        "pad": rng.randrange(len(spec["alphabet"])),
+        "kind": [max_length_kind, text_kind],
+    }
+
+
 def _reviews_case(seed):
     rng = random.Random(seed)
-    trials = []
+    letters = list(ALPHABET[:26])
+    rng.shuffle(letters)
+    alphabet = "".join(letters[: rng.randint(6, 10)])
+    spam = "".join(rng.sample(alphabet, rng.randint(2, len(alphabet) - 2)))
+    specs = {llama: _vote_spec(rng, alphabet, spam, llama) for llama in (False, True)}
+    votes = [_vote_trial(rng, specs[llama], max_length, text) for llama, max_length, text in REVIEW_KINDS]
+    tiny = []
     for trial in range(6):
         text = "".join(rng.choice(REVIEW_TOKENIZER.alphabet) for _ in range(rng.randint(1, 14)))
-        max_length = rng.randint(1, TINY_GPT["context_length"])
+        context = TINY_GPT["context_length"]
+        max_length = rng.choice([None, rng.randint(1, context), rng.randint(context + 1, 2 * context)])
         pad = rng.randint(0, len(REVIEW_TOKENIZER.alphabet) - 1)
-        trials.append({"model_seed": seed % 1000 + trial, "text": text, "max_length": max_length, "pad": pad})
-    return trials
+        tiny.append({"model_seed": seed % 1000 + trial, "text": text, "max_length": max_length, "pad": pad})
+    return {"votes": votes, "tiny": tiny}
+
+
+def _vote_review(classify, trial: dict) -> dict:
+    return review(classify, trial["spec"], trial["text"], trial["max_length"], pad_token_id=trial["pad"])
 
 
 def _review_label(classify, trial):
-    """`classify` (a classify_review) on the trial's text with a fresh tiny classifier of the trial's seed."""
-    return classify(
-        trial["text"],
-        tiny_classifier(trial["model_seed"]),
-        REVIEW_TOKENIZER,
-        "cpu",
-        max_length=trial["max_length"],
-        pad_token_id=trial["pad"],
-    )
+    """`classify` (a classify_review) on the trial's text with a fresh tiny classifier of the trial's seed:
+    {"label": its answer, "raised": the exception it raised, as "Type: message"}."""
+    try:
+        label = classify(
+            trial["text"],
+            tiny_classifier(trial["model_seed"]),
+            REVIEW_TOKENIZER,
+            "cpu",
+            max_length=trial["max_length"],
+            pad_token_id=trial["pad"],
+        )
+    except NotImplementedError:
+        raise
+    except (AttributeError, KeyError, TypeError, ValueError, IndexError, RuntimeError) as exc:
+        return {"label": None, "raised": f"{type(exc).__name__}: {exc}"}
+    return {"label": label if isinstance(label, str) else repr(label), "raised": None}
 
 
 def _review_labels(sub, case):
-    return [_review_label(sub.classify_review, trial) for trial in case]
+    return {
+        "votes": [_vote_review(sub.classify_review, trial) for trial in case["votes"]],
+        "tiny": [_review_label(sub.classify_review, trial) for trial in case["tiny"]],
+    }
+
+
+def _ids_problem(got: list, expected: list, trial: dict) -> str:
+    """Compare: what differs between the ids the model got and the reference's, both of the same length."""
+    ids = CharTokenizer(trial["spec"]["alphabet"]).encode(trial["text"])
+    n, pad = len(expected), trial["pad"]
+    if len(ids) > n and got == ids[-n:]:
+        return "it kept the last tokens of the text: keep the first ones"
+    if len(ids) < n and got == [pad] * (n - len(ids)) + ids:
+        return "it padded on the left: the padding goes after the text"
+    if len(ids) < n and got[: len(ids)] == ids:
+        return "it padded with another id than pad_token_id"
+    return "they are other ids than the text's first tokens followed by pad_token_id"
 
 
 @classify_review
 @split(setup=_reviews_case, produce=_review_labels)
 def test_classify_review_agrees_with_reference(outputs, case, ref):
-    """hidden: random texts and max_length on a random tiny GPT classifier"""
-    expect_list(outputs, len(case), "classify_review's answers")
-    for trial, got in zip(case, outputs):
-        expected = _review_label(ref.classify_review, trial)
+    """hidden: random texts, max_length None, below and above the context, on GPT- and Llama-like models,
+    and random texts on random tiny GPT classifiers"""
+    expect_type(outputs, dict, "classify_review's answers")
+    expect_list(outputs.get("votes"), len(case["votes"]), "classify_review's answers")
+    for trial, facts in zip(case["votes"], outputs["votes"], strict=True):
+        spec, max_length = trial["spec"], trial["max_length"]
+        max_length_kind, text_kind = trial["kind"]
+        what = (
+            f"classify_review with {MAX_LENGTH_WORDS[max_length_kind]} on a text {text_kind}er than what the "
+            f"model takes, on a {'Llama3Model' if spec['llama'] else 'GPTModel'}-like model,"
+        )
+        if facts["raised"] is not None:
+            fail(raised_problem(facts["raised"], spec, max_length))
+        theirs = _vote_review(ref.classify_review, trial)
+        expected = theirs["inputs"][0][0].tolist()
+        shapes = [shape for _, _, shape in facts["calls"]]
         expect(
-            got == expected,
+            len(shapes) == 1 and len(shapes[0]) == 2 and shapes[0][0] == 1,
+            f"{what} should call the model once, on a batch of one sequence",
+        )
+        if shapes[0][1] != len(expected):
+            fail(
+                f"{what} gave the model another number of tokens than the reference: "
+                + length_problem(shapes[0][1], spec, len(trial["text"]), max_length)
+            )
+        if facts["refused"] is not None:
+            fail(facts["refused"])
+        got = facts["inputs"][0][0].tolist()
+        if got != expected:
+            fail(f"{what} gave the model other token ids than the reference: {_ids_problem(got, expected, trial)}")
+        expect(
+            all(not training and not grad for training, grad, _ in facts["calls"]),
+            f"{what} ran the model in train mode or with gradients: use model.eval() and torch.no_grad()",
+        )
+        expect(
+            facts["label"] == theirs["label"],
+            f"{what} said {facts['label']!r} where the reference says otherwise: read the last token's logits, "
+            'logits[:, -1, :], and map class 1 to "spam"',
+        )
+    expect_list(outputs.get("tiny"), len(case["tiny"]), "classify_review's answers")
+    for trial, got in zip(case["tiny"], outputs["tiny"], strict=True):
+        spec = {"context": TINY_GPT["context_length"], "llama": False}
+        if got["raised"] is not None:
+            fail(raised_problem(got["raised"], spec, trial["max_length"]))
+        expected = _review_label(ref.classify_review, trial)["label"]
+        expect(
+            got["label"] == expected,
             f"classify_review of a {len(trial['text'])}-character text with "
-            f"max_length={trial['max_length']} said {got!r}; the reference says {expected!r}",
+            f"max_length={trial['max_length']} on a tiny GPTModel classifier said {got['label']!r}; "
+            "the reference says otherwise",
         )

@@ -134,6 +134,26 @@ MUTANTS: dict[str, list[Mutant]] = {
                 ),
             ),
         ),
+        # written blind to the checks
+        Mutant(
+            "the longest length counted in characters of the text, not in tokens",
+            (
+                (
+                    "return max(len(encoded_text) for encoded_text in self.encoded_texts)",
+                    'return max(len(text) for text in self.data["Text"])',
+                ),
+            ),
+        ),
+        # written blind to the checks
+        Mutant(
+            'reset_index() without drop=True: the old index becomes an extra "index" column',
+            (
+                (
+                    "df.sample(frac=1, random_state=123).reset_index(drop=True)",
+                    "df.sample(frac=1, random_state=123).reset_index()",
+                ),
+            ),
+        ),
     ],
     "ch06.classifier_head": [
         Mutant(
@@ -305,11 +325,75 @@ MUTANTS: dict[str, list[Mutant]] = {
             (('    if len(data_loader) == 0:\n        return float("nan")\n', ""),),
         ),
         Mutant(
+            "accuracy counts every batch as batch_size examples: the smaller last batch counted as full",
+            (("num_examples += predicted_labels.shape[0]", "num_examples += data_loader.batch_size"),),
+        ),
+        Mutant(
             "argmax over the batch dimension",
             (
                 (
                     "predicted_labels = torch.argmax(logits, dim=-1)",
                     "predicted_labels = torch.argmax(logits, dim=0)[:logits.shape[0]]",
+                ),
+            ),
+        ),
+        # written blind to the checks
+        Mutant(
+            "accuracy divided by num_batches * batch_size: a smaller last batch is counted as if it were full",
+            (
+                (
+                    "    return correct_predictions / num_examples",
+                    "    return correct_predictions / (num_batches * data_loader.batch_size)",
+                ),
+            ),
+        ),
+        # written blind to the checks
+        Mutant(
+            "accuracy over len(dataset) // batch_size batches when num_batches is None: the smaller last batch is skipped",
+            (
+                (
+                    "    correct_predictions, num_examples = 0, 0\n    if num_batches is None:\n"
+                    "        num_batches = len(data_loader)\n",
+                    "    correct_predictions, num_examples = 0, 0\n    if num_batches is None:\n"
+                    "        num_batches = len(data_loader.dataset) // data_loader.batch_size\n",
+                ),
+            ),
+        ),
+        # written blind to the checks
+        Mutant(
+            "the loader's loss weighted by batch size (a per-example mean) instead of the average of the batch losses",
+            (
+                (
+                    "    total_loss = 0.0\n",
+                    "    total_loss, num_examples = 0.0, 0\n",
+                ),
+                (
+                    "        total_loss += calc_loss_batch(input_batch, target_batch, model, device).item()\n"
+                    "    return total_loss / num_batches",
+                    "        total_loss += calc_loss_batch(input_batch, target_batch, model, device).item() * input_batch.shape[0]\n"
+                    "        num_examples += input_batch.shape[0]\n"
+                    "    return total_loss / num_examples",
+                ),
+            ),
+        ),
+        # written blind to the checks
+        Mutant(
+            "the loader's loss over len(dataset) // batch_size batches when num_batches is None: the smaller last batch is skipped",
+            (
+                (
+                    '        return float("nan")\n    if num_batches is None:\n        num_batches = len(data_loader)\n',
+                    '        return float("nan")\n    if num_batches is None:\n'
+                    "        num_batches = len(data_loader.dataset) // data_loader.batch_size\n",
+                ),
+            ),
+        ),
+        # written blind to the checks
+        Mutant(
+            ".item() forgotten in calc_loss_loader: it returns a tensor that keeps the graph, not a float",
+            (
+                (
+                    "calc_loss_batch(input_batch, target_batch, model, device).item()",
+                    "calc_loss_batch(input_batch, target_batch, model, device)",
                 ),
             ),
         ),
@@ -384,6 +468,18 @@ MUTANTS: dict[str, list[Mutant]] = {
             (("    model.train()\n    return train_loss, val_loss", "    return train_loss, val_loss"),),
         ),
         Mutant(
+            "evaluate_model without torch.no_grad(): the losses are measured with gradients on",
+            (
+                (
+                    "    with torch.no_grad():\n"
+                    "        train_loss = calc_loss_loader(train_loader, model, device, num_batches=eval_iter)\n"
+                    "        val_loss = calc_loss_loader(val_loader, model, device, num_batches=eval_iter)\n",
+                    "    train_loss = calc_loss_loader(train_loader, model, device, num_batches=eval_iter)\n"
+                    "    val_loss = calc_loss_loader(val_loader, model, device, num_batches=eval_iter)\n",
+                ),
+            ),
+        ),
+        Mutant(
             "evaluate_model measures the validation loss on the training loader",
             (
                 (
@@ -407,6 +503,16 @@ MUTANTS: dict[str, list[Mutant]] = {
                 (
                     "        model.train()\n        for input_batch",
                     "        model.train()\n        examples_seen = 0\n        for input_batch",
+                ),
+            ),
+        ),
+        # written blind to the checks
+        Mutant(
+            "the step counter restarts at every epoch instead of running on across epochs",
+            (
+                (
+                    "        model.train()\n        for input_batch",
+                    "        model.train()\n        global_step = -1\n        for input_batch",
                 ),
             ),
         ),
@@ -476,8 +582,118 @@ MUTANTS: dict[str, list[Mutant]] = {
             ),
         ),
         Mutant(
+            "cuts the ids to max_length, not to min(max_length, context): max_length=None keeps every token",
+            (("    input_ids = input_ids[:length]\n", "    input_ids = input_ids[:max_length]\n"),),
+        ),
+        Mutant(
+            "keeps the last tokens of a long text instead of the first",
+            (("    input_ids = input_ids[:length]\n", "    input_ids = input_ids[-length:]\n"),),
+        ),
+        Mutant(
+            "the context always read from model.cfg: a GPTModel has none",
+            (
+                (
+                    '    if hasattr(model, "pos_emb"):\n        supported_context_length = model.pos_emb.weight.shape[0]\n'
+                    '    else:\n        supported_context_length = model.cfg["context_length"]\n',
+                    '    supported_context_length = model.cfg["context_length"]\n',
+                ),
+            ),
+        ),
+        Mutant(
+            'a Llama3Model\'s context taken from its embedding width, cfg["emb_dim"]',
+            (
+                (
+                    'supported_context_length = model.cfg["context_length"]',
+                    'supported_context_length = model.cfg["emb_dim"]',
+                ),
+            ),
+        ),
+        Mutant(
             "returns the class number",
             (('return "spam" if predicted_label == 1 else "not spam"', "return predicted_label"),),
+        ),
+        # written blind to the checks
+        Mutant(
+            "always pads: with max_length=None the text is padded to the whole context",
+            (
+                (
+                    "    if max_length is not None:\n        input_ids += [pad_token_id] * (length - len(input_ids))\n",
+                    "    input_ids += [pad_token_id] * (length - len(input_ids))\n",
+                ),
+            ),
+        ),
+        # written blind to the checks
+        Mutant(
+            "the book's min(max_length, context) without a case for max_length=None: a TypeError when it is None",
+            (
+                (
+                    "length = supported_context_length if max_length is None else min(max_length, supported_context_length)",
+                    "length = min(max_length, supported_context_length)",
+                ),
+            ),
+        ),
+        # written blind to the checks
+        Mutant(
+            "truncates only when max_length is given: with max_length=None a text longer than the context is not cut",
+            (
+                (
+                    "    input_ids = input_ids[:length]\n    if max_length is not None:\n"
+                    "        input_ids += [pad_token_id] * (length - len(input_ids))\n",
+                    "    if max_length is not None:\n        input_ids = input_ids[:length]\n"
+                    "        input_ids += [pad_token_id] * (length - len(input_ids))\n",
+                ),
+            ),
+        ),
+        # written blind to the checks
+        Mutant(
+            "the context length read as pos_emb.weight.shape[1], the embedding width, instead of shape[0]",
+            (
+                (
+                    "supported_context_length = model.pos_emb.weight.shape[0]",
+                    "supported_context_length = model.pos_emb.weight.shape[1]",
+                ),
+            ),
+        ),
+        # written blind to the checks
+        Mutant(
+            "pads to max_length (the book's code) instead of min(max_length, context): longer than the model takes",
+            (
+                (
+                    "input_ids += [pad_token_id] * (length - len(input_ids))",
+                    "input_ids += [pad_token_id] * (max_length - len(input_ids))",
+                ),
+            ),
+        ),
+        # written blind to the checks
+        Mutant(
+            "max_length not capped at the context length when it is given",
+            (
+                (
+                    "length = supported_context_length if max_length is None else min(max_length, supported_context_length)",
+                    "length = supported_context_length if max_length is None else max_length",
+                ),
+            ),
+        ),
+        # written blind to the checks
+        Mutant(
+            "the context always read from model.pos_emb, which a Llama3Model does not have",
+            (
+                (
+                    '    if hasattr(model, "pos_emb"):\n        supported_context_length = model.pos_emb.weight.shape[0]\n'
+                    '    else:\n        supported_context_length = model.cfg["context_length"]\n',
+                    "    supported_context_length = model.pos_emb.weight.shape[0]\n",
+                ),
+            ),
+        ),
+        # written blind to the checks
+        Mutant(
+            'GPT-2\'s 1024 assumed as the context of a model without pos_emb instead of its cfg["context_length"]',
+            (
+                (
+                    'supported_context_length = model.cfg["context_length"]',
+                    "supported_context_length = 1024",
+                ),
+            ),
         ),
     ],
 }
