@@ -229,14 +229,28 @@ def test_bpe_special_tokens_are_matched_literally(outputs, recorded):
     )
 
 
+def _pretokens(text: str, specials: list[str]) -> set[bytes]:
+    """The pre-tokens (UTF-8) of `text` split at its special tokens: no merge may reach beyond one."""
+    pieces = regex.split("|".join(regex.escape(s) for s in specials), text) if specials else [text]
+    return {m.encode("utf-8") for piece in pieces for m in regex.findall(GPT2_PATTERN, piece)}
+
+
+def _merged_token(merge, k: int) -> bytes:
+    """Compare: the token merge #k builds, failing when it is not a pair of bytes."""
+    expect(
+        isinstance(merge, (tuple, list)) and len(merge) == 2 and all(isinstance(part, bytes) for part in merge),
+        f"merge #{k} should be a pair (left, right) of bytes; got {merge!r}",
+    )
+    return merge[0] + merge[1]
+
+
 @bpe_train
 @split(produce=_trained_on_recorded_text)
 def test_bpe_merges_stay_inside_pretokens(outputs, recorded):
     """no merge crosses a pre-token boundary or a special token"""
     text, specials = recorded["bpe_train_text"], recorded["bpe_specials"]
     _, merges = _training_result(outputs)
-    pieces = regex.split("|".join(regex.escape(s) for s in specials), text)
-    pretokens = {m.encode("utf-8") for piece in pieces for m in regex.findall(GPT2_PATTERN, piece)}
+    pretokens = _pretokens(text, specials)
     for k, (left, right) in enumerate(merges):
         token = left + right
         if b"<|" in token or b"|>" in token:
@@ -245,6 +259,61 @@ def test_bpe_merges_stay_inside_pretokens(outputs, recorded):
             )
         if not any(token in p for p in pretokens):
             fail(f"merge #{k} builds {token!r}, which spans two pre-tokens; count pairs inside each pre-token only")
+
+
+def _trained_until_no_pair_is_left(sub, recorded):
+    """`_trained` on a text that runs out of pairs, or {"raised": the error} where train_bpe raised
+    the kind of error that picking a pair from none (or from pairs left at count 0) gives."""
+    try:
+        return _trained(sub, recorded["exhausted_text"], recorded["exhausted_vocab_size"], [])
+    except (KeyError, ValueError, IndexError) as exc:
+        return {"raised": f"{type(exc).__name__}: {exc}"[:120]}
+
+
+@bpe_train
+@split(produce=_trained_until_no_pair_is_left)
+def test_bpe_training_stops_when_no_pair_is_left(outputs, recorded):
+    """when every pre-token is a single token, training stops early with fewer merges"""
+    text, expected = recorded["exhausted_text"], recorded["exhausted_merges"]
+    call = f"train_bpe({text!r}, {recorded['exhausted_vocab_size']}, [])"
+    if isinstance(outputs, dict) and "raised" in outputs:
+        fail(
+            f"{call} raised {outputs['raised']}; the text has no pair left to merge after {len(expected)} merges: "
+            "stop early then (a pair whose count fell to 0 is no longer a candidate)"
+        )
+    _, merges = _training_result(outputs)
+    if len(merges) > len(expected):
+        fail(
+            f"{call} made {len(merges)} merges, but after "
+            f"{len(expected)} no pair is left in any pre-token: stop when no pair is left to merge "
+            f"(merge #{len(expected)}, {merges[len(expected)]!r}, occurs nowhere)"
+        )
+    expect_sequence_equal([tuple(m) for m in merges], expected, f"merges on {text!r} until no pair is left")
+
+
+def _trained_on_glued_text(sub, recorded):
+    return _trained(sub, recorded["glued_text"], recorded["glued_vocab_size"], ["<|endoftext|>"])
+
+
+@bpe_train
+@split(produce=_trained_on_glued_text)
+def test_bpe_special_tokens_glued_to_words_split_the_text(outputs, recorded):
+    """a special token with no whitespace around it ("low<|endoftext|>lower") splits the words apart"""
+    text = recorded["glued_text"]
+    line = text.splitlines()[0]
+    _, merges = _training_result(outputs)
+    pretokens = _pretokens(text, ["<|endoftext|>"])
+    for k, merge in enumerate(merges):
+        token = _merged_token(merge, k)
+        if not any(token in p for p in pretokens):
+            fail(
+                f"merge #{k} builds {token!r}, which is in no pre-token of {line!r} (x6): the text must be split "
+                "at each special token, so the words glued to it stay apart; do not delete the special tokens "
+                "or replace them by a space"
+            )
+    expect_sequence_equal(
+        [tuple(m) for m in merges], recorded["glued_merges"], f"merges on {line!r} (x6), special tokens glued to words"
+    )
 
 
 # ---------------------------------------------------------------- ch02.bpe_tokenizer
@@ -277,6 +346,31 @@ def test_bpe_encode_matches_reference_ids(outputs, recorded):
                     f"({vocab.get(got)!r}), expected id {want} ({vocab[want]!r})"
                 )
         expect_sequence_equal(ids, expected, f"encode({text[:30]!r}...)")
+
+
+CACHE_TEXT = "qzqz qzqz"
+
+
+def _two_tokenizers_ids(sub):
+    """encode of CACHE_TEXT with the one merge (q, z), then with a second tokenizer that has no merges."""
+    vocab = {i: bytes([i]) for i in range(256)} | {256: b"qz"}
+    merged = sub.BPETokenizer(vocab, [(b"q", b"z")]).encode(CACHE_TEXT)
+    plain = sub.BPETokenizer(dict(vocab), []).encode(CACHE_TEXT)
+    return {"merged": merged, "plain": plain}
+
+
+@bpe_tokenizer
+@split(produce=_two_tokenizers_ids)
+def test_bpe_tokenizers_do_not_share_ids(outputs):
+    """two tokenizers with different merges each encode with their own merges"""
+    merged, plain = outputs["merged"], outputs["plain"]
+    expect_sequence_equal(merged, [256, 256, 32, 256, 256], f"encode({CACHE_TEXT!r}) with the one merge (q, z)")
+    expect(
+        plain != merged,
+        f"a second BPETokenizer without merges encodes {CACHE_TEXT!r} with the first one's merged ids: keep the "
+        "pre-token cache on each tokenizer (self.cache in __init__), not shared by the class",
+    )
+    expect_sequence_equal(plain, list(CACHE_TEXT.encode("utf-8")), f"encode({CACHE_TEXT!r}) with no merges")
 
 
 # Two texts for the one merge (', s): it applies inside the pre-token "'s" only.
@@ -354,6 +448,45 @@ def test_bpe_special_token_is_one_id(outputs, recorded):
         special_id not in plain,
         "without special_tokens, '<|endoftext|>' is ordinary text and must not become the special id",
     )
+
+
+def _prefix_orders(prefix_case) -> list[list[str]]:
+    """The two orders the special tokens are given in: the shorter first, then the longer first."""
+    short, long = prefix_case["specials"]
+    return [[short, long], [long, short]]
+
+
+def _prefix_special_ids(sub, recorded, pair):
+    """encode of the recorded prefix case's text, with its two special tokens given in each order."""
+    prefix_case = recorded["prefix_cases"][pair]
+    results = []
+    for order in _prefix_orders(prefix_case):
+        tokenizer = sub.BPETokenizer(dict(prefix_case["vocab"]), list(recorded["bpe_merges"]), list(order))
+        results.append(_returned(tokenizer.encode(prefix_case["text"]), list, "encode(text)"))
+    return results
+
+
+@bpe_tokenizer
+@split(produce=_prefix_special_ids)
+@pytest.mark.parametrize("pair", [0, 1])
+def test_bpe_longest_special_token_matches_first(outputs, recorded, pair):
+    """when one special token is a prefix of another, the longer one wins, whatever order they are given in"""
+    prefix_case = recorded["prefix_cases"][pair]
+    short, long = prefix_case["specials"]
+    expected = prefix_case["ids"]
+    orders = _prefix_orders(prefix_case)
+    expect_list(outputs, len(orders), "the encode results")
+    for order, ids in zip(orders, outputs, strict=True):
+        expect_type(ids, list, "encode(text)")
+        what = f"encode({prefix_case['text']!r}) with special_tokens={order}"
+        long_id, short_id = prefix_case["long_id"], prefix_case["short_id"]
+        found, wanted = ids.count(long_id), expected.count(long_id)
+        if found < wanted and ids.count(short_id) > expected.count(short_id):
+            fail(
+                f"{what}: {long!r} became its own id {long_id} only {found} times of {wanted}; "
+                f"{short!r} is a prefix of it and matched first: try the longest special token first"
+            )
+        expect_sequence_equal(ids, expected, what)
 
 
 def _broken_utf8_decode(sub, recorded):
@@ -455,27 +588,62 @@ def _expect_window(inputs, targets, start: int, max_length: int, label: str) -> 
     expect_equal_tensor(targets, torch.arange(start + 1, start + max_length + 1), f"{label} target")
 
 
+def _dataset_item(dataset, k: int, max_length: int, stride: int):
+    item = dataset[k]
+    if isinstance(item, tuple) and len(item) == 2:
+        label = _window_label(k, max_length, stride)
+        _returned(item[0], torch.Tensor, f"{label} input")
+        _returned(item[1], torch.Tensor, f"{label} target")
+    return item
+
+
 def _dataset_windows(sub, n, max_length, stride):
-    """len(dataset), and dataset[k] for each expected window k it has (a short dataset fails on its length)."""
+    """len(dataset), dataset[k] for each expected window k it has (a short dataset fails on its length), and,
+    when it has fewer, what dataset[k] serves for the last expected window k (None where it raises)."""
     dataset = sub.GPTDatasetV1(_numbers(n), NumberTokenizer(), max_length, stride)
-    items = []
-    for k in range(min(len(dataset), len(_expected_windows(n, max_length, stride)))):
-        item = dataset[k]
-        if isinstance(item, tuple) and len(item) == 2:
-            label = _window_label(k, max_length, stride)
-            _returned(item[0], torch.Tensor, f"{label} input")
-            _returned(item[1], torch.Tensor, f"{label} target")
-        items.append(item)
-    return {"length": len(dataset), "items": items}
+    expected = len(_expected_windows(n, max_length, stride))
+    items = [_dataset_item(dataset, k, max_length, stride) for k in range(min(len(dataset), expected))]
+    beyond = None
+    if len(dataset) < expected:
+        try:
+            beyond = _dataset_item(dataset, expected - 1, max_length, stride)
+        except Exception:  # IndexError, or whatever else the submission raises past its end
+            beyond = None
+    return {"length": len(dataset), "items": items, "beyond_length": beyond}
+
+
+def _is_window(item, start: int, max_length: int) -> bool:
+    """`item` is the pair (input, target) of the window starting at token `start` of `_numbers(n)`."""
+    return (
+        isinstance(item, tuple)
+        and len(item) == 2
+        and all(isinstance(t, torch.Tensor) and t.dtype == torch.long for t in item)
+        and torch.equal(item[0], torch.arange(start, start + max_length))
+        and torch.equal(item[1], torch.arange(start + 1, start + max_length + 1))
+    )
+
+
+def _ends_at_last_token(n: int, max_length: int, stride: int) -> bool:
+    """The last window's target ends exactly at the last of `n` tokens."""
+    return n > max_length and (n - max_length - 1) % stride == 0
 
 
 @gpt_dataset
 @split(produce=_dataset_windows)
-@pytest.mark.parametrize("n, max_length, stride", [(40, 4, 4), (41, 6, 3), (30, 5, 7)])
+@pytest.mark.parametrize("n, max_length, stride", [(40, 4, 4), (41, 6, 3), (30, 5, 7), (41, 4, 4), (20, 4, 5)])
 def test_dataset_windows_step_by_stride(outputs, n, max_length, stride):
-    """windows start every stride tokens and targets are shifted by one"""
+    """windows start every stride tokens and targets are shifted by one, the last one ending at the last token"""
     starts = _expected_windows(n, max_length, stride)
     length = outputs["length"]
+    if _is_count(length, len(starts) - 1) and starts:
+        settings = f"{n} tokens, max_length={max_length}, stride={stride}: len(dataset) is {length}"
+        if _is_window(outputs.get("beyond_length"), starts[-1], max_length):
+            fail(f"{settings}, but dataset[{length}] serves the last window: __len__ should count it")
+        if _ends_at_last_token(n, max_length, stride):
+            fail(
+                f"{settings}; expected {len(starts)}: the window starting at token {starts[-1]} is missing; its "
+                f"target ends exactly at the last token ({n - 1}), so it still fits"
+            )
     expect(
         _is_count(length, len(starts)),
         f"{n} tokens, max_length={max_length}, stride={stride}: len(dataset) is {length}; expected {len(starts)}",

@@ -17,6 +17,10 @@ MUTANTS: dict[str, list[Mutant]] = {
             (('tokens += ["<|endoftext|>", "<|unk|>"]', 'tokens = ["<|endoftext|>", "<|unk|>"] + tokens'),),
         ),
         Mutant(
+            "special tokens appended in the wrong order: <|unk|> before <|endoftext|>",
+            (('tokens += ["<|endoftext|>", "<|unk|>"]', 'tokens += ["<|unk|>", "<|endoftext|>"]'),),
+        ),
+        Mutant(
             "vocabulary kept in order of first appearance instead of sorted",
             (
                 (
@@ -125,6 +129,48 @@ MUTANTS: dict[str, list[Mutant]] = {
             (("range(vocab_size - 256 - len(special_tokens))", "range(vocab_size - 256)"),),
         ),
         Mutant(
+            "special tokens deleted from the text (re.sub with '') instead of splitting on them, so the text "
+            "on both sides of a glued special token becomes one pre-token and gets merged across it",
+            (
+                (
+                    'pieces = re.split("|".join(re.escape(token) for token in longest_first), text)',
+                    'pieces = [re.sub("|".join(re.escape(token) for token in longest_first), "", text)]',
+                ),
+            ),
+        ),
+        Mutant(
+            "special tokens removed with text.replace(token, ''), which glues their neighbours together "
+            '("low<|endoftext|>lower" becomes the pre-token "lowlower")',
+            (
+                (
+                    'pieces = re.split("|".join(re.escape(token) for token in longest_first), text)',
+                    'for token in longest_first:\n            text = text.replace(token, "")\n        pieces = [text]',
+                ),
+            ),
+        ),
+        Mutant(
+            "the text is split at the special tokens but the pieces are joined back together before "
+            "pre-tokenizing, so words on both sides of a special token run into each other",
+            (
+                (
+                    "    for piece in pieces:\n"
+                    '        counts.update(pretoken.encode("utf-8") for pretoken in regex.findall(GPT2_PRETOKENIZE_PATTERN, piece))\n',
+                    '    text = "".join(pieces)\n'
+                    '    counts.update(pretoken.encode("utf-8") for pretoken in regex.findall(GPT2_PRETOKENIZE_PATTERN, text))\n',
+                ),
+            ),
+        ),
+        Mutant(
+            "special tokens replaced by a space instead of splitting the text there, so the word after one gains a "
+            "leading space ('low<|endoftext|>lower' counted as 'low lower')",
+            (
+                (
+                    'pieces = re.split("|".join(re.escape(token) for token in longest_first), text)',
+                    'pieces = [re.sub("|".join(re.escape(token) for token in longest_first), " ", text)]',
+                ),
+            ),
+        ),
+        Mutant(
             "special tokens get the ids right after the 256 bytes, before the merged tokens",
             (
                 (
@@ -132,6 +178,18 @@ MUTANTS: dict[str, list[Mutant]] = {
                     '    for token in special_tokens:\n        vocab[len(vocab)] = token.encode("utf-8")\n',
                     '    for token in special_tokens:\n        vocab[len(vocab)] = token.encode("utf-8")\n'
                     "    for left, right in merges:\n        vocab[len(vocab)] = left + right\n",
+                ),
+            ),
+        ),
+        Mutant(
+            "pairs whose count drops to zero are left in pair_counts, so when no pair is left to merge "
+            "training does not stop early (it picks a pair that no longer occurs and crashes)",
+            (
+                (
+                    "                pair_counts[pair] -= freq\n"
+                    "                if pair_counts[pair] == 0:\n"
+                    "                    del pair_counts[pair]\n",
+                    "                pair_counts[pair] -= freq\n",
                 ),
             ),
         ),
@@ -152,6 +210,78 @@ MUTANTS: dict[str, list[Mutant]] = {
         Mutant(
             "special tokens not recognised in encode: they are encoded byte by byte like text",
             (("pieces = self.special_pattern.split(text) if self.special_pattern else [text]", "pieces = [text]"),),
+        ),
+        Mutant(
+            "special-token pattern built in the order the special tokens were given, not longest first, "
+            "so a special token that is a prefix of another one wins and cuts the longer one apart",
+            (
+                (
+                    '"|".join(re.escape(token) for token in longest_first) + ")"',
+                    '"|".join(re.escape(token) for token in self.special_tokens) + ")"',
+                ),
+            ),
+        ),
+        Mutant(
+            "special tokens sorted by length without reverse=True, so the shortest is tried first",
+            (
+                (
+                    "longest_first = sorted(self.special_tokens, key=len, reverse=True)",
+                    "longest_first = sorted(self.special_tokens, key=len)",
+                ),
+            ),
+        ),
+        Mutant(
+            "special tokens sorted alphabetically instead of by length: a prefix sorts before the longer "
+            "token, so it is tried first",
+            (
+                (
+                    "longest_first = sorted(self.special_tokens, key=len, reverse=True)",
+                    "longest_first = sorted(self.special_tokens)",
+                ),
+            ),
+        ),
+        Mutant(
+            "the text split at one special token after another, in the order they are given, so a shorter special "
+            "token that starts a longer one cuts it apart before the longer one is looked for",
+            (
+                (
+                    "pieces = self.special_pattern.split(text) if self.special_pattern else [text]",
+                    "pieces = [text]\n"
+                    "        for special in self.special_tokens:\n"
+                    "            pieces = [\n"
+                    "                part\n"
+                    "                for piece in pieces\n"
+                    '                for part in ([piece] if piece in self.special_tokens else re.split(f"({re.escape(special)})", piece))\n'
+                    "            ]",
+                ),
+            ),
+        ),
+        Mutant(
+            "special tokens always appended to the vocabulary, even when it already has them, so they get "
+            "a new id (GPT-2's <|endoftext|> becomes 50257 instead of 50256)",
+            (
+                (
+                    '            if special.encode("utf-8") not in self.ids:\n'
+                    "                new_id = max(self.vocab, default=-1) + 1\n"
+                    '                self.vocab[new_id] = special.encode("utf-8")\n'
+                    '                self.ids[special.encode("utf-8")] = new_id\n',
+                    "            new_id = max(self.vocab, default=-1) + 1\n"
+                    '            self.vocab[new_id] = special.encode("utf-8")\n'
+                    '            self.ids[special.encode("utf-8")] = new_id\n',
+                ),
+            ),
+        ),
+        Mutant(
+            "the pre-token cache is a class attribute, shared by every tokenizer, so a second tokenizer "
+            "with other merges returns the first one's ids for pre-tokens it has already seen",
+            (
+                (
+                    '    """Byte-level BPE: GPT-2\'s pre-tokenizer, then the merges in rank order inside each pre-token."""\n',
+                    '    """Byte-level BPE: GPT-2\'s pre-tokenizer, then the merges in rank order inside each pre-token."""\n\n'
+                    "    cache: dict[str, list[int]] = {}\n",
+                ),
+                ("        self.cache: dict[str, list[int]] = {}\n", ""),
+            ),
         ),
         Mutant(
             "decode turns each token into text on its own, so a character split across tokens becomes U+FFFD",
@@ -191,6 +321,39 @@ MUTANTS: dict[str, list[Mutant]] = {
                 (
                     "range(0, len(token_ids) - max_length, stride)",
                     "range(0, len(token_ids) - max_length + 1, stride)",
+                ),
+            ),
+        ),
+        Mutant(
+            "range end one too small (len - max_length - 1): the window whose target ends exactly at the last "
+            "token is left out",
+            (("range(0, len(token_ids) - max_length, stride)", "range(0, len(token_ids) - (max_length + 1), stride)"),),
+        ),
+        Mutant(
+            "stops with `>=` instead of `>` when checking whether the target window fits, so a window whose "
+            "target ends exactly at the last token is dropped",
+            (
+                (
+                    "        for start in range(0, len(token_ids) - max_length, stride):\n",
+                    "        for start in range(0, len(token_ids), stride):\n"
+                    "            if start + max_length + 1 >= len(token_ids):\n"
+                    "                break\n",
+                ),
+            ),
+        ),
+        Mutant(
+            "while loop with a strict `<` on the end of the target window, so the last window (target ending "
+            "exactly at the last token) is never added",
+            (
+                (
+                    "        for start in range(0, len(token_ids) - max_length, stride):\n"
+                    "            self.input_ids.append(torch.tensor(token_ids[start:start + max_length]))\n"
+                    "            self.target_ids.append(torch.tensor(token_ids[start + 1:start + max_length + 1]))\n",
+                    "        start = 0\n"
+                    "        while start + max_length + 1 < len(token_ids):\n"
+                    "            self.input_ids.append(torch.tensor(token_ids[start:start + max_length]))\n"
+                    "            self.target_ids.append(torch.tensor(token_ids[start + 1:start + max_length + 1]))\n"
+                    "            start += stride\n",
                 ),
             ),
         ),

@@ -31,6 +31,18 @@ MARKUP_TEXT = "<b>bold</b> a<=b c->d <|endoftext|> <i>endoftext</i> x >= y <|end
 # Equal pair counts everywhere: only the tie rule decides the first merges.
 TIE_TEXT = "ab cd ef ab cd ef"
 
+# Special tokens glued to words on both sides, often enough to drive merges: deleting them
+# ("lowlower") or replacing them by a space (" lower") adds pairs that get merged.
+GLUED_TEXT = "low<|endoftext|>lower<|endoftext|>lowest<|endoftext|>newest<|endoftext|>widest\n" * 6
+GLUED_VOCAB_SIZE = 256 + 1 + 12
+
+# Pre-tokens that are fully merged after a few merges; the budget allows one merge more than there can be.
+EXHAUSTED_TEXT = "lower newer lowest newest"
+
+# Special tokens where one is a prefix of the other: the longer must match first, whichever
+# order they are given in. Each text holds both, the shorter also on its own.
+PREFIX_SPECIALS = [["<|end", "<|endoftext|>"], ["<|endoftext|>", "<|endoftext|><|endoftext|>"]]
+
 ENCODE_TEXTS = [
     "The keeper counted the ships -- seven, then eight.",
     "Ships came<|endoftext|>boats went, and the sea kept its count.",
@@ -39,6 +51,24 @@ ENCODE_TEXTS = [
 ]
 
 EMBED = {"vocab_size": 50, "emb_dim": 8, "context_length": 12}
+
+
+def _prefix_case(ref, vocab: dict, merges: list, short: str, long: str) -> dict:
+    """The vocabulary with both specials in it, a text holding both, and the reference's ids of it."""
+    vocab = dict(vocab)
+    for special in (short, long):
+        if special.encode("utf-8") not in vocab.values():
+            vocab[max(vocab) + 1] = special.encode("utf-8")
+    ids = {special: token_id for token_id, special in vocab.items()}
+    text = f"The keeper{long}counted{short} ships -- {short}{long} seven{long}"
+    return {
+        "specials": [short, long],
+        "vocab": vocab,
+        "short_id": ids[short.encode("utf-8")],
+        "long_id": ids[long.encode("utf-8")],
+        "text": text,
+        "ids": ref.BPETokenizer(vocab, merges, [short, long]).encode(text),
+    }
 
 
 def record(ref) -> dict:
@@ -50,7 +80,11 @@ def record(ref) -> dict:
     bpe_vocab, merges = ref.train_bpe(BPE_TRAIN_TEXT, BPE_VOCAB_SIZE, BPE_SPECIALS)
     _, tie_merges = ref.train_bpe(TIE_TEXT, 256 + 3, [])
     _, markup_merges = ref.train_bpe(MARKUP_TEXT, 256 + 1 + 12, ["<|endoftext|>"])
+    _, glued_merges = ref.train_bpe(GLUED_TEXT, GLUED_VOCAB_SIZE, ["<|endoftext|>"])
+    every_merge = ref.train_bpe(EXHAUSTED_TEXT, 256 + 1000, [])[1]
+    exhausted_vocab_size = 256 + len(every_merge) + 1
     bpe = ref.BPETokenizer(bpe_vocab, merges, BPE_SPECIALS)
+    prefix_cases = [_prefix_case(ref, bpe_vocab, merges, short, long) for short, long in PREFIX_SPECIALS]
 
     torch.manual_seed(123)
     embedding = ref.InputEmbedding(**EMBED)
@@ -73,6 +107,13 @@ def record(ref) -> dict:
         "tie_merges": tie_merges,
         "markup_text": MARKUP_TEXT,
         "markup_merges": markup_merges,
+        "exhausted_text": EXHAUSTED_TEXT,
+        "exhausted_vocab_size": exhausted_vocab_size,
+        "exhausted_merges": ref.train_bpe(EXHAUSTED_TEXT, exhausted_vocab_size, [])[1],
+        "glued_text": GLUED_TEXT,
+        "glued_vocab_size": GLUED_VOCAB_SIZE,
+        "glued_merges": glued_merges,
+        "prefix_cases": prefix_cases,
         "encode_texts": ENCODE_TEXTS,
         "encoded": [bpe.encode(t) for t in ENCODE_TEXTS],
         "embed_config": EMBED,
