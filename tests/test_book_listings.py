@@ -41,6 +41,7 @@ EXEMPT = {
     "ch05.load_gpt2_weights": "the course loads Hugging Face's safetensors, the book OpenAI's TensorFlow checkpoint",
     "ch06.classify_review": "the course's also takes max_length=None, caps max_length at the context and reads a "
     "Llama3Model's context from its cfg; the book's pads to max_length and reads pos_emb only",
+    "ch08.grouped_query_attention": "the course raises a ValueError on sizes that do not divide, where the book asserts",
 }
 
 

@@ -147,3 +147,55 @@ def test_tokenizer_equals_tiktoken_on_the_same_ranks(ch08, tmp_path, monkeypatch
     text = "Hello world, 1234567 themes and THE theme's end.\n\n  ok"
     assert tokenizer.encode(text) == plain.encode(text)
     assert tokenizer.decode(tokenizer.encode(text, bos=True))[len("<|begin_of_text|>") :] == text
+
+
+def test_rms_norm_float16_of_a_few_hundred_equals_float32_rms_norm(ch08):
+    x = (torch.randn(3, 16) * 300).half()
+    assert torch.isinf(x.pow(2).mean(dim=-1)).all()  # what computing in float16 would meet
+    torch.testing.assert_close(ch08.RMSNorm(16)(x), F.rms_norm(x.float(), (16,), eps=1e-5).half())
+
+
+@pytest.mark.parametrize("args", [(8, 12, 6, 4), (8, 10, 4, 2)])
+def test_grouped_query_attention_rejects_indivisible_sizes_with_value_error(ch08, args):
+    with pytest.raises(ValueError):
+        ch08.GroupedQueryAttention(*args)
+
+
+def _small_hugging_face_llama(ch08):
+    from autograder.checks.llama_setups import SMALL_LLAMA
+
+    source = ch08.Llama3Model(dict(SMALL_LLAMA))
+    names = {"model.embed_tokens.weight": "tok_emb.weight", "model.norm.weight": "final_norm.weight"}
+    layer = {"self_attn.k_proj": "att.W_key", "self_attn.q_proj": "att.W_query", "self_attn.v_proj": "att.W_value"}
+    layer |= {"self_attn.o_proj": "att.out_proj", "mlp.gate_proj": "ff.fc1", "mlp.up_proj": "ff.fc2"}
+    layer |= {"mlp.down_proj": "ff.fc3", "input_layernorm": "norm1", "post_attention_layernorm": "norm2"}
+    for i in range(SMALL_LLAMA["n_layers"]):
+        names |= {f"model.layers.{i}.{hf}.weight": f"trf_blocks.{i}.{ours}.weight" for hf, ours in layer.items()}
+    return SMALL_LLAMA, {hf: source.get_parameter(ours).detach().clone() for hf, ours in names.items()}
+
+
+@pytest.mark.parametrize("wrong", ["one row", "transposed"])
+def test_loader_names_a_tensor_of_the_wrong_shape_in_a_value_error(ch08, wrong):
+    cfg, params = _small_hugging_face_llama(ch08)
+    name = "model.layers.1.self_attn.k_proj.weight"
+    params[name] = params[name][:1] if wrong == "one row" else params[name].T
+    with pytest.raises(ValueError, match=name):
+        ch08.load_weights_into_llama(ch08.Llama3Model(dict(cfg)), cfg, params)
+
+
+def test_generation_stops_at_an_eos_id_of_zero(ch08):
+    from autograder.checks.llama_setups import SMALL_LLAMA
+
+    torch.manual_seed(0)
+    model = ch08.Llama3Model(dict(SMALL_LLAMA))
+    prompt = torch.randint(0, 37, (1, 4))
+    generated = ch08.generate_text_simple_cached(model, prompt, 12)
+    eos = int(generated[0, 7])
+    swap = torch.arange(37)
+    swap[[0, eos]] = torch.tensor([eos, 0])
+    with torch.no_grad():  # tokens 0 and eos swapped in the vocabulary: the model now generates 0 where it gave eos
+        model.out_head.weight.copy_(model.out_head.weight[swap])
+        model.tok_emb.weight.copy_(model.tok_emb.weight[swap])
+    out = ch08.generate_text_simple_cached(model, swap[prompt], 12, eos_id=0)
+    stop = next(i for i in range(4, generated.shape[1]) if generated[0, i] == eos)
+    assert torch.equal(out, swap[generated[:, :stop]])

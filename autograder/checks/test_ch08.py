@@ -205,6 +205,40 @@ def test_rms_norm_keeps_shape_and_dtype(outputs):
         expect_tensor(out, f"RMSNorm(8) on a {dtype} input of shape {shape}", shape=shape, dtype=dtype)
 
 
+def _rms_norm_float16_input() -> torch.Tensor:
+    """(2, 3, 16) float16 values of a few hundred: every row has squares above float16's largest number, 65504."""
+    return (torch.randn(2, 3, 16, generator=torch.Generator().manual_seed(8)) * 250).half()
+
+
+def _rms_norm_on_float16(sub):
+    """RMSNorm(16) with weights from 0.5 to 2 on `_rms_norm_float16_input`."""
+    norm = sub.RMSNorm(16)
+    with torch.no_grad():
+        norm.weight.copy_(torch.linspace(0.5, 2.0, 16))
+    return _no_grad(norm, _rms_norm_float16_input())
+
+
+def expect_float16_rms_norm(actual, expected: torch.Tensor, what: str) -> None:
+    """Compare: `actual`, RMSNorm's output on float16 values of a few hundred (no input row of zeros), is
+    finite, has no row of zeros, and is close to `expected` (computed in float32, then cast to float16)."""
+    expect_tensor(actual, what, shape=tuple(expected.shape), dtype=torch.float16)
+    overflow = (
+        "x**2 overflows float16 (its largest number is 65504) to inf, so the mean square is inf: "
+        "compute in float32 (x.float()) and cast the result back to x's dtype"
+    )
+    expect(bool(actual.isfinite().all()), f"{what} is inf or nan: {overflow}")
+    expect(not bool((actual == 0).all(dim=-1).any()), f"{what} has rows of zeros: {overflow}")
+    expect_close(actual, expected, what, atol=1e-2, rtol=1e-2)
+
+
+@rms_norm
+@split(produce=_rms_norm_on_float16)
+def test_rms_norm_float16_input_does_not_overflow(outputs):
+    x = _rms_norm_float16_input()
+    expected = torch_rms_norm(x.float(), (16,), torch.linspace(0.5, 2.0, 16), 1e-5).half()
+    expect_float16_rms_norm(outputs, expected, "RMSNorm(16) on a float16 input with values of a few hundred")
+
+
 def _rms_norm_gradients(sub):
     norm = sub.RMSNorm(10)
     return gradient_probe(norm, norm(_rms_norm_inputs()), "RMSNorm")
@@ -599,8 +633,14 @@ _GQA_ATTRIBUTES = (("num_heads", 6), ("num_kv_groups", 2), ("head_dim", 4))
 
 
 def _gqa_layout(sub):
-    module = sub.GroupedQueryAttention(10, 24, 6, 2)
+    try:
+        module = sub.GroupedQueryAttention(10, 24, 6, 2)
+    except NotImplementedError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - compare tells what raised it
+        return {"raised": f"{type(exc).__name__}: {exc}"[:300]}
     return {
+        "raised": None,
         "shapes": parameter_shapes(module, "GroupedQueryAttention(d_in=10, d_out=24, num_heads=6, num_kv_groups=2)"),
         "attributes": {attribute: getattr(module, attribute, None) for attribute, _ in _GQA_ATTRIBUTES},
     }
@@ -609,6 +649,12 @@ def _gqa_layout(sub):
 @grouped_query_attention
 @split(produce=_gqa_layout)
 def test_gqa_projections_and_attributes(outputs):
+    if outputs.get("raised") is not None:
+        fail(
+            f"GroupedQueryAttention(d_in=10, d_out=24, num_heads=6, num_kv_groups=2) raised {outputs['raised']}: "
+            "d_out 24 is divisible by the 6 heads and the 6 heads by the 2 groups (d_in can be any size), "
+            "so it should be built"
+        )
     expected = {
         "W_query.weight": torch.empty(24, 10),
         "W_key.weight": torch.empty(8, 10),
@@ -626,17 +672,39 @@ def test_gqa_projections_and_attributes(outputs):
 _INDIVISIBLE_GQA = (((8, 12, 6, 4), "6 heads in 4 groups"), ((8, 10, 4, 2), "d_out 10 over 4 heads"))
 
 
-def _indivisible_gqa_errors(sub):
-    """For each of _INDIVISIBLE_GQA, the classes of the ValueError or AssertionError it raised; None if built."""
+def gqa_construction_errors(sub, configurations) -> list:
+    """Produce: for each (d_in, d_out, num_heads, num_kv_groups), the classes of what building a
+    GroupedQueryAttention raised (its own class first); None where it was built."""
     raised = []
-    for args, _ in _INDIVISIBLE_GQA:
+    for args in configurations:
         try:
             sub.GroupedQueryAttention(*args)
-        except (ValueError, AssertionError) as exc:
+        except NotImplementedError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - what was raised is the check's business
             raised.append(_exception_classes(exc))
             continue
         raised.append(None)
     return raised
+
+
+def expect_gqa_value_error(raised, what: str) -> None:
+    """Compare: `raised` (one item of `gqa_construction_errors`) is a ValueError; `what` names the configuration."""
+    if isinstance(raised, list) and "ValueError" in raised:
+        return
+    if raised is None:
+        fail(f"{what} was built: raise a ValueError instead")
+    got = raised[0] if isinstance(raised, list) and raised else raised
+    if isinstance(raised, list) and "AssertionError" in raised:
+        fail(
+            f"{what} raised AssertionError (an assert): raise a ValueError, as the exercise says "
+            "(asserts are for bugs in your own code, and python -O removes them)"
+        )
+    fail(f"{what} raised {got}: check the sizes in __init__ and raise a ValueError")
+
+
+def _indivisible_gqa_errors(sub):
+    return gqa_construction_errors(sub, [args for args, _ in _INDIVISIBLE_GQA])
 
 
 @grouped_query_attention
@@ -644,9 +712,7 @@ def _indivisible_gqa_errors(sub):
 def test_gqa_rejects_heads_not_divisible_by_groups(outputs):
     expect_list(outputs, len(_INDIVISIBLE_GQA), "the GroupedQueryAttention results")
     for (args, problem), raised in zip(_INDIVISIBLE_GQA, outputs, strict=True):
-        if isinstance(raised, list) and {"ValueError", "AssertionError"} & set(raised):
-            continue
-        fail(f"GroupedQueryAttention{args} ({problem}) was built: raise a ValueError instead")
+        expect_gqa_value_error(raised, f"GroupedQueryAttention{args} ({problem})")
 
 
 def _gqa_with_pytorch_parts(sub, recorded):
@@ -737,8 +803,56 @@ def test_gqa_gradients_reach_every_projection(outputs, recorded):
 # ---------------------------------------------------------------- ch08.llama_model
 
 
+_LLAMA_BLOCK_PARAMETERS = (
+    "att.W_query",
+    "att.W_key",
+    "att.W_value",
+    "att.out_proj",
+    "ff.fc1",
+    "ff.fc2",
+    "ff.fc3",
+    "norm1",
+    "norm2",
+)
+
+
+def llama_parameter_names(n_layers: int) -> list[str]:
+    """The names of the parameters of a Llama3Model with n_layers blocks."""
+    blocks = (f"trf_blocks.{i}.{name}.weight" for i in range(n_layers) for name in _LLAMA_BLOCK_PARAMETERS)
+    return ["tok_emb.weight", *blocks, "final_norm.weight", "out_head.weight"]
+
+
+def _a_few(names: list[str], limit: int = 4) -> str:
+    shown = ", ".join(f"'{name}'" for name in names[:limit])
+    return shown if len(names) <= limit else f"{shown} and {len(names) - limit} more"
+
+
+def expect_llama_parameter_names(names, expected, what: str = "Llama3Model") -> None:
+    """`names` (the submission's parameter names, or a dict by them) are those of `expected`; a mismatch
+    names only the missing and the unexpected ones."""
+    expect(isinstance(names, (dict, list)), f"{what}: expected its parameter names")
+    names, expected = list(names), list(expected)
+    missing = [name for name in expected if name not in names]
+    extra = [name for name in names if name not in expected]
+    problems = []
+    if missing:
+        problems.append(f"has no parameter{'s' if len(missing) > 1 else ''} named {_a_few(missing)}")
+    if extra:
+        problems.append(
+            f"has {'unexpected parameters' if len(extra) > 1 else 'an unexpected parameter'} {_a_few(extra)}"
+        )
+    if problems:
+        fail(f"{what} {' and '.join(problems)}")
+
+
+def load_llama(model, state: dict, what: str = "Llama3Model"):
+    """Produce: `state` copied into `model` (a Llama3Model) by name, once its names are checked."""
+    expect_llama_parameter_names(parameter_shapes(model, what), state, what)
+    return load_parameters(model, state, what)
+
+
 def _llama(sub, state: dict, cfg: dict = SMALL_LLAMA):
-    return load_parameters(sub.Llama3Model(dict(cfg)), state, "Llama3Model").eval()
+    return load_llama(sub.Llama3Model(dict(cfg)), state).eval()
 
 
 def _llama_shapes(sub):
@@ -748,7 +862,9 @@ def _llama_shapes(sub):
 @llama_model
 @split(produce=_llama_shapes)
 def test_llama_parameters_use_the_chapter_names(outputs, recorded):
-    expect_parameter_shapes(outputs, recorded["llama"]["state"], "Llama3Model")
+    state = recorded["llama"]["state"]
+    expect_llama_parameter_names(outputs, state)
+    expect_parameter_shapes(outputs, state, "Llama3Model")
 
 
 def _llama_cfg_and_tables(sub):
@@ -1078,6 +1194,103 @@ def test_cached_forward_in_chunks_matches_the_full_forward(outputs):
         start += size
 
 
+def _generation(sub, model, prompt: torch.Tensor, steps: int) -> dict:
+    """generate_text_simple_cached(model, prompt, steps) as {"tokens": ..., "error": None}, or the error it raised."""
+    try:
+        return {"tokens": sub.generate_text_simple_cached(model, prompt, steps), "error": None}
+    except NotImplementedError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - compare tells what raised it
+        return {"tokens": None, "error": f"{type(exc).__name__}: {exc}"[:300]}
+
+
+def generations_in_turn(sub, new_model, runs) -> list[dict]:
+    """Produce: for each (prompt, steps) of `runs`, in turn, with one model from `new_model()`, the tokens
+    generate_text_simple_cached gives with the cache (`_generation`), and for every prompt after the first
+    the same generation on a model of its own: what an earlier call left behind shows as a difference.
+
+    Every model stays alive to the end, so that none shares an id (a cache kept by id) with an earlier one."""
+    models = [new_model()]
+    produced = []
+    for i, (prompt, steps) in enumerate(runs):
+        one = {"in_turn": _generation(sub, models[0], prompt, steps)}
+        if i:
+            models.append(new_model())
+            one["alone"] = _generation(sub, models[-1], prompt, steps)
+        produced.append(one)
+    return produced
+
+
+def _generated(one, tokens: torch.Tensor) -> bool:
+    got = one.get("tokens") if isinstance(one, dict) else None
+    return isinstance(got, torch.Tensor) and got.shape == tokens.shape and torch.equal(got, tokens)
+
+
+def expect_generations_in_turn(outputs, prompts: list, expected: list, named: list[str]) -> None:
+    """Compare: `outputs` (`generations_in_turn`) are the `expected` tokens for each of `prompts`, called
+    `named` in messages. A prompt that goes wrong after earlier generations with the same model, while
+    a model of its own gets it right or the same prompt came out right before, names the cache left behind."""
+    expect_list(outputs, len(prompts), "the generate_text_simple_cached results")
+    for i, (prompt, produced, tokens, name) in enumerate(zip(prompts, outputs, expected, named, strict=True)):
+        expect(isinstance(produced, dict), "the generate_text_simple_cached results should be dicts")
+        in_turn = produced.get("in_turn")
+        if _generated(in_turn, tokens):
+            continue
+        error = in_turn.get("error") if isinstance(in_turn, dict) else None
+        alone = i > 0 and _generated(produced.get("alone"), tokens)
+        again = any(torch.equal(prompts[j], prompt) for j in range(i) if prompts[j].shape == prompt.shape)
+        if alone or again:
+            how = f"raised {error}" if error else "gave other tokens"
+            than = "a new model generates from it right" if alone else "the same prompt came out right the first time"
+            fail(
+                f"generate_text_simple_cached {how} on {name}, after earlier generations with the same model, "
+                f"though {than}: something of an earlier call is still there. A cache must not outlive its call: "
+                "make a new KVCache in each call"
+            )
+        if error:
+            fail(f"generate_text_simple_cached raised {error} on {name}")
+        got = in_turn.get("tokens") if isinstance(in_turn, dict) else None
+        expect_equal_tensor(got, tokens, f"the tokens generated with the cache from {name}")
+
+
+def _prompts_in_turn(recorded) -> list[torch.Tensor]:
+    """Prompts generated from one after the other with one model: the same one twice, then prompts of
+    another batch size and lengths (a cache left behind shows on the repeated prompt before a batch size
+    it cannot take)."""
+    case = recorded["llama"]
+    return [case["prompts"], case["prompts"], case["tokens"][1][:, :3], case["prompts"][1:]]
+
+
+def _generations_in_turn(sub, recorded):
+    """`generations_in_turn` of 6 tokens from each of `_prompts_in_turn`, and the tokens generated from
+    each without the cache."""
+    state, prompts = recorded["llama"]["state"], _prompts_in_turn(recorded)
+    produced = generations_in_turn(sub, lambda: _llama(sub, state), [(prompt, 6) for prompt in prompts])
+    model = _llama(sub, state)
+    uncached = [sub.generate_text_simple_cached(model, prompt, 6, use_cache=False) for prompt in prompts]
+    return {"in_turn": produced, "uncached": uncached}
+
+
+def _prompt_names(prompts: list[torch.Tensor]) -> list[str]:
+    return [
+        f"the {tuple(prompt.shape)} prompt again"
+        if any(torch.equal(prompt, earlier) for earlier in prompts[:i] if earlier.shape == prompt.shape)
+        else f"a {tuple(prompt.shape)} prompt"
+        for i, prompt in enumerate(prompts)
+    ]
+
+
+@kv_cache
+@split(produce=_generations_in_turn)
+def test_each_generation_starts_with_an_empty_cache(outputs, recorded):
+    prompts = _prompts_in_turn(recorded)
+    uncached = outputs["uncached"]
+    expect_list(uncached, len(prompts), "the generate_text_simple_cached(use_cache=False) results")
+    for prompt, tokens in zip(prompts, uncached, strict=True):
+        expect_tensor(tokens, f"generate_text_simple_cached(use_cache=False) on a {tuple(prompt.shape)} prompt")
+    expect_generations_in_turn(outputs["in_turn"], prompts, uncached, _prompt_names(prompts))
+
+
 def _generated_with_and_without_cache(sub, recorded):
     case = recorded["llama"]
     model = _llama(sub, case["state"])
@@ -1096,48 +1309,6 @@ def test_cached_generation_matches_uncached(outputs, recorded):
     expect_equal_tensor(
         outputs["cached"], outputs["uncached"], "the tokens generated with the cache (next to those without it)"
     )
-
-
-def _prompts_in_turn(recorded) -> list[torch.Tensor]:
-    """Prompts of different batch sizes and lengths, generated from one after the other."""
-    case = recorded["llama"]
-    return [case["prompts"], case["tokens"][1][:, :3], case["prompts"][1:]]
-
-
-def _expect_same_generation(generated: dict, prompt: torch.Tensor) -> None:
-    """One prompt of `_generations_in_turn`: the tokens generated with the cache are those without it."""
-    expect_equal_tensor(
-        generated["cached"],
-        generated["uncached"],
-        f"tokens generated with the cache for a {tuple(prompt.shape)} prompt "
-        "after earlier generations (a cache must not outlive its call)",
-    )
-
-
-def _generations_in_turn(sub, recorded):
-    """For each of `_prompts_in_turn`, in turn: 6 tokens generated with the cache, then without it.
-
-    A prompt whose two generations differ fails here, before a cache it left behind breaks the next one."""
-    model = _llama(sub, recorded["llama"]["state"])
-    produced = []
-    for prompt in _prompts_in_turn(recorded):
-        produced.append(
-            {
-                "cached": sub.generate_text_simple_cached(model, prompt, 6),
-                "uncached": sub.generate_text_simple_cached(model, prompt, 6, use_cache=False),
-            }
-        )
-        _expect_same_generation(produced[-1], prompt)
-    return produced
-
-
-@kv_cache
-@split(produce=_generations_in_turn)
-def test_each_generation_starts_with_an_empty_cache(outputs, recorded):
-    prompts = _prompts_in_turn(recorded)
-    expect_list(outputs, len(prompts), "the generate_text_simple_cached results")
-    for prompt, generated in zip(prompts, outputs, strict=True):
-        _expect_same_generation(generated, prompt)
 
 
 def _generated_from_the_last_tokens(sub, recorded):
@@ -1225,16 +1396,56 @@ def _eos_case(recorded) -> tuple[torch.Tensor, int, torch.Tensor]:
     return prompt, eos_id, generated[:, :stop]
 
 
+def swapped_tokens(tokens: torch.Tensor, a: int, b: int) -> torch.Tensor:
+    """`tokens` with the ids a and b swapped."""
+    swapped = tokens.clone()
+    swapped[tokens == a], swapped[tokens == b] = b, a
+    return swapped
+
+
+def with_tokens_swapped(state: dict, a: int, b: int) -> dict:
+    """A Llama3Model's parameters with the tokens a and b swapped in the vocabulary (their rows of tok_emb and
+    out_head): the model then generates the tokens the original generates, with a and b swapped."""
+    swapped = dict(state)
+    for name in ("tok_emb.weight", "out_head.weight"):
+        rows = torch.arange(state[name].shape[0])
+        swapped[name] = state[name][swapped_tokens(rows, a, b)]
+    return swapped
+
+
 def _generated_up_to_eos(sub, recorded):
+    """The tokens generated with the recorded eos_id, then with the model's tokens 0 and eos_id swapped, with eos_id=0."""
     prompt, eos_id, _ = _eos_case(recorded)
-    return sub.generate_text_simple_cached(_llama(sub, recorded["llama"]["state"]), prompt, 8, eos_id=eos_id)
+    state = recorded["llama"]["state"]
+    swapped = _llama(sub, with_tokens_swapped(state, 0, eos_id))
+    return [
+        sub.generate_text_simple_cached(_llama(sub, state), prompt, 8, eos_id=eos_id),
+        sub.generate_text_simple_cached(swapped, swapped_tokens(prompt, 0, eos_id), 8, eos_id=0),
+    ]
 
 
 @kv_cache
 @split(produce=_generated_up_to_eos)
 def test_cached_generation_stops_before_eos(outputs, recorded):
     _, eos_id, expected = _eos_case(recorded)
-    expect_equal_tensor(outputs, expected, f"tokens generated with eos_id={eos_id} (stop before appending it)")
+    expect_list(outputs, 2, "the generate_text_simple_cached results")
+    expect_equal_tensor(outputs[0], expected, f"tokens generated with eos_id={eos_id} (stop before appending it)")
+    expect_eos_zero_stops(outputs[1], swapped_tokens(expected, 0, eos_id), "generate_text_simple_cached")
+
+
+def expect_eos_zero_stops(actual, expected: torch.Tensor, what: str) -> None:
+    """Compare: `actual`, tokens generated with eos_id=0 from a model that generates token 0, are `expected`."""
+    expect_tensor(actual, "tokens generated with eos_id=0")
+    if (
+        actual.dim() == 2
+        and actual.shape[1] > expected.shape[1]
+        and torch.equal(actual[:, : expected.shape[1]], expected)
+    ):
+        fail(
+            f"{what} went on past a generated 0 with eos_id=0: token 0 is an id like any other, so test "
+            "eos_id is not None rather than the truth of eos_id"
+        )
+    expect_equal_tensor(actual, expected, "tokens generated with eos_id=0 (stop before appending it)")
 
 
 # ---------------------------------------------------------------- ch08.load_llama_weights
@@ -1316,26 +1527,76 @@ def test_output_head_is_tied_when_lm_head_is_absent(outputs, recorded):
     )
 
 
-def _wrong_shape_error(sub, recorded):
-    """The classes of the ValueError or RuntimeError loading a (24, 24) k_proj weight raised; None if it loaded."""
-    params = dict(recorded["hugging_face"]["params"])
-    params["model.layers.0.self_attn.k_proj.weight"] = torch.zeros(24, 24)
-    model = sub.Llama3Model(dict(SMALL_LLAMA))
-    try:
-        sub.load_weights_into_llama(model, dict(SMALL_LLAMA), params)
-    except NotImplementedError:
-        raise
-    except (ValueError, RuntimeError) as exc:  # copy_ into a parameter raises RuntimeError: as clear
-        return _exception_classes(exc)
-    return None
+# (Hugging Face name, the chapter's name, the wrong shape given, what is wrong with it): W_key is (8, 24).
+_WRONG_SHAPES = (
+    ("model.layers.0.self_attn.k_proj.weight", "trf_blocks.0.att.W_key.weight", (1, 24), "one row"),
+    ("model.layers.0.self_attn.k_proj.weight", "trf_blocks.0.att.W_key.weight", (24, 8), "transposed"),
+)
+
+
+def loading_errors(sub, new_model, cfg: dict, params: dict, wrong: list) -> list[dict]:
+    """Produce: for each (Hugging Face name, the chapter's name, tensor) of `wrong`, load_weights_into_llama
+    on a model from `new_model()` with that tensor in `params` instead: what it raised (its classes, own
+    first, and its message), or None and the shape of the chapter's parameter after loading."""
+    produced = []
+    for theirs, ours, tensor in wrong:
+        model = new_model()
+        try:
+            sub.load_weights_into_llama(model, dict(cfg), {**params, theirs: tensor})
+        except NotImplementedError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - compare tells what raised it
+            produced.append({"raised": _exception_classes(exc), "message": str(exc)[:500], "loaded": None})
+            continue
+        loaded = dict(model.named_parameters()).get(ours)
+        produced.append({"raised": None, "message": "", "loaded": None if loaded is None else list(loaded.shape)})
+    return produced
+
+
+def expect_wrong_shape_rejected(produced, names: tuple[str, str], tensor: str, parameter: str, shape) -> None:
+    """Compare: `produced` (one item of `loading_errors`) is a ValueError whose message names the tensor by
+    one of `names` (Hugging Face's or the chapter's); `tensor` and `parameter` say what was loaded into
+    what, `shape` is the parameter's."""
+    expect(isinstance(produced, dict), "the load_weights_into_llama results should be dicts")
+    raised = produced.get("raised")
+    if raised is None:
+        loaded = produced.get("loaded")
+        how = ""
+        if isinstance(loaded, list) and tuple(loaded) == tuple(shape):
+            how = " (copied in by broadcasting, so the model silently holds other weights)"
+        elif isinstance(loaded, list):
+            how = " (the model's parameter now has the tensor's wrong shape)"
+        fail(
+            f"load_weights_into_llama accepted {tensor} for {parameter}{how}: compare the shapes and raise a "
+            "ValueError that names the tensor"
+        )
+    if not (isinstance(raised, list) and "ValueError" in raised):
+        got = raised[0] if isinstance(raised, list) and raised else raised
+        fail(
+            f"load_weights_into_llama raised {got} for {tensor} for {parameter}: compare the shapes yourself "
+            "and raise a ValueError that names the tensor, as the exercise says"
+        )
+    message = produced.get("message")
+    expect(
+        isinstance(message, str) and any(name in message for name in names),
+        f"the ValueError for {tensor} for {parameter} does not name the tensor: put its name in the message",
+    )
+
+
+def _wrong_shape_errors(sub, recorded):
+    params = recorded["hugging_face"]["params"]
+    wrong = [(theirs, ours, torch.zeros(shape)) for theirs, ours, shape, _ in _WRONG_SHAPES]
+    return loading_errors(sub, lambda: sub.Llama3Model(dict(SMALL_LLAMA)), SMALL_LLAMA, params, wrong)
 
 
 @load_llama_weights
-@split(produce=_wrong_shape_error)
+@split(produce=_wrong_shape_errors)
 def test_loading_rejects_a_tensor_of_the_wrong_shape(outputs):
-    if isinstance(outputs, list) and {"ValueError", "RuntimeError"} & set(outputs):
-        return
-    fail("load_weights_into_llama accepted a (24, 24) k_proj weight for a (8, 24) W_key: raise a ValueError")
+    expect_list(outputs, len(_WRONG_SHAPES), "the load_weights_into_llama results")
+    for (theirs, ours, shape, problem), produced in zip(_WRONG_SHAPES, outputs, strict=True):
+        expect_wrong_shape_rejected(
+            produced, (theirs, ours), f"a {shape} {theirs} ({problem})", "the (8, 24) W_key", (8, 24)
+        )
 
 
 # ---------------------------------------------------------------- ch08.llama3_tokenizer

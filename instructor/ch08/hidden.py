@@ -13,16 +13,29 @@ import torch
 from torch import nn
 
 from autograder.checks.llama_setups import write_ranks
-from autograder.checks.modules import load_parameters, module_check, parameter_state, randomised
+from autograder.checks.modules import module_check, parameter_shapes, parameter_state, randomised
 from autograder.checks.test_ch08 import (
+    expect_eos_zero_stops,
+    expect_float16_rms_norm,
+    expect_generations_in_turn,
+    expect_gqa_value_error,
+    expect_llama_parameter_names,
+    expect_wrong_shape_rejected,
+    generations_in_turn,
+    gqa_construction_errors,
     grouped_query_attention,
     kv_cache,
     llama3_tokenizer,
     llama_model,
+    llama_parameter_names,
+    load_llama,
     load_llama_weights,
+    loading_errors,
     rms_norm,
     rope,
+    swapped_tokens,
     swiglu,
+    with_tokens_swapped,
 )
 from autograder.compare import expect, expect_close, expect_equal_tensor, expect_sequence_equal, expect_type, fail
 from autograder.split import split
@@ -81,6 +94,17 @@ class _WithRope(nn.Module):
         cos, sin = self.rope_params(self.attention.head_dim, context_length=num_tokens + 3)
         mask = torch.triu(torch.ones(num_tokens, num_tokens, dtype=torch.bool), diagonal=1)
         return self.attention(x, mask, cos, sin)
+
+
+def _named_llama(namespace):
+    """namespace's Llama3Model built from a configuration of `_config`, its parameter names checked first."""
+
+    def build(cfg: dict) -> nn.Module:
+        model = namespace.Llama3Model(_with_dtype(cfg))
+        expect_llama_parameter_names(parameter_shapes(model, "Llama3Model"), llama_parameter_names(cfg["n_layers"]))
+        return model
+
+    return build
 
 
 def _attention_with_rope(namespace):
@@ -154,13 +178,102 @@ test_gqa_agrees_with_reference = grouped_query_attention(
 test_llama_agrees_with_reference = llama_model(
     module_check(
         "Llama3Model",
-        lambda namespace: _float32(namespace.Llama3Model),
+        _named_llama,
         _llama_draw,
         "hidden: logits and gradients for a random configuration and input length",
         random_weights=True,
         atol=ATOL,
     )
 )
+
+
+def _float16_rms_norm_case(seed):
+    """float16 values of a few hundred in random rows and a random width: each row holds at least one whose
+    square is above float16's largest number, 65504; a random eps and weight."""
+    rng = random.Random(seed)
+    torch.manual_seed(seed)
+    width = rng.randint(2, 40)
+    x = torch.randn(rng.randint(1, 3), rng.randint(1, 5), width) * rng.uniform(100.0, 400.0)
+    big = torch.empty(x.shape[:-1]).uniform_(300.0, 600.0) * (torch.randint(0, 2, x.shape[:-1]) * 2 - 1)
+    x[..., rng.randrange(width)] = big
+    return {
+        "width": width,
+        "eps": rng.choice([1e-5, 1e-6, 1e-3]),
+        "weight": torch.rand(width) * 1.5 + 0.25,
+        "x": x.half(),
+    }
+
+
+def _rms_norm_on(namespace, case: dict):
+    norm = namespace.RMSNorm(case["width"], eps=case["eps"])
+    with torch.no_grad():
+        norm.weight.copy_(case["weight"])
+        return norm(case["x"])
+
+
+def _float16_rms_norm_outputs(sub, case):
+    return _rms_norm_on(sub, case)
+
+
+@rms_norm
+@split(setup=_float16_rms_norm_case, produce=_float16_rms_norm_outputs)
+def test_rms_norm_float16_agrees_with_reference(outputs, case, ref):
+    """hidden: float16 inputs with values of a few hundred"""
+    expect_float16_rms_norm(
+        outputs, _rms_norm_on(ref, case), "RMSNorm on a hidden float16 input with values of a few hundred"
+    )
+
+
+# (what is wrong with the configuration, as the messages say it) of `_bad_attention_case`'s configurations.
+_BAD_ATTENTION = (
+    "num_heads not divisible by num_kv_groups",
+    "d_out not divisible by num_heads",
+)
+
+
+def _bad_attention_case(seed):
+    """(d_in, d_out, num_heads, num_kv_groups) for each of _BAD_ATTENTION, then a valid one: more heads than
+    groups but not a multiple of them, with d_out a multiple of the heads; heads a multiple of the groups, d_out
+    not a multiple of the heads, d_in a multiple of both (so that a check of d_in instead lets it through);
+    and a valid configuration with d_in a multiple of neither (which must be built)."""
+    rng = random.Random(seed)
+    groups = rng.randint(2, 4)
+    heads = groups * rng.randint(1, 3) + rng.randint(1, groups - 1)
+    uneven_groups = (rng.randint(2, 12), heads * rng.randint(1, 4), heads, groups)
+    groups = rng.randint(1, 3)
+    heads = groups * rng.randint(2 if groups == 1 else 1, 3)
+    uneven_heads = (heads * rng.randint(1, 3), heads * rng.randint(1, 4) + rng.randint(1, heads - 1), heads, groups)
+    groups = rng.randint(1, 3)
+    heads = groups * rng.randint(2 if groups == 1 else 1, 3)
+    valid = (heads * rng.randint(0, 2) + rng.randint(1, heads - 1), heads * rng.randint(1, 4), heads, groups)
+    return {"configurations": [uneven_groups, uneven_heads], "valid": valid}
+
+
+def _bad_attention_outputs(sub, case):
+    return gqa_construction_errors(sub, [*case["configurations"], case["valid"]])
+
+
+@grouped_query_attention
+@split(setup=_bad_attention_case, produce=_bad_attention_outputs)
+def test_gqa_rejects_bad_configurations_hidden(outputs, case, ref):
+    """hidden: bad configurations (heads not divisible by the groups, d_out not by the heads) and a valid one"""
+    expected = gqa_construction_errors(ref, [*case["configurations"], case["valid"]])
+    expect(
+        isinstance(outputs, list) and len(outputs) == len(_BAD_ATTENTION) + 1,
+        "the GroupedQueryAttention results should hold one result per configuration",
+    )
+    bad = len(_BAD_ATTENTION)
+    for problem, reference, raised in zip(_BAD_ATTENTION, expected[:bad], outputs[:bad], strict=True):
+        assert reference is not None and "ValueError" in reference, f"the reference accepts {problem}"
+        expect_gqa_value_error(raised, f"GroupedQueryAttention with {problem} (a hidden configuration)")
+    assert expected[-1] is None, "the reference rejects a valid configuration"
+    raised = outputs[-1]
+    if raised is not None:
+        got = raised[0] if isinstance(raised, list) and raised else raised
+        fail(
+            f"GroupedQueryAttention raised {got} on a valid hidden configuration: d_out is divisible by num_heads "
+            "and num_heads by num_kv_groups (d_in can be any size), so it should be built"
+        )
 
 
 def _rotate_half_tables(num_rows: int, head_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -239,7 +352,7 @@ def _cached_case(ref, seed):
 
 
 def _llama_with_case_parameters(namespace, case: dict) -> nn.Module:
-    return load_parameters(_float32(namespace.Llama3Model)(case["cfg"]), case["state"], "Llama3Model").eval()
+    return load_llama(_float32(namespace.Llama3Model)(case["cfg"]), case["state"]).eval()
 
 
 def _cached_outputs(sub, case):
@@ -272,6 +385,88 @@ def test_cached_generation_agrees_with_reference(outputs, case, ref):
         expect_close(logits, full[:, start:end], "cached logits of a hidden chunk", atol=1e-4)
 
 
+# How the messages of `test_generations_in_turn_agree_with_reference` name `_in_turn_case`'s prompts.
+_IN_TURN_NAMES = ["a hidden prompt", "the same hidden prompt again", "a hidden prompt of another batch size"]
+
+
+def _in_turn_case(ref, seed):
+    """A random model and three generations from it in turn: a prompt, the same prompt again, then a prompt
+    of another batch size (which a cache left behind cannot take)."""
+    rng = random.Random(seed)
+    torch.manual_seed(seed)
+    cfg = _config(rng)
+    reference = randomised(_float32(ref.Llama3Model)(cfg))
+    batch = rng.randint(1, 3)
+    first = torch.randint(0, cfg["vocab_size"], (batch, rng.randint(1, 4)))
+    other = torch.randint(0, cfg["vocab_size"], (rng.choice([b for b in (1, 2, 3) if b != batch]), rng.randint(1, 4)))
+    runs = [(first, rng.randint(1, cfg["context_length"] - first.shape[1]))]
+    runs += [runs[0], (other, rng.randint(1, cfg["context_length"] - other.shape[1]))]
+    return {"cfg": cfg, "state": parameter_state(reference), "runs": runs}
+
+
+def _in_turn_outputs(sub, case):
+    return generations_in_turn(sub, lambda: _llama_with_case_parameters(sub, case), case["runs"])
+
+
+@kv_cache
+@split(setup=_in_turn_case, produce=_in_turn_outputs)
+def test_generations_in_turn_agree_with_reference(outputs, case, ref):
+    """hidden: cached greedy tokens of prompts generated one after the other with one model"""
+    expected = [
+        ref.generate_text_simple_cached(_llama_with_case_parameters(ref, case), prompt, steps)
+        for prompt, steps in case["runs"]
+    ]
+    expect_generations_in_turn(outputs, [prompt for prompt, _ in case["runs"]], expected, _IN_TURN_NAMES)
+
+
+def _eos_case(ref, seed):
+    """A random model, a prompt of one row and an eos_id it generates, then the same with the model's tokens 0
+    and eos_id swapped and eos_id=0 (so that token 0 ends the generation)."""
+    rng = random.Random(seed)
+    torch.manual_seed(seed)
+    cfg = _config(rng)
+    state = parameter_state(randomised(_float32(ref.Llama3Model)(cfg)))
+    prompt = torch.randint(0, cfg["vocab_size"], (1, rng.randint(1, 4)))
+    steps = cfg["context_length"] - prompt.shape[1]
+    reference = load_llama(_float32(ref.Llama3Model)(cfg), state).eval()
+    generated = ref.generate_text_simple_cached(reference, prompt, steps)
+    eos_id = int(generated[0, rng.randrange(prompt.shape[1], generated.shape[1])])
+    return {
+        "cfg": cfg,
+        "steps": steps,
+        "runs": [
+            {"state": state, "prompt": prompt, "eos_id": eos_id},
+            {
+                "state": with_tokens_swapped(state, 0, eos_id),
+                "prompt": swapped_tokens(prompt, 0, eos_id),
+                "eos_id": 0,
+            },
+        ],
+    }
+
+
+def _generated_up_to(namespace, case: dict, run: dict) -> torch.Tensor:
+    model = load_llama(_float32(namespace.Llama3Model)(case["cfg"]), run["state"]).eval()
+    return namespace.generate_text_simple_cached(model, run["prompt"], case["steps"], eos_id=run["eos_id"])
+
+
+def _eos_outputs(sub, case):
+    return [_generated_up_to(sub, case, run) for run in case["runs"]]
+
+
+@kv_cache
+@split(setup=_eos_case, produce=_eos_outputs)
+def test_generation_stops_at_eos_agrees_with_reference(outputs, case, ref):
+    """hidden: cached greedy tokens up to a generated eos_id, and up to a generated eos_id of 0"""
+    expect(
+        isinstance(outputs, list) and len(outputs) == len(case["runs"]),
+        "generate_text_simple_cached should give tokens for every prompt",
+    )
+    first, zero = (_generated_up_to(ref, case, run) for run in case["runs"])
+    expect_equal_tensor(outputs[0], first, "tokens generated up to a hidden eos_id (stop before appending it)")
+    expect_eos_zero_stops(outputs[1], zero, "generate_text_simple_cached")
+
+
 _HF_LAYER_NAMES = {
     "self_attn.q_proj": "att.W_query",
     "self_attn.k_proj": "att.W_key",
@@ -285,19 +480,35 @@ _HF_LAYER_NAMES = {
 }
 
 
+_HF_OTHER_NAMES = {
+    "model.embed_tokens.weight": "tok_emb.weight",
+    "model.norm.weight": "final_norm.weight",
+    "lm_head.weight": "out_head.weight",
+}
+
+
+def _chapter_name(theirs: str) -> str:
+    """The chapter's name of the parameter Hugging Face's `theirs` goes to."""
+    if theirs in _HF_OTHER_NAMES:
+        return _HF_OTHER_NAMES[theirs]
+    _, _, layer, rest = theirs.split(".", 3)
+    return f"trf_blocks.{layer}.{_HF_LAYER_NAMES[rest.removesuffix('.weight')]}.weight"
+
+
+def _hugging_face_params(ref, cfg: dict, rng: random.Random) -> dict[str, torch.Tensor]:
+    """Random weights of a Llama3Model of `cfg` under Hugging Face's names; lm_head.weight half the time."""
+    source = randomised(_float32(ref.Llama3Model)(cfg))
+    names = [name for name in _HF_OTHER_NAMES if name != "lm_head.weight" or rng.random() < 0.5]
+    names += [f"model.layers.{i}.{theirs}.weight" for i in range(cfg["n_layers"]) for theirs in _HF_LAYER_NAMES]
+    return {name: source.get_parameter(_chapter_name(name)).detach().clone() for name in names}
+
+
 def _loading_case(ref, seed):
     """Random weights under Hugging Face's names, with an output head of their own or (half the time) tied."""
     rng = random.Random(seed)
     torch.manual_seed(seed)
     cfg = _config(rng)
-    source = randomised(_float32(ref.Llama3Model)(cfg))
-    params = {"model.embed_tokens.weight": source.tok_emb.weight, "model.norm.weight": source.final_norm.weight}
-    if rng.random() < 0.5:
-        params["lm_head.weight"] = source.out_head.weight
-    for i in range(cfg["n_layers"]):
-        for theirs, ours in _HF_LAYER_NAMES.items():
-            params[f"model.layers.{i}.{theirs}.weight"] = source.get_parameter(f"trf_blocks.{i}.{ours}.weight")
-    return {"cfg": cfg, "params": {name: tensor.detach().clone() for name, tensor in params.items()}}
+    return {"cfg": cfg, "params": _hugging_face_params(ref, cfg, rng)}
 
 
 def _loaded_parameters(namespace, case: dict) -> dict[str, torch.Tensor]:
@@ -321,6 +532,55 @@ def test_loading_agrees_with_reference(outputs, case, ref):
         if name not in theirs:
             fail(f"after loading, the model has a parameter '{name}' that the reference's Llama3Model has not")
         expect_close(param, theirs[name], f"{name} after loading hidden weights", atol=0)
+
+
+# (the wrong tensor, the parameter it is for), as the messages say them, of each of `_wrong_shape_case`'s tensors.
+_WRONG_SHAPE_PROBLEMS = (
+    ("a hidden tensor of one row (one value, for a norm weight)", "a parameter with more"),
+    ("a hidden matrix transposed", "its parameter"),
+)
+
+
+def _wrong_shape_case(ref, seed):
+    """Random Hugging Face weights and two of them made wrong: one cut to its first row (a norm weight to its
+    first value), which broadcasts back into the parameter's shape, and one matrix that is not square
+    transposed. hidden_dim differs from emb_dim, so that the feed-forward's matrices are never square."""
+    rng = random.Random(seed)
+    torch.manual_seed(seed)
+    cfg = _config(rng)
+    cfg["hidden_dim"] = cfg["emb_dim"] + rng.randint(1, 8)
+    params = _hugging_face_params(ref, cfg, rng)
+    names = sorted(params)
+    cut = rng.choice(names)
+    flipped = rng.choice([name for name in names if params[name].dim() == 2 and len(set(params[name].shape)) == 2])
+    return {
+        "cfg": cfg,
+        "params": params,
+        "wrong": [(cut, _chapter_name(cut), params[cut][:1]), (flipped, _chapter_name(flipped), params[flipped].T)],
+        "shapes": [list(params[cut].shape), list(params[flipped].shape)],
+    }
+
+
+def _wrong_shape_outputs(sub, case):
+    new_model = lambda: _float32(sub.Llama3Model)(case["cfg"])  # noqa: E731
+    return loading_errors(sub, new_model, _with_dtype(case["cfg"]), case["params"], case["wrong"])
+
+
+@load_llama_weights
+@split(setup=_wrong_shape_case, produce=_wrong_shape_outputs)
+def test_loading_rejects_wrong_shapes_hidden(outputs, case, ref):
+    """hidden: one tensor that broadcasts into its parameter, one transposed, among random weights"""
+    new_model = lambda: _float32(ref.Llama3Model)(case["cfg"])  # noqa: E731
+    expected = loading_errors(ref, new_model, _with_dtype(case["cfg"]), case["params"], case["wrong"])
+    expect(
+        isinstance(outputs, list) and len(outputs) == len(case["wrong"]),
+        "the load_weights_into_llama results should hold one result per tensor",
+    )
+    for (theirs, ours, _), shape, (tensor, parameter), reference, produced in zip(
+        case["wrong"], case["shapes"], _WRONG_SHAPE_PROBLEMS, expected, outputs, strict=True
+    ):
+        assert reference["raised"] is not None and "ValueError" in reference["raised"], f"the reference loads {theirs}"
+        expect_wrong_shape_rejected(produced, (theirs, ours), tensor, parameter, shape)
 
 
 _PIECES = ["the", " them", "Hello", " world", "123", "4567", " ", "  ", "\n", "\n\n", "'s", "'LL", "é", "🙂", ",", "!?"]

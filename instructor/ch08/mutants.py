@@ -81,6 +81,37 @@ MUTANTS: dict[str, list[Mutant]] = {
                 ("(normed * self.weight.float())", "(normed * self.weight.float() + self.bias.float())"),
             ),
         ),
+        Mutant(
+            "squared before the upcast: x.pow(2).float() overflows in float16",
+            (
+                (
+                    "mean_square = x_float.pow(2).mean(dim=-1, keepdim=True)",
+                    "mean_square = x.pow(2).float().mean(dim=-1, keepdim=True)",
+                ),
+            ),
+        ),
+        Mutant(
+            "no upcast to float32: the mean of squares computed in the input's dtype (overflows in float16)",
+            (("x_float = x.float()", "x_float = x"),),
+        ),
+        Mutant(
+            "the mean of squares computed in the input's dtype and only then cast to float32",
+            (
+                (
+                    "mean_square = x_float.pow(2).mean(dim=-1, keepdim=True)",
+                    "mean_square = x.pow(2).mean(dim=-1, keepdim=True).float()",
+                ),
+            ),
+        ),
+        Mutant(
+            "mean(..., dtype=torch.float32) on x.pow(2): the squares are already taken in float16",
+            (
+                (
+                    "mean_square = x_float.pow(2).mean(dim=-1, keepdim=True)",
+                    "mean_square = x.pow(2).mean(dim=-1, keepdim=True, dtype=torch.float32)",
+                ),
+            ),
+        ),
     ],
     "ch08.swiglu": [
         Mutant(
@@ -490,6 +521,60 @@ MUTANTS: dict[str, list[Mutant]] = {
             "the output projection left out",
             (("return self.out_proj(context)", "return context"),),
         ),
+        Mutant(
+            "an assert instead of a ValueError when num_heads is not divisible by num_kv_groups",
+            (
+                (
+                    "        if num_heads % num_kv_groups:\n"
+                    '            raise ValueError(f"num_heads ({num_heads}) must be divisible by num_kv_groups ({num_kv_groups})")\n',
+                    '        assert num_heads % num_kv_groups == 0, "num_heads must be divisible by num_kv_groups"\n',
+                ),
+            ),
+        ),
+        Mutant(
+            "an assert instead of a ValueError when d_out is not divisible by num_heads",
+            (
+                (
+                    "        if d_out % num_heads:\n"
+                    '            raise ValueError(f"d_out ({d_out}) must be divisible by num_heads ({num_heads})")\n',
+                    '        assert d_out % num_heads == 0, "d_out must be divisible by num_heads"\n',
+                ),
+            ),
+        ),
+        Mutant(
+            "the configuration checked with assert instead of raising a ValueError",
+            (
+                (
+                    "        if d_out % num_heads:\n"
+                    '            raise ValueError(f"d_out ({d_out}) must be divisible by num_heads ({num_heads})")\n'
+                    "        if num_heads % num_kv_groups:\n"
+                    '            raise ValueError(f"num_heads ({num_heads}) must be divisible by num_kv_groups ({num_kv_groups})")\n',
+                    '        assert d_out % num_heads == 0, f"d_out ({d_out}) must be divisible by num_heads ({num_heads})"\n'
+                    '        assert num_heads % num_kv_groups == 0, f"num_heads ({num_heads}) must be divisible by num_kv_groups ({num_kv_groups})"\n',
+                ),
+            ),
+        ),
+        Mutant(
+            "both checks joined with `and`: a ValueError only when both divisions fail",
+            (
+                (
+                    "        if d_out % num_heads:\n"
+                    '            raise ValueError(f"d_out ({d_out}) must be divisible by num_heads ({num_heads})")\n'
+                    "        if num_heads % num_kv_groups:\n"
+                    '            raise ValueError(f"num_heads ({num_heads}) must be divisible by num_kv_groups ({num_kv_groups})")\n',
+                    "        if d_out % num_heads and num_heads % num_kv_groups:\n"
+                    '            raise ValueError("d_out must be divisible by num_heads and num_heads by num_kv_groups")\n',
+                ),
+            ),
+        ),
+        Mutant(
+            "checks that there are no more key/value groups than heads instead of divisibility (6 heads, 4 groups passes)",
+            (("        if num_heads % num_kv_groups:\n", "        if num_kv_groups > num_heads:\n"),),
+        ),
+        Mutant(
+            "the head-size check made on d_in instead of d_out",
+            (("        if d_out % num_heads:\n", "        if d_in % num_heads:\n"),),
+        ),
     ],
     "ch08.llama_model": [
         Mutant(
@@ -687,6 +772,20 @@ MUTANTS: dict[str, list[Mutant]] = {
                 ),
             ),
         ),
+        Mutant(
+            "the blocks kept as self.blocks, not trf_blocks",
+            (
+                ("self.trf_blocks = nn.ModuleList(", "self.blocks = nn.ModuleList("),
+                ("for block in self.trf_blocks:", "for block in self.blocks:"),
+            ),
+        ),
+        Mutant(
+            "the final norm called norm, not final_norm",
+            (
+                ('self.final_norm = RMSNorm(cfg["emb_dim"])', 'self.norm = RMSNorm(cfg["emb_dim"])'),
+                ("return self.out_head(self.final_norm(x))", "return self.out_head(self.norm(x))"),
+            ),
+        ),
     ],
     "ch08.kv_cache": [
         Mutant(
@@ -868,6 +967,26 @@ MUTANTS: dict[str, list[Mutant]] = {
                 ),
             ),
         ),
+        Mutant(
+            "the cache stored on the model and reused by the next call",
+            (
+                (
+                    "    cache = KVCache(len(model.trf_blocks)) if use_cache else None\n",
+                    '    if use_cache and getattr(model, "kv_cache", None) is None:\n'
+                    "        model.kv_cache = KVCache(len(model.trf_blocks))\n"
+                    "    cache = model.kv_cache if use_cache else None\n",
+                ),
+            ),
+        ),
+        Mutant(
+            "eos checked with `if eos_id:`, so an eos_id of 0 never stops generation",
+            (
+                (
+                    "if eos_id is not None and (next_token == eos_id).all():",
+                    "if eos_id and (next_token == eos_id).all():",
+                ),
+            ),
+        ),
     ],
     "ch08.load_llama_weights": [
         Mutant(
@@ -998,6 +1117,61 @@ MUTANTS: dict[str, list[Mutant]] = {
         Mutant(
             "the embedding not loaded",
             (('    model.tok_emb.weight = assign(model.tok_emb.weight, "model.embed_tokens.weight")\n', ""),),
+        ),
+        Mutant(
+            "weights copied in place with copy_ and no shape check: a (1, n) tensor broadcasts, other mismatches raise RuntimeError",
+            (
+                (
+                    "        tensor = params[name]\n"
+                    "        if parameter.shape != tensor.shape:\n"
+                    '            raise ValueError(f"{name}: shape {tuple(tensor.shape)} does not match the model\'s {tuple(parameter.shape)}")\n'
+                    "        return nn.Parameter(tensor.detach().clone().to(parameter.dtype))\n",
+                    "        tensor = params[name]\n"
+                    "        with torch.no_grad():\n"
+                    "            parameter.copy_(tensor)\n"
+                    "        return parameter\n",
+                ),
+            ),
+        ),
+        Mutant(
+            "copy_'s RuntimeError turned into a ValueError, relying on copy_ to notice mismatches (a (1, n) tensor broadcasts silently)",
+            (
+                (
+                    "        tensor = params[name]\n"
+                    "        if parameter.shape != tensor.shape:\n"
+                    '            raise ValueError(f"{name}: shape {tuple(tensor.shape)} does not match the model\'s {tuple(parameter.shape)}")\n'
+                    "        return nn.Parameter(tensor.detach().clone().to(parameter.dtype))\n",
+                    "        tensor = params[name]\n"
+                    "        try:\n"
+                    "            with torch.no_grad():\n"
+                    "                parameter.copy_(tensor)\n"
+                    "        except RuntimeError as exc:\n"
+                    '            raise ValueError(f"{name}: {exc}") from exc\n'
+                    "        return parameter\n",
+                ),
+            ),
+        ),
+        Mutant(
+            "the shape checked with assert instead of raising a ValueError",
+            (
+                (
+                    '        if parameter.shape != tensor.shape:\n            raise ValueError(f"{name}: shape',
+                    '        assert parameter.shape == tensor.shape, (f"{name}: shape',
+                ),
+            ),
+        ),
+        Mutant(
+            "the ValueError does not say which tensor has the wrong shape",
+            (
+                (
+                    'raise ValueError(f"{name}: shape {tuple(tensor.shape)}',
+                    'raise ValueError(f"shape {tuple(tensor.shape)}',
+                ),
+            ),
+        ),
+        Mutant(
+            "sizes compared with numel() instead of shapes: a transposed matrix passes",
+            (("if parameter.shape != tensor.shape:", "if parameter.numel() != tensor.numel():"),),
         ),
     ],
     "ch08.llama3_tokenizer": [
@@ -1140,6 +1314,10 @@ MUTANTS: dict[str, list[Mutant]] = {
                     'return tokens + self.encode_message({"role": "assistant", "content": ""})',
                 ),
             ),
+        ),
+        Mutant(
+            "reserved tokens up to 251: 257 special tokens",
+            (("for i in range(5, 251))]", "for i in range(5, 252))]"),),
         ),
     ],
 }

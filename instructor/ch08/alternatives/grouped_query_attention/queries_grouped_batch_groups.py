@@ -1,11 +1,15 @@
-"""queries grouped as (batch, groups, group_size, ...) against unrepeated keys; an additive -inf triangle"""
+"""queries grouped as (batch, groups, group_size, ...) against unrepeated keys; an additive -inf triangle; sizes checked in a loop"""
 
 
 class GroupedQueryAttention(nn.Module):
     def __init__(self, d_in: int, d_out: int, num_heads: int, num_kv_groups: int, dtype=None):
         super().__init__()
-        assert d_out % num_heads == 0, "d_out must be divisible by num_heads"
-        assert num_heads % num_kv_groups == 0, "num_heads must be divisible by num_kv_groups"
+        for total, parts, what in (
+            (d_out, num_heads, "d_out by num_heads"),
+            (num_heads, num_kv_groups, "num_heads by num_kv_groups"),
+        ):
+            if total % parts != 0:
+                raise ValueError(f"{what}: {total} is not divisible by {parts}")
         self.num_heads = num_heads
         self.num_kv_groups = num_kv_groups
         self.head_dim = d_out // num_heads
