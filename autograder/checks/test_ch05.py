@@ -18,10 +18,12 @@ from __future__ import annotations
 import contextlib
 import io
 import math
+import os
 
 import pytest
 import torch
 import torch.nn.functional as F
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from autograder.checks.modules import load_parameters, parameter_state
 from autograder.checks.toy_models import (
@@ -40,6 +42,7 @@ from autograder.checks.training_setups import (
     training_run,
 )
 from autograder.compare import (
+    CheckFailure,
     expect,
     expect_close,
     expect_equal_tensor,
@@ -119,24 +122,37 @@ def _round_trip_ids(gpt2) -> list[int]:
     return gpt2.encode(ROUND_TRIP_TEXT, allowed_special={"<|endoftext|>"})
 
 
+def decoded_or_raised(sub, ids: torch.Tensor, gpt2) -> dict:
+    """Produce: the student's text of `ids`, or the name of the error token_ids_to_text raised instead."""
+    try:
+        return {"text": sub.token_ids_to_text(ids, gpt2), "raised": None}
+    except Exception as exc:  # noqa: BLE001 - any failure on a valid input is the student's to fix
+        return {"text": None, "raised": type(exc).__name__}
+
+
 def _decoded_texts(sub, gpt2):
-    """The student's text of the ids as a (1, num_tokens) batch, as a plain (num_tokens,) tensor and of
-    the first token alone as a (1, 1) batch; for the last, the name of the error it raised instead, if any."""
+    """The student's text of the ids as a (1, num_tokens) batch, as a plain (num_tokens,) tensor, and of
+    the first token alone as a (1, 1) batch and as a (1,) tensor; for the last three, the name of the error
+    it raised instead, if any (`decoded_or_raised`)."""
     ids = _round_trip_ids(gpt2)
     batch = sub.token_ids_to_text(torch.tensor([ids]), gpt2)
     expect_type(batch, str, "token_ids_to_text(...)")
-    plain = sub.token_ids_to_text(torch.tensor(ids), gpt2)
-    try:
-        single, single_raised = sub.token_ids_to_text(torch.tensor([ids[:1]]), gpt2), None
-    except Exception as exc:  # noqa: BLE001 - any failure on a one-token batch is the student's to fix
-        single, single_raised = None, type(exc).__name__
-    return {"batch": batch, "plain": plain, "single": single, "single_raised": single_raised}
+    return {
+        "batch": batch,
+        "plain": decoded_or_raised(sub, torch.tensor(ids), gpt2),
+        "single": decoded_or_raised(sub, torch.tensor([ids[:1]]), gpt2),
+        "single_plain": decoded_or_raised(sub, torch.tensor(ids[:1]), gpt2),
+    }
+
+
+# (shape of the one-token input, its name) in the order _decoded_texts decodes them.
+SINGLE_TOKEN_INPUTS = (("single", "(1, 1) batch"), ("single_plain", "(1,) tensor"))
 
 
 @token_conversion
 @split(produce=_decoded_texts)
 def test_token_ids_to_text_round_trips(outputs, gpt2):
-    """decodes a (1, num_tokens) batch, a plain (num_tokens,) tensor and a one-token batch back to the text"""
+    """decodes a (1, num_tokens) batch, a plain (num_tokens,) tensor and a single token, (1, 1) or (1,), back to the text"""
     ids = _round_trip_ids(gpt2)
     decoded = outputs["batch"]
     expect_type(decoded, str, "token_ids_to_text(...)")
@@ -144,20 +160,66 @@ def test_token_ids_to_text_round_trips(outputs, gpt2):
         decoded == ROUND_TRIP_TEXT,
         f"token_ids_to_text of a (1, {len(ids)}) batch gave {decoded[:40]!r}; expected the original text",
     )
-    decoded = outputs["plain"]
+    plain = outputs["plain"]
+    expect_type(plain, dict, f"token_ids_to_text of a ({len(ids)},) tensor")
+    if plain["raised"] is not None:
+        fail(
+            f"token_ids_to_text of a ({len(ids)},) tensor raised {plain['raised']}: a plain (num_tokens,) tensor, "
+            "without a batch dimension, must decode too"
+        )
+    decoded = plain["text"]
+    expect_type(decoded, str, f"token_ids_to_text of a ({len(ids)},) tensor")
     expect(
         decoded == ROUND_TRIP_TEXT,
         f"token_ids_to_text of a ({len(ids)},) tensor gave {decoded[:40]!r}; expected the original text",
     )
     first = gpt2.decode(ids[:1])
-    if outputs["single_raised"] is not None:
-        fail(
-            f"token_ids_to_text of a (1, 1) batch, a single token, raised {outputs['single_raised']}: a one-token "
-            "text must decode too"
+    for key, shape in SINGLE_TOKEN_INPUTS:
+        result = outputs[key]
+        expect_type(result, dict, f"token_ids_to_text of a {shape}")
+        if result["raised"] is not None:
+            fail(
+                f"token_ids_to_text of a {shape}, a single token, raised {result['raised']}: a one-token text must "
+                "decode too (a tensor that loses all its dimensions has no list of ids)"
+            )
+        decoded = result["text"]
+        expect(
+            decoded == first, f"token_ids_to_text of a {shape}, a single token, gave {decoded!r}; expected {first!r}"
         )
-    decoded = outputs["single"]
-    expect(
-        decoded == first, f"token_ids_to_text of a (1, 1) batch, a single token, gave {decoded!r}; expected {first!r}"
+
+
+# Each of the llama and the two CJK characters is one character whose UTF-8 bytes GPT-2 spreads over 2 or 3 tokens.
+SPLIT_TEXT = "A llama 🦙 reads 語 and 猫."
+
+
+def expect_split_characters_decoded(decoded: str, text: str, split_characters, what: str) -> None:
+    """Compare: `decoded` is `text`, in which each of `split_characters` spans several tokens; names the
+    replacement characters or the gaps of token-by-token decoding."""
+    expect_type(decoded, str, what)
+    if "\ufffd" in decoded and "\ufffd" not in text:
+        fail(
+            f"{what} gave replacement characters (\ufffd): the UTF-8 bytes of one character can span several "
+            "tokens, which alone are no valid text; decode all the ids in one call, not token by token"
+        )
+    if decoded != text and decoded == "".join(c for c in text if c not in split_characters):
+        fail(
+            f"{what} dropped the characters whose UTF-8 bytes span several tokens: decoding each token's bytes "
+            "on its own loses them; decode all the ids in one call"
+        )
+    expect(decoded == text, f"{what} does not give back the original text")
+
+
+def _split_character_text(sub, gpt2):
+    return sub.token_ids_to_text(torch.tensor([gpt2.encode(SPLIT_TEXT)]), gpt2)
+
+
+@token_conversion
+@split(produce=_split_character_text)
+def test_token_ids_to_text_decodes_characters_split_over_tokens(outputs, gpt2):
+    """a character whose bytes span several tokens decodes whole: the sequence is decoded at once"""
+    expect_type(outputs, str, "token_ids_to_text(...)")
+    expect_split_characters_decoded(
+        outputs, SPLIT_TEXT, "🦙語猫", f"token_ids_to_text of the ids of {SPLIT_TEXT!r} ({outputs!r})"
     )
 
 
@@ -261,11 +323,33 @@ def _averaging_model() -> TinyLanguageModel:
     return TinyLanguageModel(len(ALPHABET), CONTEXT, seed=6)
 
 
+def loader_loss(value, what: str) -> dict:
+    """Produce: a calc_loss_loader result as {"value": float, "is_float": whether it was a Python float,
+    "type": the name of its type} (fails naming `what` unless it is a number or a one-element tensor)."""
+    return {
+        "value": expect_number(value, what),
+        "is_float": isinstance(value, float),
+        "type": type(value).__name__,
+    }
+
+
+def expect_float_loss(result, what: str) -> float:
+    """Compare: a `loader_loss` result was a Python float; returns its value."""
+    expect_type(result, dict, what)
+    got = expect_number(result["value"], what)
+    if result["is_float"] is not True:
+        fail(
+            f"{what} returned a {result['type']}; return a Python float, as the text asks: take .item() of each "
+            "batch loss (or of the average), so the result holds no tensor and no graph"
+        )
+    return got
+
+
 def _loader_averages(sub):
-    """The student's calc_loss_loader of the 5-batch loader for each of AVERAGED_NUM_BATCHES, as floats."""
+    """The student's calc_loss_loader of the 5-batch loader for each of AVERAGED_NUM_BATCHES (`loader_loss`)."""
     model, batches = _averaging_model(), _loader_case(5)
     return [
-        expect_number(
+        loader_loss(
             sub.calc_loss_loader(batches, model, "cpu", num_batches=num_batches),
             f"calc_loss_loader(..., num_batches={num_batches})",
         )
@@ -283,7 +367,8 @@ def test_calc_loss_loader_averages_the_first_num_batches(outputs):
     expect_list(outputs, len(AVERAGED_NUM_BATCHES), "the calc_loss_loader results")
     for num_batches, value in zip(AVERAGED_NUM_BATCHES, outputs, strict=True):
         what = f"num_batches={num_batches}"
-        got = expect_number(value, f"calc_loss_loader(..., {what})")
+        expect_type(value, dict, f"calc_loss_loader(..., {what})")
+        got = expect_number(value["value"], f"calc_loss_loader(..., {what})")
         if num_batches == 2 and math.isclose(got, sum(losses) / 5, rel_tol=1e-5):
             fail("calc_loss_loader(..., num_batches=2) averaged every batch: stop after num_batches batches")
         if num_batches == 2 and math.isclose(got, sum(losses[:2]) / 5, rel_tol=1e-5):
@@ -292,6 +377,7 @@ def test_calc_loss_loader_averages_the_first_num_batches(outputs):
             math.isclose(got, expected[num_batches], rel_tol=1e-5, abs_tol=1e-6),
             f"calc_loss_loader(..., {what}) over 5 batches gave {got:.6f}; expected {expected[num_batches]:.6f}",
         )
+        expect_float_loss(value, f"calc_loss_loader(..., {what})")
 
 
 def _capping_case():
@@ -301,7 +387,7 @@ def _capping_case():
 
 def _capped_loss(sub):
     model, batches = _capping_case()
-    return expect_number(
+    return loader_loss(
         sub.calc_loss_loader(batches, model, "cpu", num_batches=10), "calc_loss_loader(..., num_batches=10)"
     )
 
@@ -312,7 +398,8 @@ def test_calc_loss_loader_caps_num_batches_at_the_loader_length(outputs):
     """num_batches larger than len(data_loader) averages every batch"""
     model, batches = _capping_case()
     losses = [float(_batch_loss(model, x, y)) for x, y in batches]
-    got = expect_number(outputs, "calc_loss_loader(..., num_batches=10)")
+    expect_type(outputs, dict, "calc_loss_loader(..., num_batches=10)")
+    got = expect_number(outputs["value"], "calc_loss_loader(..., num_batches=10)")
     if math.isclose(got, sum(losses) / 10, rel_tol=1e-5):
         fail(
             "calc_loss_loader(..., num_batches=10) on a 3-batch loader divided by 10: use min(num_batches, len(data_loader))"
@@ -321,6 +408,7 @@ def test_calc_loss_loader_caps_num_batches_at_the_loader_length(outputs):
         math.isclose(got, sum(losses) / 3, rel_tol=1e-5),
         f"calc_loss_loader(..., num_batches=10) on a 3-batch loader gave {got:.6f}; expected {sum(losses) / 3:.6f}",
     )
+    expect_float_loss(outputs, "calc_loss_loader(..., num_batches=10)")
 
 
 # The num_batches of the empty loader's calc_loss_loader calls.
@@ -329,17 +417,18 @@ EMPTY_NUM_BATCHES = (None, 3)
 
 def _empty_loader_losses(sub):
     """For each of EMPTY_NUM_BATCHES, the student's calc_loss_loader of an empty loader:
-    {"raised": "ZeroDivisionError", "value": None} where it divided by zero, else {"raised": None, "value": float}."""
+    {"raised": "ZeroDivisionError"} where it divided by zero, else {"raised": None, "result": `loader_loss`}."""
     model = TinyLanguageModel(len(ALPHABET), CONTEXT, seed=9)
     losses = []
     for num_batches in EMPTY_NUM_BATCHES:
         try:
             value = sub.calc_loss_loader([], model, "cpu", num_batches=num_batches)
         except ZeroDivisionError:
-            losses.append({"raised": "ZeroDivisionError", "value": None})
+            losses.append({"raised": "ZeroDivisionError", "result": None})
             continue
-        got = expect_number(value, f"calc_loss_loader([], ..., num_batches={num_batches})")
-        losses.append({"raised": None, "value": got})
+        losses.append(
+            {"raised": None, "result": loader_loss(value, f"calc_loss_loader([], ..., num_batches={num_batches})")}
+        )
     return losses
 
 
@@ -353,29 +442,149 @@ def test_calc_loss_loader_of_an_empty_loader_is_nan(outputs):
             fail(
                 f"calc_loss_loader([], ..., num_batches={num_batches}) divided by zero: return float('nan') for an empty loader"
             )
-        got = expect_number(result["value"], f"calc_loss_loader([], ..., num_batches={num_batches})")
-        expect(math.isnan(got), f"calc_loss_loader([], ..., num_batches={num_batches}) gave {got}; expected nan")
+        what = f"calc_loss_loader([], ..., num_batches={num_batches})"
+        expect_type(result["result"], dict, what)
+        got = expect_number(result["result"]["value"], what)
+        expect(math.isnan(got), f"{what} gave {got}; expected nan")
+        expect_float_loss(result["result"], what)
 
 
 # ---------------------------------------------------------------- ch05.train_loop
 
 
-def _run_training(function, run: TrainingRun, **kwargs) -> tuple[tuple, StepLog, str]:
-    """Calls a training function the way the book does; returns its results, the step log and what it printed."""
+@contextlib.contextmanager
+def optimizers_built():
+    """Produce: a list that collects the class name of every optimizer constructed inside the block."""
+    built: list[str] = []
+    original_init = torch.optim.Optimizer.__init__
+
+    def init(optimizer, *args, **kwargs) -> None:
+        built.append(type(optimizer).__name__)
+        original_init(optimizer, *args, **kwargs)
+
+    torch.optim.Optimizer.__init__ = init
+    try:
+        yield built
+    finally:
+        torch.optim.Optimizer.__init__ = original_init
+
+
+@contextlib.contextmanager
+def watched_training(run: TrainingRun):
+    """Produce: watches a training function at work on `run` from outside, in a dict filled as it goes.
+
+    "steps": the optimizer steps of any optimizer; "foreign_steps": those of an optimizer other than
+    run.optimizer; "built": the class names of the optimizers constructed meanwhile; "evaluated_after":
+    for every forward call on the first validation batch (one per evaluation), the optimizer steps taken
+    before it; "handed_over_training": whether the model was in train mode when training began;
+    "training_modes": whether the model was in train mode at each forward call with gradients.
+    """
+    watch = {
+        "steps": 0,
+        "foreign_steps": 0,
+        "built": [],
+        "evaluated_after": [],
+        "handed_over_training": run.model.training,
+        "training_modes": [],
+    }
+    first_val_inputs = next(iter(run.val_loader))[0]
+
+    def before_step(optimizer, args, kwargs) -> None:
+        watch["steps"] += 1
+        watch["foreign_steps"] += optimizer is not run.optimizer
+
+    def before_forward(module, args) -> None:
+        if torch.is_grad_enabled():
+            watch["training_modes"].append(module.training)
+        inputs = args[0] if args else None
+        if (
+            isinstance(inputs, torch.Tensor)
+            and inputs.shape == first_val_inputs.shape
+            and torch.equal(inputs.cpu(), first_val_inputs)
+        ):
+            watch["evaluated_after"].append(watch["steps"])
+
+    step_hook = register_optimizer_step_pre_hook(before_step)
+    forward_hook = run.model.register_forward_pre_hook(before_forward)
+    try:
+        with optimizers_built() as watch["built"]:
+            yield watch
+    finally:
+        step_hook.remove()
+        forward_hook.remove()
+
+
+def run_training_function(function, run: TrainingRun, **kwargs) -> tuple[tuple, StepLog, str, dict]:
+    """Calls a training function the way the book does; returns its results, the step log, what it printed
+    and what `watched_training` saw. An error raised after the function built an optimizer of its own
+    fails the check naming that."""
     log = StepLog(run)
     printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        results = function(
-            run.model,
-            run.train_loader,
-            run.val_loader,
-            run.optimizer,
-            "cpu",
-            start_context=run.start_context,
-            tokenizer=run.tokenizer,
-            **kwargs,
+    with watched_training(run) as watch, contextlib.redirect_stdout(printed):
+        try:
+            results = function(
+                run.model,
+                run.train_loader,
+                run.val_loader,
+                run.optimizer,
+                "cpu",
+                start_context=run.start_context,
+                tokenizer=run.tokenizer,
+                **kwargs,
+            )
+        except CheckFailure:
+            raise
+        except Exception as exc:
+            if watch["built"]:
+                fail(
+                    f"{getattr(function, '__name__', 'the training function')} built a new {watch['built'][0]} "
+                    f"instead of training with the optimizer it was given, then raised {type(exc).__name__}: {exc}"
+                )
+            raise
+    return results, log, printed.getvalue(), watch
+
+
+def expect_first_step_in_train_mode(training_modes: list, handed_over_training: bool, what: str) -> None:
+    """Compare: a model handed over in eval mode took its first training step in train mode.
+
+    training_modes: whether the model was in train mode at each forward call with gradients."""
+    expect_type(training_modes, list, f"the modes of {what}'s training steps")
+    if handed_over_training is False and training_modes and training_modes[0] is not True:
+        fail(
+            f"{what} took its first training step in eval mode (dropout off): the model came in eval mode; "
+            "put it in train mode (model.train()) at the start of every epoch"
         )
-    return results, log, printed.getvalue()
+
+
+def expect_training_conduct(watch: dict, what: str, eval_freq: int, batches: int, epochs: int) -> None:
+    """Compare: the training function (`watched_training`) put a model handed over in eval mode into train
+    mode before training, stepped only the optimizer it was given, and evaluated after every step whose
+    number, from 0 over all epochs of `batches` batches, is a multiple of eval_freq."""
+    expect_type(watch, dict, f"what {what} did")
+    expect_first_step_in_train_mode(watch["training_modes"], watch["handed_over_training"], what)
+    if watch["foreign_steps"]:
+        fail(
+            f"{what} took {watch['foreign_steps']} of its {watch['steps']} optimizer steps with an optimizer it "
+            f"built ({', '.join(dict.fromkeys(watch['built'])) or 'a new one'}) instead of the one it was given: a "
+            "new optimizer loses the caller's settings and restarts AdamW's moving averages; step the optimizer passed in"
+        )
+    evaluated = sorted(set(watch["evaluated_after"]))  # an evaluation may run the first validation batch twice
+    expected = [step + 1 for step in range(batches * epochs) if step % eval_freq == 0]
+    if not evaluated or evaluated == expected:
+        return
+    if evaluated == [after - 1 for after in expected]:
+        fail(f"{what} evaluated before the optimizer step of each evaluation step: evaluate after optimizer.step()")
+    per_epoch = [epoch * batches + i + 1 for epoch in range(epochs) for i in range(batches) if i % eval_freq == 0]
+    if evaluated == per_epoch:
+        fail(
+            f"{what} numbers the steps from 0 again in every epoch (eval_freq={eval_freq}, {batches} batches per "
+            "epoch): number them from 0 once, across all epochs, and evaluate when that number is a multiple of eval_freq"
+        )
+    steps = ", ".join(str(after - 1) for after in evaluated[:6]) + (", ..." if len(evaluated) > 6 else "")
+    fail(
+        f"{what} evaluated after the steps numbered {steps} (from 0 over all epochs) with eval_freq={eval_freq}: "
+        "evaluate after every step whose number is a multiple of eval_freq, step 0 included"
+    )
 
 
 def _expect_results(results, count: int, what: str) -> list[list[float]]:
@@ -391,7 +600,7 @@ def _recorded_run(function, run: TrainingRun, case: dict, what: str, settings: t
     """Produce: `run` trained by the student's training function with the `settings` of a recorded case.
     Its results as lists of floats, the step log's gradient norms and learning rates (the first parameter
     group's and every group's, per step), the final weights and what it printed."""
-    results, log, printed = _run_training(function, run, **{name: case[name] for name in settings})
+    results, log, printed, watch = run_training_function(function, run, **{name: case[name] for name in settings})
     return {
         "results": _expect_results(results, len(case["results"]), what),
         "grad_norms": log.grad_norms,
@@ -399,6 +608,7 @@ def _recorded_run(function, run: TrainingRun, case: dict, what: str, settings: t
         "group_lrs": log.group_lrs,
         "state": parameter_state(run.model),
         "printed": printed,
+        "watch": watch,
     }
 
 
@@ -406,6 +616,9 @@ def _expect_recorded_run(outputs: dict, case: dict, what: str, names: tuple) -> 
     """Compares a training run (`_recorded_run`) with the reference's: evaluation steps, tokens seen,
     losses, gradients, weights, samples."""
     expected = case["results"]
+    batches = len(training_run(seed=case["seed"]).train_loader)
+    epochs = case["num_epochs"] if "num_epochs" in case else case["n_epochs"]
+    expect_training_conduct(outputs["watch"], what, case["eval_freq"], batches, epochs)
     got = _expect_results(outputs["results"], len(expected), what)
     grad_norms = outputs["grad_norms"]
     evals = len(expected[0])
@@ -417,7 +630,6 @@ def _expect_recorded_run(outputs: dict, case: dict, what: str, names: tuple) -> 
                 "is a multiple of eval_freq"
             )
     steps = len(case["grad_norms"])
-    batches = len(training_run(seed=case["seed"]).train_loader)
     expect(
         len(grad_norms) == steps,
         f"{what} made {len(grad_norms)} optimizer steps; expected {steps} (one per batch, {batches} batches per epoch)",
@@ -479,7 +691,7 @@ def _lowering_run() -> TrainingRun:
 def _trained_weights(sub):
     """The model's parameters after 3 epochs of the student's train_model_simple."""
     run = _lowering_run()
-    _run_training(sub.train_model_simple, run, num_epochs=3, eval_freq=100, eval_iter=1)
+    run_training_function(sub.train_model_simple, run, num_epochs=3, eval_freq=100, eval_iter=1)
     return parameter_state(run.model)
 
 
@@ -521,16 +733,22 @@ def _expect_modes(calls: list, what: str) -> None:
 
 
 def _modes_of_training(sub):
+    """The model's calls and mode (`_calls_and_mode`) after training with the student's train_model_simple,
+    the model handed over in eval mode."""
     run = training_run(seed=12, drop_rate=0.5)
-    _run_training(sub.train_model_simple, run, num_epochs=2, eval_freq=2, eval_iter=1)
+    run.model.eval()
+    run_training_function(sub.train_model_simple, run, num_epochs=2, eval_freq=2, eval_iter=1)
     return _calls_and_mode(run)
 
 
 @train_loop
 @split(produce=_modes_of_training)
 def test_evaluation_runs_in_eval_mode_without_gradients(outputs):
-    """evaluation and samples run in eval() under no_grad; training steps in train() with gradients"""
+    """evaluation and samples run in eval() under no_grad; training steps in train() with gradients, from the
+    first one on, though the model came in eval mode"""
     calls = outputs["calls"]
+    expect_type(calls, list, "the model's calls")
+    expect_first_step_in_train_mode([training for training, grad in calls if grad], False, "train_model_simple")
     expect(
         any(not grad for _, grad in calls),
         "train_model_simple never ran the model without gradients: evaluate and generate samples under torch.no_grad()",
@@ -791,7 +1009,8 @@ EOS_KWARGS = ({}, {"temperature": 0.5}, {"temperature": 1.0, "top_k": 2})
 
 
 def _eos_runs(sub):
-    """The student's generate on a counting model with eos_id=7, for each of EOS_KWARGS, and without eos_id."""
+    """The student's generate on a counting model with eos_id=7 from [[2, 3]] and with eos_id=0 from [[8, 9]]
+    (12 tokens, so 0 follows 11), for each of EOS_KWARGS, and without eos_id."""
     model = CountingModel(12)
     stopped = [
         _tensor(
@@ -799,14 +1018,35 @@ def _eos_runs(sub):
         )
         for kwargs in EOS_KWARGS
     ]
+    stopped_at_zero = [
+        _tensor(
+            sub.generate(model, torch.tensor([[8, 9]]), 8, 4, eos_id=0, **kwargs), f"generate(..., eos_id=0, {kwargs})"
+        )
+        for kwargs in EOS_KWARGS
+    ]
     unstopped = _tensor(sub.generate(model, torch.tensor([[2, 3]]), 8, 4), "generate(...) without eos_id")
-    return {"with_eos": stopped, "without_eos": unstopped}
+    return {"with_eos": stopped, "with_eos_zero": stopped_at_zero, "without_eos": unstopped}
+
+
+def expect_stopped_at_eos_zero(out, expected: torch.Tensor, what: str) -> None:
+    """Compare: `out` of generate(..., eos_id=0) on a counting model is `expected`, the prompt and the tokens
+    counted up to the vocabulary's last, after which the model gives token 0."""
+    expect_tensor(out, what)
+    length = expected.shape[1]
+    if out.dim() == 2 and out.shape[1] > length + 1 and out[0, length] == 0:
+        fail(
+            f"{what} did not stop when it drew token 0: 0 is an eos_id like any other, though Python reads it as "
+            "false; test whether eos_id is None, not whether it is truthy"
+        )
+    if out.dim() == 2 and out.shape[1] == length + 1 and out[0, -1] == 0:
+        fail("generate appended eos_id before stopping; stop without appending it")
+    expect_equal_tensor(out, expected, f"{what} on a model that counts up and wraps around to 0")
 
 
 @generate
 @split(produce=_eos_runs)
 def test_generate_stops_at_eos_without_appending_it(outputs):
-    """drawing eos_id ends generation before max_new_tokens, and eos_id is not in the output"""
+    """drawing eos_id, 0 included, ends generation before max_new_tokens, and eos_id is not in the output"""
     expect_list(outputs["with_eos"], len(EOS_KWARGS), "the generate results")
     for kwargs, out in zip(EOS_KWARGS, outputs["with_eos"], strict=True):
         expect_tensor(out, f"generate(..., eos_id=7, {kwargs})")
@@ -816,6 +1056,9 @@ def test_generate_stops_at_eos_without_appending_it(outputs):
         if out.shape[1] == 10:
             fail("generate did not stop at eos_id: after drawing it, return at once")
         expect_equal_tensor(out, expected, f"generate(..., eos_id=7, {kwargs}) on a model that counts up from 3")
+    expect_list(outputs["with_eos_zero"], len(EOS_KWARGS), "the generate results with eos_id=0")
+    for kwargs, out in zip(EOS_KWARGS, outputs["with_eos_zero"], strict=True):
+        expect_stopped_at_eos_zero(out, torch.tensor([[8, 9, 10, 11]]), f"generate(..., eos_id=0, {kwargs})")
     expect_equal_tensor(
         outputs["without_eos"], torch.tensor([[2, 3, 4, 5, 6, 7, 8, 9, 10, 11]]), "generate(...) without eos_id"
     )
@@ -903,7 +1146,18 @@ def _resumed_run(sub, tmp_path):
     _steps(original, batches[3:4])
 
     resumed = training_run(seed=23)  # other initial weights
-    returned = sub.load_checkpoint(resumed.model, resumed.optimizer, path)
+    with optimizers_built() as built:
+        try:
+            returned = sub.load_checkpoint(resumed.model, resumed.optimizer, path)
+        except CheckFailure:
+            raise
+        except Exception as exc:
+            if built:
+                fail(
+                    f"load_checkpoint built a new {built[0]} instead of restoring the optimizer it was given, then "
+                    f"raised {type(exc).__name__}: {exc}"
+                )
+            raise
     saved = torch.load(path, weights_only=True)
     restored = {name: tensor.clone() for name, tensor in resumed.model.state_dict().items()}
     observed = {
@@ -941,9 +1195,158 @@ def test_training_resumes_exactly_from_a_checkpoint(outputs):
         )
 
 
+def write_book_checkpoint(run: TrainingRun, path, **extra) -> None:
+    """Produce: writes `run`'s model and optimizer in the book's checkpoint format, with `extra` entries added."""
+    torch.save(
+        {"model_state_dict": run.model.state_dict(), "optimizer_state_dict": run.optimizer.state_dict(), **extra}, path
+    )
+
+
+# The train/eval mode of the model before load_checkpoint, for each load of the mode check.
+MODES_BEFORE_LOADING = (True, False)
+
+
+def _mode(training: bool) -> str:
+    return "train" if training else "eval"
+
+
+def _modes_after_loading(sub, tmp_path):
+    """For each of MODES_BEFORE_LOADING: whether the model is in train mode after the student's load_checkpoint
+    restored a checkpoint (written by the check) into it."""
+    path = tmp_path / "checkpoint.pth"
+    original = training_run(seed=24)
+    _steps(original, list(original.train_loader)[:2])
+    write_book_checkpoint(original, path)
+    modes = []
+    for training in MODES_BEFORE_LOADING:
+        resumed = training_run(seed=25)
+        resumed.model.train(training)
+        sub.load_checkpoint(resumed.model, resumed.optimizer, path)
+        modes.append(resumed.model.training)
+    return modes
+
+
+def expect_modes_kept(modes_after, modes_before) -> None:
+    """Compare: after each load_checkpoint the model was in the mode it was in before."""
+    expect_list(modes_after, len(modes_before), "the modes after load_checkpoint")
+    for before, after in zip(modes_before, modes_after, strict=True):
+        if after is not before:
+            fail(
+                f"load_checkpoint put a model that was in {_mode(before)} mode into {_mode(after)} mode: restore the "
+                "weights and the optimizer only, and leave the model's mode to the caller"
+            )
+
+
+@checkpoint
+@split(produce=_modes_after_loading)
+def test_load_checkpoint_keeps_the_models_mode(outputs):
+    """a model in train mode stays in train mode after loading, one in eval mode in eval mode"""
+    expect_modes_kept(outputs, MODES_BEFORE_LOADING)
+
+
+class RunsCode:
+    """A pickled instance of it calls os.mkdir(marker) when unpickled: stands for code a checkpoint file can carry.
+    Loading with weights_only=True refuses it before anything runs."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.mkdir, (self.marker,)
+
+
+def load_code_carrying_checkpoint(sub, tmp_path, seed: int, key: str = "note") -> dict:
+    """Produce: a checkpoint in the book's format with a `RunsCode` under `key`, passed to the student's
+    load_checkpoint after the same checkpoint without it loaded (so that refusing every file fails).
+    Returns the name of the error it raised (None if none) and whether the code ran."""
+    marker = tmp_path / f"code_ran_{seed}"
+    path, clean_path = tmp_path / f"carries_code_{seed}.pth", tmp_path / f"clean_{seed}.pth"
+    original = training_run(seed=seed)
+    write_book_checkpoint(original, clean_path)
+    write_book_checkpoint(original, path, **{key: RunsCode(str(marker))})
+    resumed = training_run(seed=seed + 1)
+    sub.load_checkpoint(resumed.model, resumed.optimizer, clean_path)
+    try:
+        sub.load_checkpoint(resumed.model, resumed.optimizer, path)
+    except Exception as exc:  # noqa: BLE001 - any refusal is the right reaction
+        raised = type(exc).__name__
+    else:
+        raised = None
+    return {"raised": raised, "code_ran": marker.exists()}
+
+
+def expect_code_refused(outputs) -> None:
+    """Compare: load_checkpoint raised on a file that carries code, and the code did not run."""
+    expect_type(outputs, dict, "what load_checkpoint did with a file that carries code")
+    if outputs["code_ran"] is not False:
+        fail(
+            "load_checkpoint ran code that a checkpoint file carried: a .pth file is a pickle, and torch.load with "
+            "weights_only=False runs whatever it holds; load with weights_only=True"
+        )
+    if outputs["raised"] is None:
+        fail(
+            "load_checkpoint returned normally from a file that carries code: let the error of "
+            "torch.load(..., weights_only=True) reach the caller instead of catching it"
+        )
+
+
+def _code_carrying_load(sub, tmp_path):
+    return load_code_carrying_checkpoint(sub, tmp_path, seed=26)
+
+
+@checkpoint
+@split(produce=_code_carrying_load)
+def test_load_checkpoint_refuses_a_file_that_carries_code(outputs):
+    """a checkpoint file whose pickle would run code makes load_checkpoint raise, and the code does not run"""
+    expect_code_refused(outputs)
+
+
 # ---------------------------------------------------------------- ch05.training_extras
 
 WARM_UP_STEPS = (0, 1, 5, 9)
+
+
+def schedule_mistakes(step: int, peak_lr: float, warmup_steps: int, total_steps: int, initial_lr: float, min_lr: float):
+    """(description, the rate that mistake gives at `step`) of known mistakes in learning_rate_at (None where
+    the mistake gives the right rate or no rate at all)."""
+    decay_steps = total_steps - warmup_steps
+    from_zero = peak_lr * step / warmup_steps if step < warmup_steps else None
+    early = None
+    if step >= warmup_steps and decay_steps > 1:
+        progress = (step - warmup_steps) / (decay_steps - 1)
+        early = min_lr + (peak_lr - min_lr) * 0.5 * (1 + math.cos(math.pi * progress))
+    return (
+        ("warms up from 0 instead of from initial_lr: step 0 has the rate initial_lr", from_zero),
+        (
+            "divides the decay's progress by total_steps - warmup_steps - 1 instead of total_steps - warmup_steps, "
+            "so the cosine reaches min_lr a step early",
+            early,
+        ),
+    )
+
+
+def expect_no_schedule_mistake(rates: dict, peak_lr, warmup_steps, total_steps, initial_lr, min_lr) -> None:
+    """Compare: fails naming a mistake of `schedule_mistakes` when every rate of `rates` (step -> the
+    student's rate) that differs from the right one is the rate that mistake gives."""
+
+    def right(step):
+        if step < warmup_steps:
+            return initial_lr + step * (peak_lr - initial_lr) / warmup_steps
+        progress = (step - warmup_steps) / (total_steps - warmup_steps)
+        return min_lr + (peak_lr - min_lr) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    wrong = {step: rate for step, rate in rates.items() if not math.isclose(rate, right(step), rel_tol=1e-6)}
+    if not wrong:
+        return
+    for index, (description, _) in enumerate(
+        schedule_mistakes(0, peak_lr, warmup_steps, total_steps, initial_lr, min_lr)
+    ):
+        given = {
+            step: schedule_mistakes(step, peak_lr, warmup_steps, total_steps, initial_lr, min_lr)[index][1]
+            for step in wrong
+        }
+        if all(value is not None and math.isclose(wrong[step], value, rel_tol=1e-6) for step, value in given.items()):
+            fail(f"learning_rate_at {description}")
 
 
 def _warm_up_rates(sub):
@@ -963,6 +1366,8 @@ def _warm_up_rates(sub):
 def test_learning_rate_warms_up_linearly(outputs):
     """from initial_lr at step 0 up by (peak_lr - initial_lr) / warmup_steps per step"""
     expect_list(outputs["rates"], len(WARM_UP_STEPS), "the learning_rate_at results")
+    rates = [expect_number(value, "a learning_rate_at result") for value in outputs["rates"]]
+    expect_no_schedule_mistake(dict(zip(WARM_UP_STEPS, rates, strict=True)), 1e-3, 10, 50, 1e-4, 1e-5)
     for step, value in zip(WARM_UP_STEPS, outputs["rates"], strict=True):
         got = expect_number(value, f"learning_rate_at({step}, ...)")
         expected = 1e-4 + step * (1e-3 - 1e-4) / 10
@@ -1003,6 +1408,9 @@ def _decay_rates(sub):
 def test_learning_rate_decays_along_a_cosine(outputs):
     """peak_lr when warm-up ends, the midpoint halfway through the decay, min_lr at total_steps"""
     expect_list(outputs["rates"], len(DECAY_CASES), "the learning_rate_at results")
+    rates = [expect_number(value, "a learning_rate_at result") for value in outputs["rates"]]
+    steps = [step for step, _, _ in DECAY_CASES]
+    expect_no_schedule_mistake(dict(zip(steps, rates, strict=True)), 1e-3, 10, 50, 1e-4, 1e-5)
     for (step, expected, when), value in zip(DECAY_CASES, outputs["rates"], strict=True):
         got = expect_number(value, f"learning_rate_at({step}, ...)")
         expect(
@@ -1061,7 +1469,7 @@ def _clipped_grad_norms(sub):
     """The gradient norm at each optimizer step of the student's train_model with warmup_steps=4, on a
     model whose gradients are far above norm 1."""
     run = training_run(seed=31, optimizer="sgd", lr=1e-3, weight_scale=8.0)
-    _, log, _ = _run_training(sub.train_model, run, n_epochs=2, eval_freq=100, eval_iter=1, warmup_steps=4)
+    _, log, _, _ = run_training_function(sub.train_model, run, n_epochs=2, eval_freq=100, eval_iter=1, warmup_steps=4)
     return log.grad_norms
 
 
@@ -1129,6 +1537,29 @@ def _expect_checkpoint_untouched(checkpoint_after: dict, case: dict) -> None:
         )
 
 
+def expect_every_block_loaded(state: dict, expected_state: dict) -> None:
+    """Compare: fails naming the transformer blocks that kept their own weights when every parameter of
+    those blocks, and nothing else, differs from `expected_state`."""
+    expect_type(state, dict, "the loaded model's parameters")
+
+    def loaded(name: str) -> bool:
+        actual, expected = state.get(name), expected_state[name]
+        return isinstance(actual, torch.Tensor) and actual.shape == expected.shape and torch.allclose(actual, expected)
+
+    wrong = {name for name in expected_state if not loaded(name)}
+    blocks = {}
+    for name in expected_state:
+        if name.startswith("trf_blocks."):
+            blocks.setdefault(int(name.split(".")[1]), set()).add(name)
+    missed = [index for index, names in sorted(blocks.items()) if names <= wrong]
+    if missed and wrong == set().union(*(blocks[index] for index in missed)):
+        listed = ", ".join(f"trf_blocks.{index} (GPT-2's h.{index})" for index in missed)
+        fail(
+            f"none of the parameters of {listed} were loaded, of the model's {len(blocks)} blocks: "
+            f"load every block, h.0 to h.{len(blocks) - 1}"
+        )
+
+
 def _diagnose_parameter(name: str, actual: torch.Tensor, expected: torch.Tensor, state: dict) -> str | None:
     """What a wrong parameter holds instead, when it is a known mix-up."""
     if actual.dim() == 2 and actual.shape == expected.T.shape and torch.allclose(actual, expected.T):
@@ -1175,6 +1606,7 @@ def test_loaded_gpt_matches_hugging_face_logits(outputs, recorded):
     case = recorded["gpt2"]
     _expect_checkpoint_untouched(outputs["checkpoint"], case)
     state = outputs["state"]
+    expect_every_block_loaded(state, case["gpt_state"])
     for name, expected in case["gpt_state"].items():
         actual = state[name]
         if actual.shape == expected.shape and torch.allclose(actual, expected):

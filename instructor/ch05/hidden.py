@@ -3,8 +3,6 @@ checkpoints drawn from the seed. Messages say what differs, never the inputs."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import math
 import random
 
@@ -13,19 +11,33 @@ import torch
 from autograder.checks.modules import parameter_state
 from autograder.checks.test_ch05 import (
     checkpoint,
+    decoded_or_raised,
+    expect_code_refused,
+    expect_every_block_loaded,
+    expect_float_loss,
+    expect_modes_kept,
+    expect_no_schedule_mistake,
+    expect_split_characters_decoded,
+    expect_stopped_at_eos_zero,
+    expect_training_conduct,
     generate,
+    load_code_carrying_checkpoint,
     load_gpt2_weights,
+    loader_loss,
     loss,
+    run_training_function,
     token_conversion,
     train_loop,
     training_extras,
+    write_book_checkpoint,
 )
-from autograder.checks.toy_models import FixedLogitsModel, TinyLanguageModel, WindowLanguageModel
+from autograder.checks.toy_models import CountingModel, FixedLogitsModel, TinyLanguageModel, WindowLanguageModel
 from autograder.checks.training_setups import ALPHABET, CONTEXT, TrainingRun, training_run
 from autograder.compare import (
     expect,
     expect_close,
     expect_equal_tensor,
+    expect_list,
     expect_number,
     expect_tensor,
     expect_type,
@@ -37,27 +49,53 @@ SAMPLED_TOKENS = 3000
 SAMPLED_VOCAB = 10
 CHECKPOINT_BATCHES = 5
 TOKEN_ID_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
+# Characters whose UTF-8 bytes GPT-2 spreads over two or three tokens, none of which decodes alone.
+SPLIT_CHARACTERS = ("\U0001f999", "\U0001f600", "\u8a9e", "\u03a9", "\ud55c", "\u732b", "\U0001d11e")
 
 
-def _text_case(seed):
+def _text_case(seed, gpt2):
+    """A random text of words, some <|endoftext|>, with a character split over tokens inserted at a random
+    place; and a random id of it whose token decodes alone (for a (1,) tensor)."""
     rng = random.Random(seed)
     words = ["every", " effort", " moves", "you", "<|endoftext|>", "\n", " 42", "!", " caf\u00e9", "  "]
-    return {"text": "".join(rng.choice(words) for _ in range(rng.randint(1, 12)))}
+    pieces = [rng.choice(words) for _ in range(rng.randint(1, 12))]
+    for _ in range(100):  # the first draw nearly always has both; a merge with a neighbour could spoil it
+        at = rng.randint(0, len(pieces))
+        text = "".join(pieces[:at] + [rng.choice(SPLIT_CHARACTERS)] + pieces[at:])
+        ids = gpt2.encode(text, allowed_special={"<|endoftext|>"})
+        whole = [i for i in ids if "\ufffd" not in gpt2.decode([i])]
+        if whole and len(whole) < len(ids):
+            return {"text": text, "single_id": rng.choice(whole)}
+    raise AssertionError(f"seed {seed}: no text with a character split over tokens")
 
 
 def _converted_text(sub, case, gpt2):
-    """The student's ids of the text and the text decoded back from those ids."""
+    """The student's ids of the text, the text decoded back from those ids, and the text of one id as a (1,) tensor."""
     ids = sub.text_to_token_ids(case["text"], gpt2)
-    return {"ids": ids, "text": sub.token_ids_to_text(ids, gpt2)}
+    return {
+        "ids": ids,
+        "text": sub.token_ids_to_text(ids, gpt2),
+        "single": decoded_or_raised(sub, torch.tensor([case["single_id"]]), gpt2),
+    }
 
 
 @token_conversion
 @split(setup=_text_case, produce=_converted_text)
 def test_token_conversion_agrees_with_reference(outputs, case, ref, gpt2):
-    """hidden: random texts, some with <|endoftext|>, to ids and back"""
+    """hidden: random texts, some with <|endoftext|>, all with a character split over tokens, to ids and back;
+    a random single id as a (1,) tensor"""
     expect_equal_tensor(outputs["ids"], ref.text_to_token_ids(case["text"], gpt2), "text_to_token_ids of a random text")
-    expect_type(outputs["text"], str, "token_ids_to_text(...)")
-    expect(outputs["text"] == case["text"], "token_ids_to_text does not give back the random text")
+    expect_split_characters_decoded(
+        outputs["text"], case["text"], SPLIT_CHARACTERS, "token_ids_to_text of a random text's ids"
+    )
+    single = outputs["single"]
+    expect_type(single, dict, "token_ids_to_text of a (1,) tensor")
+    if single["raised"] is not None:
+        fail(f"token_ids_to_text of a (1,) tensor holding a single id raised {single['raised']}")
+    expect(
+        single["text"] == ref.token_ids_to_text(torch.tensor([case["single_id"]]), gpt2),
+        "token_ids_to_text of a (1,) tensor holding a single id does not give that token's text",
+    )
 
 
 def _batches(rng: random.Random, vocab_size: int, count: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -86,7 +124,10 @@ def _losses(sub, case):
     return {
         "batch": sub.calc_loss_batch(x, y, model, "cpu"),
         "loader": [
-            sub.calc_loss_loader(case["batches"], model, "cpu", num_batches=num_batches)
+            loader_loss(
+                sub.calc_loss_loader(case["batches"], model, "cpu", num_batches=num_batches),
+                f"calc_loss_loader(..., num_batches={num_batches})",
+            )
             for num_batches in case["num_batches"]
         ],
     }
@@ -104,36 +145,24 @@ def test_losses_agree_with_reference(outputs, case, ref):
         f"calc_loss_batch on a {tuple(x.shape)} batch",
     )
     for num_batches, value in zip(case["num_batches"], outputs["loader"], strict=True):
-        got = expect_number(value, f"calc_loss_loader(..., num_batches={num_batches})")
+        expect_type(value, dict, f"calc_loss_loader(..., num_batches={num_batches})")
+        got = expect_number(value["value"], f"calc_loss_loader(..., num_batches={num_batches})")
         expected = ref.calc_loss_loader(batches, model, "cpu", num_batches=num_batches)
         expect(
             math.isclose(got, expected, rel_tol=1e-5),
             f"calc_loss_loader over {len(batches)} batches with "
             f"num_batches={num_batches} gave {got:.6f}; expected {expected:.6f}",
         )
-
-
-def _quiet(function, *args, **kwargs):
-    with contextlib.redirect_stdout(io.StringIO()):
-        return function(*args, **kwargs)
+        expect_float_loss(value, f"calc_loss_loader(..., num_batches={num_batches})")
 
 
 def _trained(function, case: dict) -> dict:
-    """Runs a training function on a fresh run built from case["run"] with case["settings"];
-    returns what it returned and the model's parameters afterwards."""
+    """Runs a training function on a fresh run built from case["run"] with case["settings"], its model handed
+    over in eval mode; returns what it returned, the model's parameters afterwards and what `watched_training` saw."""
     run = training_run(**case["run"])
-    result = _quiet(
-        function,
-        run.model,
-        run.train_loader,
-        run.val_loader,
-        run.optimizer,
-        "cpu",
-        start_context=run.start_context,
-        tokenizer=run.tokenizer,
-        **case["settings"],
-    )
-    return {"result": result, "params": parameter_state(run.model)}
+    run.model.eval()
+    result, _, _, watch = run_training_function(function, run, **case["settings"])
+    return {"result": result, "params": parameter_state(run.model), "watch": watch}
 
 
 def _numbers(values, what: str) -> list[float]:
@@ -144,8 +173,12 @@ def _numbers(values, what: str) -> list[float]:
     return [expect_number(value, f"an entry of {what}") for value in values]
 
 
-def _expect_same_run(outputs: dict, expected: dict, what: str) -> None:
-    """The submission's run (`_trained`) returned the reference's lists and left the same weights."""
+def _expect_same_run(outputs: dict, expected: dict, what: str, case: dict) -> None:
+    """The submission's run (`_trained`) stepped the optimizer it was given, evaluated at the right steps,
+    returned the reference's lists and left the same weights."""
+    settings = case["settings"]
+    epochs = settings["num_epochs"] if "num_epochs" in settings else settings["n_epochs"]
+    expect_training_conduct(outputs["watch"], what, settings["eval_freq"], case["run"]["train_batches"], epochs)
     got, expected_lists = outputs["result"], expected["result"]
     expect_type(got, (list, tuple), f"{what}'s result")
     expect(len(got) == len(expected_lists), f"{what} returned {len(got)} lists; expected {len(expected_lists)}")
@@ -156,8 +189,14 @@ def _expect_same_run(outputs: dict, expected: dict, what: str) -> None:
             len(values) == len(expected_values),
             f"{what}'s result {index} has {len(values)} entries; expected {len(expected_values)}",
         )
+        # Learning rates are far below the losses' tolerance: each list is compared on its own scale.
+        scale = min(1.0, max((abs(value) for value in expected_values), default=1.0))
         expect_close(
-            torch.tensor(values), torch.tensor(expected_values), f"{what}'s result {index}", atol=1e-4, rtol=1e-4
+            torch.tensor(values),
+            torch.tensor(expected_values),
+            f"{what}'s result {index}",
+            atol=1e-4 * scale,
+            rtol=1e-4,
         )
     for name, expected_param in expected["params"].items():
         expect_close(outputs["params"][name], expected_param, f"the model's {name} after {what}", atol=1e-4, rtol=1e-4)
@@ -165,8 +204,11 @@ def _expect_same_run(outputs: dict, expected: dict, what: str) -> None:
 
 def _simple_run_case(seed):
     rng = random.Random(seed)
-    settings = {"num_epochs": rng.randint(1, 3), "eval_freq": rng.randint(1, 4), "eval_iter": rng.randint(1, 3)}
-    batches, lr = rng.randint(2, 6), rng.choice([0.005, 0.02])
+    # Every seed has 2+ epochs, eval_freq 2+ and epochs whose length is no multiple of eval_freq, so that
+    # steps counted from 1, or from 0 again in every epoch, evaluate at other steps.
+    eval_freq = rng.randint(2, 4)
+    settings = {"num_epochs": rng.randint(2, 3), "eval_freq": eval_freq, "eval_iter": rng.randint(1, 3)}
+    batches, lr = rng.choice([b for b in range(2, 7) if b % eval_freq]), rng.choice([0.005, 0.02])
     return {"run": {"seed": seed % 1000, "lr": lr, "train_batches": batches}, "settings": settings}
 
 
@@ -178,19 +220,19 @@ def _simple_run(sub, case):
 @split(setup=_simple_run_case, produce=_simple_run)
 def test_train_model_simple_agrees_with_reference(outputs, case, ref):
     """hidden: a run with random epochs, eval_freq and eval_iter"""
-    _expect_same_run(outputs, _trained(ref.train_model_simple, case), "train_model_simple")
+    _expect_same_run(outputs, _trained(ref.train_model_simple, case), "train_model_simple", case)
 
 
 def _scheduled_run_case(seed):
     rng = random.Random(seed)
-    batches, epochs = rng.randint(2, 5), rng.randint(1, 3)
+    batches, epochs = rng.randint(2, 5), rng.randint(2, 3)  # 2+ epochs: total steps span every epoch
     settings = {
         "n_epochs": epochs,
         "eval_freq": rng.randint(1, 4),
         "eval_iter": rng.randint(1, 2),
-        "warmup_steps": rng.randint(1, batches * epochs - 1) if batches * epochs > 1 else 1,
-        "initial_lr": rng.choice([1e-4, 3e-5]),
-        "min_lr": rng.choice([1e-6, 1e-5]),
+        "warmup_steps": rng.randint(1, batches - 1),  # inside the first epoch: the decay spans every epoch
+        "initial_lr": rng.choice([1e-4, 5e-5]),  # never the defaults, so rates left at them show
+        "min_lr": rng.choice([5e-6, 1e-5]),
     }
     scale = rng.choice([1.0, 6.0])
     return {
@@ -207,7 +249,7 @@ def _scheduled_run(sub, case):
 @split(setup=_scheduled_run_case, produce=_scheduled_run)
 def test_train_model_agrees_with_reference(outputs, case, ref):
     """hidden: a run with random warm-up, epochs, learning rates and evaluation settings"""
-    _expect_same_run(outputs, _trained(ref.train_model, case), "train_model")
+    _expect_same_run(outputs, _trained(ref.train_model, case), "train_model", case)
 
 
 def _schedule_case(seed):
@@ -225,8 +267,15 @@ def _rate_at(function, step: int, case: dict):
 
 
 def _rates(sub, case):
-    """The student's learning rate at every step of the run, its last included."""
-    return {"rates": [_rate_at(sub.learning_rate_at, step, case) for step in range(case["total"] + 1)]}
+    """The student's learning rate at every step of the run, its last included; at a step where
+    learning_rate_at raised an error, the error's name instead (as {"raised": name})."""
+    rates = []
+    for step in range(case["total"] + 1):
+        try:
+            rates.append(_rate_at(sub.learning_rate_at, step, case))
+        except ArithmeticError as exc:
+            rates.append({"raised": type(exc).__name__})
+    return {"rates": rates}
 
 
 @training_extras
@@ -234,7 +283,20 @@ def _rates(sub, case):
 def test_learning_rate_agrees_with_reference(outputs, case, ref):
     """hidden: the schedule at every step of a random run length"""
     total, warmup = case["total"], case["warmup"]
-    for step, value in enumerate(outputs["rates"]):
+    rates = outputs["rates"]
+    expect_list(rates, total + 1, "the learning rates of every step")
+    for step, value in enumerate(rates):
+        if isinstance(value, dict):
+            fail(f"learning_rate_at raised {value.get('raised')} at step {step} of {total} ({warmup} warm-up steps)")
+    expect_no_schedule_mistake(
+        {step: expect_number(value, f"learning_rate_at({step}, ...)") for step, value in enumerate(rates)},
+        case["peak"],
+        warmup,
+        total,
+        case["initial"],
+        case["minimum"],
+    )
+    for step, value in enumerate(rates):
         got = expect_number(value, f"learning_rate_at({step}, ...)")
         expected = _rate_at(ref.learning_rate_at, step, case)
         expect(
@@ -251,6 +313,9 @@ def _generate_case(seed):
     steps = rng.randint(1, 8)
     logits = torch.randn(SAMPLED_VOCAB) * 1.5
     k, temperature = rng.randint(2, 5), rng.choice([0.7, 1.0, 1.8])
+    # A counting model gives token 0 after the vocabulary's last: the prompt ends `before` tokens short of it.
+    eos_vocab, before = rng.randint(5, 20), rng.randint(0, 4)
+    eos_prompt = [rng.randrange(eos_vocab) for _ in range(rng.randint(0, 3))] + [eos_vocab - 1 - before]
     return {
         "vocab": vocab,
         "context": context,
@@ -261,7 +326,32 @@ def _generate_case(seed):
         "top_k": k,
         "temperature": temperature,
         "sampling_seed": seed,
+        "eos_vocab": eos_vocab,
+        "eos_prompt": torch.tensor([eos_prompt]),
+        "eos_max_new_tokens": before + 1 + rng.randint(1, 5),
     }
+
+
+# The settings of the eos_id=0 runs, every one on every seed.
+EOS_ZERO_KWARGS = ({}, {"temperature": 0.8}, {"temperature": 1.0, "top_k": 3})
+
+
+def _eos_zero_runs(generate_function, case: dict) -> list:
+    """generate(..., eos_id=0) on a counting model, for each of EOS_ZERO_KWARGS."""
+    runs = []
+    for kwargs in EOS_ZERO_KWARGS:
+        torch.manual_seed(case["sampling_seed"])
+        runs.append(
+            generate_function(
+                CountingModel(case["eos_vocab"]),
+                case["eos_prompt"].clone(),
+                case["eos_max_new_tokens"],
+                4,
+                eos_id=0,
+                **kwargs,
+            )
+        )
+    return runs
 
 
 def _window_model(case: dict) -> WindowLanguageModel:
@@ -284,7 +374,7 @@ def _generated(sub, case):
         temperature=case["temperature"],
         top_k=case["top_k"],
     )
-    return {"greedy": greedy, "sampled": sampled}
+    return {"greedy": greedy, "sampled": sampled, "eos_zero": _eos_zero_runs(sub.generate, case)}
 
 
 def _expect_top_k_frequencies(out, logits: torch.Tensor, k: int, temperature: float) -> None:
@@ -315,9 +405,14 @@ def _expect_top_k_frequencies(out, logits: torch.Tensor, k: int, temperature: fl
 @generate
 @split(setup=_generate_case, produce=_generated)
 def test_generate_agrees_with_reference(outputs, case, ref):
-    """hidden: greedy continuations and the top-k distribution on random models"""
+    """hidden: greedy continuations and the top-k distribution on random models; eos_id=0 stops generation"""
     expect_equal_tensor(outputs["greedy"], _greedy(ref.generate, case), "greedy generate(...)")
     _expect_top_k_frequencies(outputs["sampled"], case["logits"], case["top_k"], case["temperature"])
+    expect_list(outputs["eos_zero"], len(EOS_ZERO_KWARGS), "the generate results with eos_id=0")
+    for kwargs, out, expected in zip(
+        EOS_ZERO_KWARGS, outputs["eos_zero"], _eos_zero_runs(ref.generate, case), strict=True
+    ):
+        expect_stopped_at_eos_zero(out, expected, f"generate(..., eos_id=0, {kwargs})")
 
 
 def _checkpoint_case(seed):
@@ -344,6 +439,50 @@ def _resumed_run(sub, case, tmp_path):
     sub.load_checkpoint(resumed.model, resumed.optimizer, tmp_path / "run.pth")
     _train_on(resumed, batches[case["split"] :])
     return {"params": parameter_state(resumed.model)}
+
+
+def _loading_case(seed):
+    rng = random.Random(seed)
+    modes = [True, False]
+    rng.shuffle(modes)
+    return {
+        "seed": seed % 1000,
+        "steps": rng.randint(0, 3),
+        "modes": modes,
+        "code_key": rng.choice(["note", "epoch", "config", "metadata"]),
+    }
+
+
+def _modes_after_loading(load_checkpoint, case: dict, tmp_path) -> list[bool]:
+    """For each mode of case["modes"], the model's mode after load_checkpoint restored a checkpoint into it."""
+    original = training_run(seed=case["seed"], train_batches=CHECKPOINT_BATCHES)
+    _train_on(original, list(original.train_loader)[: case["steps"]])
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    path = tmp_path / f"checkpoint_{case['seed']}.pth"
+    write_book_checkpoint(original, path)
+    modes = []
+    for training in case["modes"]:
+        resumed = training_run(seed=case["seed"] + 1, train_batches=CHECKPOINT_BATCHES)
+        resumed.model.train(training)
+        load_checkpoint(resumed.model, resumed.optimizer, path)
+        modes.append(resumed.model.training)
+    return modes
+
+
+def _loaded(sub, case, tmp_path):
+    """The modes after the student's load_checkpoint, and what it did with a file that carries code."""
+    return {
+        "modes": _modes_after_loading(sub.load_checkpoint, case, tmp_path / "student"),
+        "code": load_code_carrying_checkpoint(sub, tmp_path, seed=case["seed"] + 2, key=case["code_key"]),
+    }
+
+
+@checkpoint
+@split(setup=_loading_case, produce=_loaded)
+def test_loading_keeps_the_mode_and_refuses_code(outputs, case, ref, tmp_path):
+    """hidden: models in train and in eval mode keep it through loading; a file that carries code is refused"""
+    expect_modes_kept(outputs["modes"], _modes_after_loading(ref.load_checkpoint, case, tmp_path))
+    expect_code_refused(outputs["code"])
 
 
 @checkpoint
@@ -405,25 +544,28 @@ def _gpt2_case(seed):
     return {"cfg": cfg, "params": params, "ids": ids}
 
 
-def _loaded_logits(solution, case: dict) -> torch.Tensor:
-    """The logits on the case's ids of `solution`'s GPTModel after its load_weights_into_gpt loaded the checkpoint."""
+def _loaded_model(solution, case: dict) -> dict:
+    """The parameters of `solution`'s GPTModel after its load_weights_into_gpt loaded the checkpoint, and
+    its logits on the case's ids."""
     model = solution.GPTModel(case["cfg"]).eval()
     solution.load_weights_into_gpt(model, {name: tensor.clone() for name, tensor in case["params"].items()})
     with torch.no_grad():
-        return model(case["ids"])
+        return {"state": parameter_state(model), "logits": model(case["ids"])}
 
 
-def _student_loaded_logits(sub, case):
-    return {"logits": _loaded_logits(sub, case)}
+def _student_loaded_model(sub, case):
+    return _loaded_model(sub, case)
 
 
 @load_gpt2_weights
-@split(setup=_gpt2_case, produce=_student_loaded_logits)
+@split(setup=_gpt2_case, produce=_student_loaded_model)
 def test_loaded_weights_agree_with_reference(outputs, case, ref):
-    """hidden: a random GPT-2 checkpoint of a random size loads to the same logits as with the reference"""
+    """hidden: a random GPT-2 checkpoint of a random size loads to the same parameters and logits as with the reference"""
+    expected = _loaded_model(ref, case)
+    expect_every_block_loaded(outputs["state"], expected["state"])
     expect_close(
         outputs["logits"],
-        _loaded_logits(ref, case),
+        expected["logits"],
         "the logits after loading a GPT-2 checkpoint",
         atol=1e-4,
         rtol=1e-4,

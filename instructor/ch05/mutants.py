@@ -35,11 +35,56 @@ MUTANTS: dict[str, list[Mutant]] = {
         ),
         Mutant(
             "decodes the first row, which breaks on a plain (num_tokens,) tensor",
-            (("flat = token_ids.squeeze(0)", "flat = token_ids[0]"),),
+            (("flat = token_ids.reshape(-1)  # (num_tokens,)", "flat = token_ids[0]"),),
         ),
         Mutant(
             "squeeze() of every dimension: a single-token batch becomes a 0-d tensor",
-            (("flat = token_ids.squeeze(0)", "flat = token_ids.squeeze()"),),
+            (("flat = token_ids.reshape(-1)  # (num_tokens,)", "flat = token_ids.squeeze()"),),
+        ),
+        # Written blind to the checks (the course's blind-mutant pass).
+        Mutant(
+            "decodes token by token and joins the pieces: a character whose bytes span two tokens "
+            "(an emoji, some CJK characters) comes out as replacement characters",
+            (
+                (
+                    "return tokenizer.decode(flat.tolist())",
+                    'return "".join(tokenizer.decode([token_id]) for token_id in flat.tolist())',
+                ),
+            ),
+        ),
+        Mutant(
+            "decodes each token's bytes on its own with errors='ignore': a character split over two tokens "
+            "silently disappears",
+            (
+                (
+                    "return tokenizer.decode(flat.tolist())",
+                    'return "".join(tokenizer.decode_single_token_bytes(token_id).decode("utf-8", errors="ignore")\n'
+                    "                   for token_id in flat.tolist())",
+                ),
+            ),
+        ),
+        Mutant(
+            "decodes token_ids.squeeze(0) (the book's line): on a (1,) tensor holding a single id it "
+            "removes the only dimension, tolist() gives a bare int and decode fails "
+            "(if the reference's flat line is replaced, this is `flat = token_ids.squeeze(0)`)",
+            (
+                (
+                    "return tokenizer.decode(flat.tolist())",
+                    "return tokenizer.decode(token_ids.squeeze(0).tolist())",
+                ),
+            ),
+        ),
+        Mutant(
+            "drops the batch dimension whenever shape[0] == 1: a (1,) tensor holding a single id "
+            "is taken for a batch of one and indexed down to a 0-d tensor",
+            (
+                (
+                    "return tokenizer.decode(flat.tolist())",
+                    "if token_ids.shape[0] == 1:\n"
+                    "        token_ids = token_ids[0]\n"
+                    "    return tokenizer.decode(token_ids.tolist())",
+                ),
+            ),
         ),
     ],
     "ch05.loss": [
@@ -100,6 +145,31 @@ MUTANTS: dict[str, list[Mutant]] = {
         Mutant(
             "the loss of the last batch overwrites the running total",
             (("total_loss += calc_loss_batch", "total_loss = calc_loss_batch"),),
+        ),
+        Mutant(
+            "calc_loss_loader wraps its average in a tensor",
+            (("return total_loss / num_batches", "return torch.tensor(total_loss / num_batches)"),),
+        ),
+        # Written blind to the checks (the course's blind-mutant pass).
+        Mutant(
+            "calc_loss_loader forgets .item(): it sums tensors and returns a 0-d tensor instead of a float",
+            (
+                (
+                    "calc_loss_batch(input_batch, target_batch, model, device).item()",
+                    "calc_loss_batch(input_batch, target_batch, model, device)",
+                ),
+            ),
+        ),
+        Mutant(
+            "calc_loss_loader collects the batch losses and returns torch.stack(losses).mean(), a tensor, not a float",
+            (
+                ("    total_loss = 0.0\n", "    losses = []\n"),
+                (
+                    "total_loss += calc_loss_batch(input_batch, target_batch, model, device).item()",
+                    "losses.append(calc_loss_batch(input_batch, target_batch, model, device))",
+                ),
+                ("return total_loss / num_batches", "return torch.stack(losses).mean()"),
+            ),
         ),
     ],
     "ch05.train_loop": [
@@ -191,6 +261,37 @@ MUTANTS: dict[str, list[Mutant]] = {
             ),
         ),
         Mutant(
+            "the step number restarts from 0 in every epoch",
+            (
+                (
+                    "    tokens_seen, global_step = 0, -1\n    for epoch in range(num_epochs):\n        model.train()\n",
+                    "    tokens_seen = 0\n    for epoch in range(num_epochs):\n        global_step = -1\n        model.train()\n",
+                ),
+            ),
+        ),
+        Mutant(
+            "a new AdamW built at the start of every epoch instead of the optimizer passed in",
+            (
+                (
+                    "    for epoch in range(num_epochs):\n        model.train()\n",
+                    "    for epoch in range(num_epochs):\n        model.train()\n"
+                    "        optimizer = torch.optim.AdamW(model.parameters(), lr=0.0004, weight_decay=0.1)\n",
+                ),
+            ),
+        ),
+        Mutant(
+            "a new AdamW built every epoch, loaded with the old one's state (which has other parameter groups)",
+            (
+                (
+                    "    for epoch in range(num_epochs):\n        model.train()\n",
+                    "    for epoch in range(num_epochs):\n        model.train()\n"
+                    "        rebuilt = torch.optim.AdamW(model.parameters(), lr=0.0004, weight_decay=0.1)\n"
+                    "        rebuilt.load_state_dict(optimizer.state_dict())\n"
+                    "        optimizer = rebuilt\n",
+                ),
+            ),
+        ),
+        Mutant(
             "tokens seen counts sequences (batch size) instead of tokens",
             (("tokens_seen += input_batch.numel()", "tokens_seen += input_batch.shape[0]"),),
         ),
@@ -243,6 +344,17 @@ MUTANTS: dict[str, list[Mutant]] = {
                 (
                     "        generate_and_print_sample(model, tokenizer, device, start_context)\n    return train_losses, val_losses, track_tokens_seen",
                     "    generate_and_print_sample(model, tokenizer, device, start_context)\n    return train_losses, val_losses, track_tokens_seen",
+                ),
+            ),
+        ),
+        # Written blind to the checks (the course's blind-mutant pass).
+        Mutant(
+            "train_model_simple never calls model.train() itself: a model handed over in eval mode "
+            "takes its first step with dropout off",
+            (
+                (
+                    "        model.train()\n        for input_batch, target_batch in train_loader:\n",
+                    "        for input_batch, target_batch in train_loader:\n",
                 ),
             ),
         ),
@@ -306,6 +418,29 @@ MUTANTS: dict[str, list[Mutant]] = {
                 ),
             ),
         ),
+        # Written blind to the checks (the course's blind-mutant pass).
+        Mutant(
+            "eos check written `if eos_id and ...`: eos_id=0 is falsy, so it never stops generation",
+            (
+                (
+                    "if eos_id is not None and idx_next.item() == eos_id:",
+                    "if eos_id and idx_next.item() == eos_id:",
+                ),
+            ),
+        ),
+        Mutant(
+            "`stop_id = eos_id or -1` as the 'no eos' default: eos_id=0 becomes -1 and never stops generation",
+            (
+                (
+                    "    for _ in range(max_new_tokens):\n",
+                    "    stop_id = eos_id or -1\n    for _ in range(max_new_tokens):\n",
+                ),
+                (
+                    "if eos_id is not None and idx_next.item() == eos_id:",
+                    "if idx_next.item() == stop_id:",
+                ),
+            ),
+        ),
     ],
     "ch05.checkpoint": [
         Mutant(
@@ -355,6 +490,49 @@ MUTANTS: dict[str, list[Mutant]] = {
                 ),
                 ('checkpoint["model_state_dict"]', 'checkpoint["model"]'),
                 ('checkpoint["optimizer_state_dict"]', 'checkpoint["optimizer"]'),
+            ),
+        ),
+        # Written blind to the checks (the course's blind-mutant pass).
+        Mutant(
+            "load_checkpoint ends with model.train() (as the book's resume snippet does): "
+            "a model that was in eval mode comes back in train mode",
+            (
+                (
+                    '    optimizer.load_state_dict(checkpoint["optimizer_state_dict"])\n',
+                    '    optimizer.load_state_dict(checkpoint["optimizer_state_dict"])\n    model.train()\n',
+                ),
+            ),
+        ),
+        Mutant(
+            "load_checkpoint calls model.eval() after loading the weights: a model that was training "
+            "comes back in eval mode (dropout off)",
+            (
+                (
+                    '    model.load_state_dict(checkpoint["model_state_dict"])\n',
+                    '    model.load_state_dict(checkpoint["model_state_dict"])\n    model.eval()\n',
+                ),
+            ),
+        ),
+        Mutant(
+            "torch.load with weights_only=False: a checkpoint that carries code is unpickled and run",
+            (
+                (
+                    "map_location=device, weights_only=True)",
+                    "map_location=device, weights_only=False)",
+                ),
+            ),
+        ),
+        Mutant(
+            "falls back to weights_only=False when the safe load fails: a file that carries code "
+            "is loaded anyway instead of refused",
+            (
+                (
+                    "    checkpoint = torch.load(path, map_location=device, weights_only=True)\n",
+                    "    try:\n"
+                    "        checkpoint = torch.load(path, map_location=device, weights_only=True)\n"
+                    "    except Exception:\n"
+                    "        checkpoint = torch.load(path, map_location=device, weights_only=False)\n",
+                ),
             ),
         ),
     ],
@@ -492,6 +670,26 @@ MUTANTS: dict[str, list[Mutant]] = {
                 ),
             ),
         ),
+        # Written blind to the checks (the course's blind-mutant pass).
+        Mutant(
+            "warm-up starts from 0 instead of initial_lr (peak_lr * step / warmup_steps)",
+            (
+                (
+                    "return initial_lr + step * (peak_lr - initial_lr) / warmup_steps",
+                    "return peak_lr * step / warmup_steps",
+                ),
+            ),
+        ),
+        Mutant(
+            "cosine progress divided by (total_steps - warmup_steps - 1), so the rate already hits min_lr "
+            "at the last step counted from 0",
+            (
+                (
+                    "progress = (step - warmup_steps) / (total_steps - warmup_steps)",
+                    "progress = (step - warmup_steps) / (total_steps - warmup_steps - 1)",
+                ),
+            ),
+        ),
     ],
     "ch05.load_gpt2_weights": [
         Mutant(
@@ -602,6 +800,16 @@ MUTANTS: dict[str, list[Mutant]] = {
                     "            for attribute, param in list(module.named_parameters(recurse=False)):\n"
                     "                if param is target:\n"
                     "                    setattr(module, attribute, nn.Parameter(source.clone()))\n",
+                ),
+            ),
+        ),
+        # Written blind to the checks (the course's blind-mutant pass).
+        Mutant(
+            "off by one over the blocks: the last transformer block keeps its random weights",
+            (
+                (
+                    "for i, block in enumerate(gpt.trf_blocks):",
+                    "for i, block in enumerate(gpt.trf_blocks[:-1]):",
                 ),
             ),
         ),
