@@ -1306,49 +1306,6 @@ def test_load_checkpoint_refuses_a_file_that_carries_code(outputs):
 WARM_UP_STEPS = (0, 1, 5, 9)
 
 
-def schedule_mistakes(step: int, peak_lr: float, warmup_steps: int, total_steps: int, initial_lr: float, min_lr: float):
-    """(description, the rate that mistake gives at `step`) of known mistakes in learning_rate_at (None where
-    the mistake gives the right rate or no rate at all)."""
-    decay_steps = total_steps - warmup_steps
-    from_zero = peak_lr * step / warmup_steps if step < warmup_steps else None
-    early = None
-    if step >= warmup_steps and decay_steps > 1:
-        progress = (step - warmup_steps) / (decay_steps - 1)
-        early = min_lr + (peak_lr - min_lr) * 0.5 * (1 + math.cos(math.pi * progress))
-    return (
-        ("warms up from 0 instead of from initial_lr: step 0 has the rate initial_lr", from_zero),
-        (
-            "divides the decay's progress by total_steps - warmup_steps - 1 instead of total_steps - warmup_steps, "
-            "so the cosine reaches min_lr a step early",
-            early,
-        ),
-    )
-
-
-def expect_no_schedule_mistake(rates: dict, peak_lr, warmup_steps, total_steps, initial_lr, min_lr) -> None:
-    """Compare: fails naming a mistake of `schedule_mistakes` when every rate of `rates` (step -> the
-    student's rate) that differs from the right one is the rate that mistake gives."""
-
-    def right(step):
-        if step < warmup_steps:
-            return initial_lr + step * (peak_lr - initial_lr) / warmup_steps
-        progress = (step - warmup_steps) / (total_steps - warmup_steps)
-        return min_lr + (peak_lr - min_lr) * 0.5 * (1 + math.cos(math.pi * progress))
-
-    wrong = {step: rate for step, rate in rates.items() if not math.isclose(rate, right(step), rel_tol=1e-6)}
-    if not wrong:
-        return
-    for index, (description, _) in enumerate(
-        schedule_mistakes(0, peak_lr, warmup_steps, total_steps, initial_lr, min_lr)
-    ):
-        given = {
-            step: schedule_mistakes(step, peak_lr, warmup_steps, total_steps, initial_lr, min_lr)[index][1]
-            for step in wrong
-        }
-        if all(value is not None and math.isclose(wrong[step], value, rel_tol=1e-6) for step, value in given.items()):
-            fail(f"learning_rate_at {description}")
-
-
 def _warm_up_rates(sub):
     """The student's learning_rate_at at each of WARM_UP_STEPS, and at step 0 with the default initial_lr."""
     rates = [
@@ -1366,8 +1323,6 @@ def _warm_up_rates(sub):
 def test_learning_rate_warms_up_linearly(outputs):
     """from initial_lr at step 0 up by (peak_lr - initial_lr) / warmup_steps per step"""
     expect_list(outputs["rates"], len(WARM_UP_STEPS), "the learning_rate_at results")
-    rates = [expect_number(value, "a learning_rate_at result") for value in outputs["rates"]]
-    expect_no_schedule_mistake(dict(zip(WARM_UP_STEPS, rates, strict=True)), 1e-3, 10, 50, 1e-4, 1e-5)
     for step, value in zip(WARM_UP_STEPS, outputs["rates"], strict=True):
         got = expect_number(value, f"learning_rate_at({step}, ...)")
         expected = 1e-4 + step * (1e-3 - 1e-4) / 10
@@ -1408,9 +1363,6 @@ def _decay_rates(sub):
 def test_learning_rate_decays_along_a_cosine(outputs):
     """peak_lr when warm-up ends, the midpoint halfway through the decay, min_lr at total_steps"""
     expect_list(outputs["rates"], len(DECAY_CASES), "the learning_rate_at results")
-    rates = [expect_number(value, "a learning_rate_at result") for value in outputs["rates"]]
-    steps = [step for step, _, _ in DECAY_CASES]
-    expect_no_schedule_mistake(dict(zip(steps, rates, strict=True)), 1e-3, 10, 50, 1e-4, 1e-5)
     for (step, expected, when), value in zip(DECAY_CASES, outputs["rates"], strict=True):
         got = expect_number(value, f"learning_rate_at({step}, ...)")
         expect(

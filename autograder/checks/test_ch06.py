@@ -1283,7 +1283,7 @@ def raised_problem(raised: str, spec: dict, max_length: int | None) -> str:
             f"classify_review read model.cfg, which a GPTModel does not have ({raised}): take its context length "
             "from its position embeddings, model.pos_emb.weight.shape[0]"
         )
-    if max_length is None:
+    if _unlimited(max_length):
         return (
             f"classify_review(..., max_length=None) raised {raised}: with max_length=None cut the text to the "
             "model's context and do not pad it"
@@ -1291,10 +1291,15 @@ def raised_problem(raised: str, spec: dict, max_length: int | None) -> str:
     return f"classify_review raised {raised} on a {_layout(spec)} model with max_length={max_length}"
 
 
+def _unlimited(max_length: int | None) -> bool:
+    """Whether classify_review was called with max_length=None: cut to the context only, never padded."""
+    return max_length is None
+
+
 def expected_tokens(spec: dict, num_text_tokens: int, max_length: int | None) -> int:
     """How many tokens classify_review gives the model: min(max_length, context), or with max_length=None
     the text's tokens cut to the context."""
-    if max_length is None:
+    if _unlimited(max_length):
         return min(num_text_tokens, spec["context"])
     return min(max_length, spec["context"])
 
@@ -1311,7 +1316,7 @@ def length_problem(got: int, spec: dict, num_text_tokens: int, max_length: int |
             )
             return f"the context length was taken from the model's {name}; the context length is {where}"
     if got > context:
-        if max_length is None:
+        if _unlimited(max_length):
             return f"the text was not cut to the model's context ({source}) when max_length is None"
         if got == max_length:
             return (

@@ -122,6 +122,13 @@ def chapter_feedback_md(record: dict, chapter: dict, course: Course) -> str:
     return "\n".join(lines + _chapter_section(chapter, course, "##"))
 
 
+def _shares(points: float, count: int) -> list[float]:
+    """`points` split over `count` checks, rounded to 6 decimals, the last one taking what rounding left,
+    so that the shares add up to `points` exactly."""
+    share = round(points / count, 6)
+    return [share] * (count - 1) + [round(points - share * (count - 1), 6)]
+
+
 def gradescope_json(record: dict, course: Course) -> dict:
     """Gradescope's results.json: a test per check (hidden ones shown after grades are published)."""
     tests = []
@@ -138,16 +145,15 @@ def gradescope_json(record: dict, course: Course) -> dict:
                 }
             )
             continue
-        share = ex["max_score"] / len(counted)
-        for check in counted:
+        for check, share in zip(counted, _shares(ex["max_score"], len(counted)), strict=True):
             output = check["outcome"] + (
                 f": {check['message']}" if check["message"] and check["outcome"] != "passed" else ""
             )
             tests.append(
                 {
                     "name": f"{ex['id']}: {check['name']}",
-                    "score": round(share, 4) if check["outcome"] == "passed" else 0.0,
-                    "max_score": round(share, 4),
+                    "score": share if check["outcome"] == "passed" else 0.0,
+                    "max_score": share,
                     "output": output,
                     "visibility": "after_published" if check["visibility"] == "hidden" else "visible",
                 }

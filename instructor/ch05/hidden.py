@@ -16,7 +16,6 @@ from autograder.checks.test_ch05 import (
     expect_every_block_loaded,
     expect_float_loss,
     expect_modes_kept,
-    expect_no_schedule_mistake,
     expect_split_characters_decoded,
     expect_stopped_at_eos_zero,
     expect_training_conduct,
@@ -278,6 +277,44 @@ def _rates(sub, case):
     return {"rates": rates}
 
 
+def schedule_mistakes(step: int, peak_lr: float, warmup_steps: int, total_steps: int, initial_lr: float, min_lr: float):
+    """(description, the rate that mistake gives at `step`) of known mistakes in learning_rate_at (None where
+    the mistake gives the right rate or no rate at all)."""
+    decay_steps = total_steps - warmup_steps
+    from_zero = peak_lr * step / warmup_steps if step < warmup_steps else None
+    early = None
+    if step >= warmup_steps and decay_steps > 1:
+        progress = (step - warmup_steps) / (decay_steps - 1)
+        early = min_lr + (peak_lr - min_lr) * 0.5 * (1 + math.cos(math.pi * progress))
+    return (
+        ("warms up from 0 instead of from initial_lr: step 0 has the rate initial_lr", from_zero),
+        (
+            "divides the decay's progress by total_steps - warmup_steps - 1 instead of total_steps - warmup_steps, "
+            "so the cosine reaches min_lr a step early",
+            early,
+        ),
+    )
+
+
+def expect_no_schedule_mistake(
+    rates: dict, right: dict, peak_lr, warmup_steps, total_steps, initial_lr, min_lr
+) -> None:
+    """Compare: fails naming a mistake of `schedule_mistakes` when every rate of `rates` (step -> the
+    student's rate) that differs from the reference's (`right`, step -> rate) is the rate that mistake gives."""
+    wrong = {step: rate for step, rate in rates.items() if not math.isclose(rate, right[step], rel_tol=1e-6)}
+    if not wrong:
+        return
+    for index, (description, _) in enumerate(
+        schedule_mistakes(0, peak_lr, warmup_steps, total_steps, initial_lr, min_lr)
+    ):
+        given = {
+            step: schedule_mistakes(step, peak_lr, warmup_steps, total_steps, initial_lr, min_lr)[index][1]
+            for step in wrong
+        }
+        if all(value is not None and math.isclose(wrong[step], value, rel_tol=1e-6) for step, value in given.items()):
+            fail(f"learning_rate_at {description}")
+
+
 @training_extras
 @split(setup=_schedule_case, produce=_rates)
 def test_learning_rate_agrees_with_reference(outputs, case, ref):
@@ -290,6 +327,7 @@ def test_learning_rate_agrees_with_reference(outputs, case, ref):
             fail(f"learning_rate_at raised {value.get('raised')} at step {step} of {total} ({warmup} warm-up steps)")
     expect_no_schedule_mistake(
         {step: expect_number(value, f"learning_rate_at({step}, ...)") for step, value in enumerate(rates)},
+        {step: _rate_at(ref.learning_rate_at, step, case) for step in range(total + 1)},
         case["peak"],
         warmup,
         total,
@@ -301,7 +339,7 @@ def test_learning_rate_agrees_with_reference(outputs, case, ref):
         expected = _rate_at(ref.learning_rate_at, step, case)
         expect(
             math.isclose(got, expected, rel_tol=1e-6, abs_tol=1e-12),
-            f"learning_rate_at differs at step {step} of {total} ({warmup} warm-up steps): got {got:.6g}, expected {expected:.6g}",
+            f"learning_rate_at differs from the reference at step {step} of a hidden schedule",
         )
 
 
