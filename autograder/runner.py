@@ -24,6 +24,7 @@ from .compare import CheckFailure
 from .forbidden import forbid
 from .loader import ExerciseUnavailable, LoadedNotebook
 from .manifest import Course, Exercise
+from .no_dynamo import skip_dynamo_import
 from .scoring import SKIPPED, CheckResult
 
 CHECKS_DIR = Path(__file__).resolve().parent / "checks"
@@ -223,6 +224,7 @@ def run_checks(
     plugin = SubmissionPlugin(course, submissions, seed=seed, cases=cases)
     if not files:
         return []
+    skip_dynamo_import()
     args = [
         *map(str, files),
         "-m",
