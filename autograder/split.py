@@ -18,8 +18,8 @@ from the seed reach it as the case). Without a setup the case is
 None. A `pytest.mark.parametrize` under `@split` gives every step its parameters
 by name. A case and the outputs are data: tensors, numbers, strings, None, and
 lists, tuples and dicts of them (`as_data`); they cross between steps as the bytes
-`dumps` writes and `loads` reads (PyTorch's weights-only loading, which makes no
-objects of other types).
+`dumps` writes and `loads` reads (JSON and safetensors, which make no objects of
+other types).
 
 Every check, public and hidden, is split. Run by pytest (`course check`, the
 self-test) the three steps run one after the other, through those bytes, so a
@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import io
 import numbers
 import zlib
 from collections.abc import Callable
@@ -81,18 +80,65 @@ def _key(key: Any, what: str) -> str | int:
 
 
 def dumps(data: Any) -> bytes:
+    """`as_data` data as bytes: its structure as JSON (each list, tuple, dict, bytes and tensor a
+    one-key object: L, U, D, B, T), then its tensors in safetensors' format."""
+    import json
+
+    from safetensors.torch import save
+
+    tensors: dict[str, Any] = {}
+    header = json.dumps(_encoded(data, tensors), separators=(",", ":")).encode()
+    return len(header).to_bytes(8, "little") + header + (save(tensors) if tensors else b"")
+
+
+def _encoded(value: Any, tensors: dict) -> Any:
     import torch
 
-    buffer = io.BytesIO()
-    torch.save(data, buffer)
-    return buffer.getvalue()
+    if isinstance(value, torch.Tensor):
+        tensors[str(len(tensors))] = value.contiguous()
+        return {"T": len(tensors) - 1}
+    if isinstance(value, bytes):
+        return {"B": value.hex()}
+    if isinstance(value, list):
+        return {"L": [_encoded(item, tensors) for item in value]}
+    if isinstance(value, tuple):
+        return {"U": [_encoded(item, tensors) for item in value]}
+    if isinstance(value, dict):
+        return {"D": [[key, _encoded(item, tensors)] for key, item in value.items()]}
+    return value
 
 
 def loads(blob: bytes) -> Any:
-    """Data written by `dumps`; refuses anything that would make objects of other types."""
-    import torch
+    """Data written by `dumps`: JSON and safetensors, which make no objects but plain data and tensors;
+    anything else raises ValueError."""
+    import json
 
-    return torch.load(io.BytesIO(blob), weights_only=True)
+    from safetensors.torch import load
+
+    size = int.from_bytes(blob[:8], "little")
+    header = json.loads(blob[8 : 8 + size])
+    tensors = load(blob[8 + size :]) if len(blob) > 8 + size else {}
+    return _decoded(header, tensors)
+
+
+def _decoded(value: Any, tensors: dict) -> Any:
+    if not isinstance(value, dict):
+        if isinstance(value, list):
+            raise ValueError("a list outside its L tag")
+        return value
+    if len(value) != 1:
+        raise ValueError(f"not a tagged value: {sorted(value)[:3]}")
+    ((tag, content),) = value.items()
+    if tag == "T":
+        return tensors[str(content)]
+    if tag == "B":
+        return bytes.fromhex(content)
+    if tag in ("L", "U"):
+        items = [_decoded(item, tensors) for item in content]
+        return items if tag == "L" else tuple(items)
+    if tag == "D":
+        return {key: _decoded(item, tensors) for key, item in content}
+    raise ValueError(f"unknown tag {tag!r}")
 
 
 def check_id(module_name: str, function_name: str) -> str:

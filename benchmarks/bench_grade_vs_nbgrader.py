@@ -35,7 +35,8 @@ def build_class(course_dir: Path, chapter_id: str, students: int) -> list[str]:
     COURSE_DATA_DIR says) with `students` submissions in submitted/; returns their ids."""
     for name in ("course.toml", "nbgrader_config.py"):
         shutil.copy(ROOT / name, course_dir / name)
-    shutil.copytree(ROOT / "solutions", course_dir / "solutions")
+    for folder in ("solutions", "instructor"):  # the reference notebooks and the hidden checks
+        shutil.copytree(ROOT / folder, course_dir / folder, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "data", course_dir / "data", ignore=shutil.ignore_patterns("downloads"))
     mutants, _ = suite(chapter_id)
     course = manifest.load()

@@ -22,6 +22,7 @@ Environment:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import http.client
 import os
@@ -199,8 +200,24 @@ def _data_file(source: Path, name: str, table: Any) -> DataFile:
 
 
 def load_data_manifest(source: Path | None = None) -> DataManifest:
-    """Read and validate the data manifest (`manifest_file()` unless `source` is given)."""
+    """Read and validate the data manifest (`manifest_file()` unless `source` is given); read once
+    while the file stays as it is."""
     source = source or manifest_file()
+    try:
+        stat = source.stat()
+    except FileNotFoundError:
+        stat = None
+    if stat is not None:
+        return _manifest_as_of(source.resolve(), stat.st_mtime_ns, stat.st_size)
+    return _read_data_manifest(source)
+
+
+@functools.lru_cache(maxsize=8)
+def _manifest_as_of(source: Path, mtime_ns: int, size: int) -> DataManifest:
+    return _read_data_manifest(source)
+
+
+def _read_data_manifest(source: Path) -> DataManifest:
     try:
         raw = tomllib.loads(source.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -272,6 +289,13 @@ def _data_file_named(name: str) -> DataFile:
 
 
 def _sha256(path: Path) -> str:
+    """The file's sha256, computed once while the file stays as it is."""
+    stat = path.stat()
+    return _sha256_as_of(path.resolve(), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _sha256_as_of(path: Path, mtime_ns: int, size: int) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as stream:
         for block in iter(lambda: stream.read(1 << 20), b""):
