@@ -128,6 +128,19 @@ class ForwardLog:
         self.calls.append((module.training, torch.is_grad_enabled(), tuple(args[0].shape)))
 
 
+def expect_token_id_batch(idx: torch.Tensor, vocab_size: int) -> None:
+    """Fail, saying what is wrong, unless `idx` is a (batch, num_tokens) int64 batch of ids below `vocab_size`."""
+    if idx.dim() != 2:
+        fail(f"the model was called with a tensor of shape {tuple(idx.shape)}; it takes a (batch, num_tokens) batch")
+    if idx.dtype != torch.long:
+        fail(f"the model was called with token ids of dtype {idx.dtype}; token ids are int64")
+    if idx.numel() and (idx.min() < 0 or idx.max() >= vocab_size):
+        fail(
+            f"the model was called with the token id {int(idx.max())}, outside its vocabulary of {vocab_size} "
+            "(is the padding id the pad_token_id argument?)"
+        )
+
+
 class TokenVoteClassifier(nn.Module):
     """A two-class classifier whose logits at every position are the vote of the token there.
 
@@ -148,18 +161,8 @@ class TokenVoteClassifier(nn.Module):
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         """idx: (batch, num_tokens) int64 -> (batch, num_tokens, 2) float logits."""
         self.calls.append((self.training, torch.is_grad_enabled(), tuple(idx.shape)))
-        vocab_size, context_length = len(self.votes), self.pos_emb.num_embeddings
-        if idx.dim() != 2:
-            fail(
-                f"the model was called with a tensor of shape {tuple(idx.shape)}; it takes a (batch, num_tokens) batch"
-            )
-        if idx.dtype != torch.long:
-            fail(f"the model was called with token ids of dtype {idx.dtype}; token ids are int64")
-        if idx.numel() and (idx.min() < 0 or idx.max() >= vocab_size):
-            fail(
-                f"the model was called with the token id {int(idx.max())}, outside its vocabulary of {vocab_size} "
-                "(is the padding id the pad_token_id argument?)"
-            )
+        context_length = self.pos_emb.num_embeddings
+        expect_token_id_batch(idx, len(self.votes))
         if idx.shape[1] > context_length:
             fail(f"the model was given {idx.shape[1]} tokens but its context holds {context_length}")
         return 5.0 * nn.functional.one_hot(self.votes[idx], 2).float()

@@ -38,6 +38,7 @@ from autograder.checks.classifier_setups import (
     ForwardLog,
     LlamaLayout,
     classifier_run,
+    expect_token_id_batch,
     labelled_batches,
     messages_frame,
     tiny_classifier,
@@ -1217,18 +1218,7 @@ class VoteClassifier(nn.Module):
             fail(f"the model was called with a {type(idx).__name__}; it takes a (batch, num_tokens) tensor of ids")
         self.calls.append((self.training, torch.is_grad_enabled(), tuple(idx.shape)))
         self.inputs.append(idx.detach().to("cpu").clone())
-        vocab_size = len(self.votes)
-        if idx.dim() != 2:
-            fail(
-                f"the model was called with a tensor of shape {tuple(idx.shape)}; it takes a (batch, num_tokens) batch"
-            )
-        if idx.dtype != torch.long:
-            fail(f"the model was called with token ids of dtype {idx.dtype}; token ids are int64")
-        if idx.numel() and (idx.min() < 0 or idx.max() >= vocab_size):
-            fail(
-                f"the model was called with the token id {int(idx.max())}, outside its vocabulary of {vocab_size} "
-                "(is the padding id the pad_token_id argument?)"
-            )
+        expect_token_id_batch(idx, len(self.votes))
         if idx.shape[1] > self.context:
             fail(f"the model was given {idx.shape[1]} tokens but its context holds {self.context}")
         return 5.0 * nn.functional.one_hot(self.votes[idx.to(self.votes.device)], 2).float()
