@@ -22,11 +22,16 @@ def pytest_addoption(parser):
     parser.addoption("--seed", type=int, default=0, help="seed for the random inputs of hidden checks")
 
 
-def pytest_configure(config):
-    course = manifest.load()
+def register_markers(config, course: manifest.Course) -> None:
+    """The markers the checks use: one per exercise, and `forbid`."""
     config.addinivalue_line("markers", "forbid(*dotted_names): calls the exercise must not make (written from scratch)")
     for ex in course.exercises():
         config.addinivalue_line("markers", f"{ex.marker}: checks of exercise {ex.id} ({ex.title})")
+
+
+def pytest_configure(config):
+    course = manifest.load()
+    register_markers(config, course)
     if runner.find_plugin(config) is None:
         config.pluginmanager.register(
             runner.StandalonePlugin(course, config.getoption("--notebook"), config.getoption("--seed"))

@@ -10,7 +10,8 @@ import os
 
 import pytest
 
-from autograder import paths
+from autograder import manifest, paths
+from autograder.check_plugin import register_markers
 from llmcourse import data
 
 SHARED_DATA = paths.course_root().parent / "shared" / "data"
@@ -20,6 +21,8 @@ collect_ignore = ["chapter_template"]
 
 def pytest_configure(config):
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    # Tests import the check modules, whose markers the check plugin registers where checks run.
+    register_markers(config, manifest.load())
     missing = [f.name for f in data.resolve(None) if not data.is_available(f.name) and (SHARED_DATA / f.name).is_file()]
     if missing:
         data.fetch(missing, mirror=SHARED_DATA.as_uri(), progress=False)
