@@ -1,4 +1,4 @@
-"""Wall time of `course check CHAPTER` on the reference notebook (the target is under 3 s a chapter).
+"""Wall time of `course check CHAPTER` on the reference notebook (the target is under 2.5 s a chapter).
 
 usage: python benchmarks/bench_check.py [CHAPTER ...] [--runs N]   (default: every chapter with a solution, 5 runs)
 Runs the real command in a fresh process each time (imports included) and prints
