@@ -183,6 +183,11 @@ def grader_fixtures(
     return fixtures
 
 
+def drawn_case(setup: Callable, fixtures: dict[str, Any]) -> bytes:
+    """The case `setup` draws with the fixtures it names, as the bytes that cross between steps."""
+    return dumps(as_data(call_with(setup, fixtures), "the case"))
+
+
 def _no_setup() -> None:
     return None
 
@@ -233,7 +238,7 @@ def split(*, produce: Callable, setup: Callable | None = None) -> Callable[[Call
             if produce_only is not None:
                 produce_only(request.node, check)
                 return
-            given["case"] = loads(dumps(as_data(call_with(setup, given), "the case")))
+            given["case"] = loads(drawn_case(setup, given))
             given["outputs"] = loads(dumps(as_data(call_with(produce, given))))
             try:
                 call_with(compare, given)

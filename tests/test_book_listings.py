@@ -102,7 +102,8 @@ def book_cell(source: str, names: tuple[str, ...], provided: set[str]) -> str | 
         for node in tree.body
         if isinstance(node, ast.Import) or (isinstance(node, ast.ImportFrom) and node.level == 0)
     ]
-    ordered = [node for node in tree.body if getattr(node, "name", None) in wanted or node in map(top.get, wanted)]
+    chosen = {id(top[name]) for name in wanted}
+    ordered = [node for node in tree.body if id(node) in chosen]
     return "\n".join(imports) + "\n\n\n" + "\n\n\n".join(ast.get_source_segment(source, n) for n in ordered) + "\n"
 
 

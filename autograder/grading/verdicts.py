@@ -78,7 +78,7 @@ class SplitChecks:
         setup = self.checks[key][1].setup
         with _ONE_AT_A_TIME, contextlib.ExitStack() as stack, _one_thread():
             fixtures = self._fixtures(key, setup, stack)
-            return split.dumps(split.as_data(split.call_with(setup, fixtures), "the case"))
+            return split.drawn_case(setup, fixtures)
 
     def decide(self, check: CheckResult, outputs: bytes | None) -> CheckResult:
         """The outcome of split check `check` from the outputs its submission produced."""
