@@ -3,7 +3,8 @@
 Only setup cells (tagged `setup`) and exercise cells (nbgrader solution cells
 whose `grade_id` names an exercise: `ch02_gpt_dataset` for `ch02.gpt_dataset`)
 run; exploration and training cells do not.
-IPython magics and shell lines are skipped. A cell that fails to compile or
+IPython magics and shell lines are skipped, except that a `%%writefile name.py` cell
+runs as the Python module it writes (chapter 1's training script is one). A cell that fails to compile or
 raises is recorded against its exercise and the other cells still run, so one
 broken exercise never hides the others.
 """
@@ -84,12 +85,18 @@ def missing_name_message(name: str, namespace: dict) -> str:
 def strip_magics(source: str) -> str | None:
     """The cell's Python code without IPython magics and `!` shell lines.
 
-    Returns None for a cell magic (`%%...`) cell, which is not Python at all.
-    Skipped lines become blank so line numbers in messages still match the cell.
+    A `%%writefile name.py` cell is the script it writes, its first line blanked; any other
+    cell magic (`%%...`) cell is not Python at all and gives None. Skipped lines become
+    blank so line numbers in messages still match the cell.
     """
+    lines = source.split("\n")
+    first = lines[0].split() if source.lstrip() else []
+    if first[:1] == ["%%writefile"]:
+        if not (len(first) >= 2 and first[-1].endswith(".py") and source.startswith("%%")):
+            return None
+        return "\n".join(["", *lines[1:]])
     if source.lstrip().startswith("%%"):
         return None
-    lines = source.split("\n")
     return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in lines)
 
 

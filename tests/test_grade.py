@@ -319,6 +319,24 @@ def test_the_network_guard_refuses_internet_sockets_with_a_clear_message():
     assert "network access is not allowed" in done.stdout, done.stderr
 
 
+@pytest.mark.skipif(not NAMESPACES, reason="no user namespaces here")
+def test_the_sandbox_network_is_a_loopback_of_its_own(listener):
+    code = (
+        "import socket\n"
+        "from autograder.grading import confine\n"
+        "confine.unshare_namespaces()\n"
+        "inside = socket.create_server(('127.0.0.1', 0))\n"
+        "socket.create_connection(inside.getsockname(), timeout=2)\n"
+        "print('loopback works')\n"
+        "try:\n"
+        f"    socket.create_connection(('127.0.0.1', {listener.getsockname()[1]}), timeout=2)\n"
+        "except OSError:\n"
+        "    print('the host is out of reach')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.stdout.split("\n")[:2] == ["loopback works", "the host is out of reach"], done.stderr
+
+
 def test_grade_help_shows_examples():
     done = course_grade("--help")
     assert done.returncode == 0 and "example" in done.stdout and "--resume" in done.stdout

@@ -70,6 +70,17 @@ def test_magics_and_shell_lines_are_skipped(tmp_path):
     assert sub.setup_problem is None and sub.namespace["X"] == 1
 
 
+def test_a_python_script_written_with_writefile_runs_as_python_and_its_main_does_not(tmp_path):
+    script = '%%writefile train.py\nFACTOR = 3\nif __name__ == "__main__":\n    FACTOR = 0\n'
+    sub = load(tmp_path, code(script, setup=True), GOOD_FIRST, GOOD_SECOND)
+    assert sub.setup_problem is None and sub.namespace["FACTOR"] == 3
+
+
+def test_writefile_of_anything_but_a_python_file_is_skipped():
+    assert loader.strip_magics("%%writefile notes.txt\nnot python") is None
+    assert loader.strip_magics("%%writefile -a train.py\nx = 1") == "\nx = 1"
+
+
 def test_syntax_error_is_reported_against_its_exercise_only(tmp_path):
     sub = load(tmp_path, GOOD_FIRST, code("def double(x)\n    return x\n", "ch02.second"))
     problem = sub.problems["ch02.second"]

@@ -3,6 +3,7 @@
 Always: resource limits (address space, file size, processes, no core files) and
 death with the grader. Where Linux lets an unprivileged process do it, also fresh
 namespaces (`unshare_namespaces`: user, network, mount, pid) and inside them: a
+loopback interface and nothing else (chapter 1's gloo processes talk over 127.0.0.1), a
 process cap for the whole pid namespace, every mount read-only except the scratch
 folder, a private /dev/shm, and the submissions and results folders hidden behind
 empty mounts.
@@ -11,10 +12,13 @@ empty mounts.
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import os
 import re
 import resource
 import signal
+import socket
+import struct
 from pathlib import Path
 
 PR_SET_PDEATHSIG = 1
@@ -91,6 +95,22 @@ def unshare_namespaces() -> None:
     Path("/proc/self/uid_map").write_text(f"0 {uid} 1")
     Path("/proc/self/gid_map").write_text(f"0 {gid} 1")
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    _loopback_up()
+
+
+SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
+
+
+def _loopback_up() -> None:
+    """Bring up `lo`, the one interface of a fresh network namespace: 127.0.0.1 reaches only
+    this namespace's own processes."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        request = struct.pack("16sH14x", b"lo", 0)
+        flags = struct.unpack("16sH14x", fcntl.ioctl(sock, SIOCGIFFLAGS, request))[1]
+        try:
+            fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
+        except OSError as exc:
+            raise ConfineError(f"loopback: {exc.strerror}") from None
 
 
 def mount_proc() -> None:

@@ -352,7 +352,7 @@ def serve(connection_fd: int, chapters: list[str], exercise_timeout_s: float, wa
 
 
 def probe(scratch: Path) -> None:
-    """Enter the namespaces and show that writes outside `scratch` and the network fail."""
+    """Enter the namespaces and show that writes outside `scratch` fail and only a loopback of its own is left."""
     enter_namespaces(scratch, [], 64)
     (scratch / "inside").write_text("ok")
     try:
@@ -360,10 +360,13 @@ def probe(scratch: Path) -> None:
         raise SystemExit("a write outside the scratch folder succeeded")
     except OSError:
         pass
+    interfaces = [name for _, name in socket.if_nameindex()]
+    if interfaces != ["lo"]:
+        raise SystemExit(f"the network is reachable (interfaces {interfaces})")
     try:
-        socket.create_connection(("127.0.0.1", 9), timeout=2).close()
+        socket.create_connection(("192.0.2.1", 9), timeout=2).close()  # TEST-NET-1: any route would try it
     except OSError as exc:
-        if exc.errno != errno.ENETUNREACH:  # "refused" would mean the host's network is still there
+        if exc.errno != errno.ENETUNREACH:
             raise SystemExit(f"the network is reachable ({exc})") from None
     else:
         raise SystemExit("a network connection succeeded")
