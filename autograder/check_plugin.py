@@ -87,7 +87,10 @@ def explain_failure(request):
     """`(failure, outputs) -> failure` naming the catalogued mistake whose outputs on this check match
     (`autograder.mistakes`)."""
     key = check_id(request.node.module.__name__, request.node.name)
-    return lambda failure, outputs: mistakes.explained(failure, key, outputs)
+    plugin = _plugin(request)
+    exercise = plugin.exercise_of(request.node)
+    seed = plugin.seed if mistakes.hidden_checks_diagnosed() else None
+    return lambda failure, outputs: mistakes.explained(failure, key, outputs, exercise and exercise.id, seed)
 
 
 @pytest.fixture

@@ -6,18 +6,28 @@ records each mistake's outputs where they differ from the reference's: for check
 [(description, outputs)], in `autograder/checks/recorded/chNN.mistakes.pt`. That file holds
 data and descriptions, never code, so a student release names mistakes too.
 
+The hidden checks draw fresh inputs from each run's seed, so nothing can be recorded for
+them ahead: where an instructor grades (`course grade`, `course check --hidden`), `live`
+computes the exercise's mistakes' outputs on that seed's cases in a separate process
+(`autograder.grading.diagnosis`; no mutant code enters the process that runs the
+submission) and caches them on disk by seed and by the digest of the files they come from.
+
 When a check fails, `explained` compares the outputs the submission produced with the
-recorded ones; where a mistake's outputs match them (tensors within 1e-5, numbers within a
-relative 1e-6, the rest equal), the failure message names it. A check that passes is never
-diagnosed, and a failure that matches nothing keeps its message.
+recorded (or live) ones; where a mistake's outputs match them (tensors within 1e-5, numbers
+within a relative 1e-6, the rest equal), the failure message names it. A check that passes
+is never diagnosed, and a failure that matches nothing keeps its message.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib
 import math
+import os
 import re
+import subprocess
+import sys
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -64,14 +74,17 @@ def _public_cases(chapter_id: str) -> dict[str, bytes]:
     return cases
 
 
-def _produced(course: Course, chapter_id: str, cells: list, exercise_ids: list[str], cases: dict) -> dict[str, Any]:
-    """The outputs of the public checks of `exercise_ids` on the notebook `cells`, by check id."""
+def produced_by(
+    course: Course, chapter_id: str, cells: list, exercise_ids: list[str], cases: dict, *, hidden: bool = False
+) -> dict[str, Any]:
+    """The outputs of the checks of `exercise_ids` (public, and hidden with `hidden`) on the
+    notebook `cells`, by check id."""
     chapter = course.chapter(chapter_id)
     submission = loader.load_cells(cells, chapter, "a catalogued mistake")
     produced: dict[str, bytes] = {}
     exercises = [course.exercise(exercise_id) for exercise_id in exercise_ids]
     try:
-        runner.run_checks(course, {chapter_id: submission}, exercises, cases=cases, produced=produced)
+        runner.run_checks(course, {chapter_id: submission}, exercises, hidden=hidden, cases=cases, produced=produced)
     finally:
         loader.unload(submission)
     return {key: split.loads(blob) for key, blob in produced.items()}
@@ -86,11 +99,11 @@ def record(course: Course, chapter_id: str, progress=None) -> Path:
     chapter = course.chapter(chapter_id)
     cases = _public_cases(chapter_id)
     reference_cells = loader.read_notebook(paths.solution_notebook(chapter_id))["cells"]
-    expected = _produced(course, chapter_id, reference_cells, [ex.id for ex in chapter.exercises], cases)
+    expected = produced_by(course, chapter_id, reference_cells, [ex.id for ex in chapter.exercises], cases)
     found: dict[str, list[tuple[str, Any]]] = {}
     for mutant in mutants(chapter_id):
         cells = mutated_notebook(course, mutant)["cells"]
-        for key, outputs in _produced(course, chapter_id, cells, [mutant.exercise_id], cases).items():
+        for key, outputs in produced_by(course, chapter_id, cells, [mutant.exercise_id], cases).items():
             if key in expected and not same(outputs, expected[key]):
                 found.setdefault(key, []).append((mutant.description, outputs))
         if progress:
@@ -110,19 +123,86 @@ def read(chapter_id: str) -> dict[str, list[tuple[str, Any]]]:
     return torch.load(path, weights_only=True) if path.exists() else {}
 
 
-def named(key: str, outputs: Any) -> str | None:
-    """The description of the recorded mistake whose outputs on check `key` match `outputs`, if any."""
+# What joins a failure's message and the description of the mistake its outputs match.
+NAMES_THE_MISTAKE = ". Your outputs here are exactly what this mistake gives: "
+# Seconds the process computing an exercise's mistakes' outputs on the hidden checks may take.
+LIVE_TIMEOUT_S = 300
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "llmcourse" / "mistakes"
+
+
+def _sources_digest(chapter_id: str) -> str:
+    """A digest of what the mistakes' outputs on the hidden checks come from."""
+    digest = hashlib.sha256()
+    files = [
+        paths.solution_notebook(chapter_id),
+        paths.public_checks(chapter_id),
+        paths.hidden_checks(chapter_id),
+        paths.instructor_dir(chapter_id) / "mutants.py",
+        *sorted(Path(__file__).parent.glob("*.py")),
+    ]
+    for file in files:
+        digest.update(file.read_bytes() if file.exists() else b"-")
+    return digest.hexdigest()[:16]
+
+
+_diagnose_hidden = False
+
+
+def diagnose_hidden_checks() -> None:
+    """Name mistakes on the hidden checks too, in this process's local checks (`course check --hidden`).
+    The grader always does; the self-test does not, since its mutants come from the same catalogue."""
+    global _diagnose_hidden
+    _diagnose_hidden = True
+
+
+def hidden_checks_diagnosed() -> bool:
+    return _diagnose_hidden
+
+
+@cache
+def live(chapter_id: str, exercise_id: str, seed: int) -> dict[str, list[tuple[str, Any]]]:
+    """The outputs of `exercise_id`'s mistakes on the hidden checks' cases for `seed`, where they
+    differ from the reference's, by check id; empty where they cannot be computed here."""
+    import torch
+
+    if not (paths.hidden_checks(chapter_id).exists() and paths.solution_notebook(chapter_id).exists()):
+        return {}
+    path = _cache_dir() / f"{exercise_id}-seed{seed}-{_sources_digest(chapter_id)}.pt"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "autograder.grading.diagnosis", exercise_id, str(seed), str(path)]
+        try:
+            subprocess.run(command, cwd=paths.course_root(), capture_output=True, timeout=LIVE_TIMEOUT_S)
+        except (OSError, subprocess.TimeoutExpired):
+            return {}
+    try:
+        return torch.load(path, weights_only=True)
+    except (OSError, RuntimeError):
+        return {}
+
+
+def named(key: str, outputs: Any, exercise_id: str | None = None, seed: int | None = None) -> str | None:
+    """The description of the catalogued mistake whose outputs on check `key` match `outputs`, if
+    any: recorded for public checks; for a hidden check, given its exercise and the run's seed, live."""
     match = re.search(r"ch\d\d", key.split("::")[0])
     if match is None:
         return None
-    return next(
-        (description for description, theirs in read(match.group(0)).get(key, []) if same(outputs, theirs)), None
-    )
+    if key.startswith("instructor."):
+        known = live(match.group(0), exercise_id, seed) if exercise_id and seed is not None else {}
+    else:
+        known = read(match.group(0))
+    return next((description for description, theirs in known.get(key, []) if same(outputs, theirs)), None)
 
 
-def explained(failure: CheckFailure, key: str, outputs: Any) -> CheckFailure:
+def explained(
+    failure: CheckFailure, key: str, outputs: Any, exercise_id: str | None = None, seed: int | None = None
+) -> CheckFailure:
     """`failure` with the mistake its outputs match named, or `failure` itself."""
-    description = named(key, outputs)
+    description = named(key, outputs, exercise_id, seed)
     if description is None:
         return failure
-    return CheckFailure(f"{failure}. Your outputs here are exactly what this mistake gives: {description}")
+    return CheckFailure(f"{failure}{NAMES_THE_MISTAKE}{description}")

@@ -4,6 +4,7 @@ which, from data recorded by `course fixtures`; other failures keep their messag
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -50,3 +51,26 @@ def test_a_catalogued_mistake_is_named_in_a_students_check(tmp_path):
     )
     exercise = next(e for e in json.loads(done.stdout)["chapters"][0]["exercises"] if e["id"] == mutant.exercise_id)
     assert exercise["score"] < exercise["max_score"] and mutant.description in exercise["message"]
+
+
+@pytest.mark.skipif(not paths.solutions_dir().is_dir(), reason="needs solutions/")
+def test_a_hidden_check_names_the_mistake_its_outputs_match_under_course_grade(tmp_path):
+    mutant = next(m for m in mutants("ch03") if m.description.startswith("mask with diagonal=0"))
+    handed_in = tmp_path / "submitted" / "ada" / "ch03" / "ch03.ipynb"
+    handed_in.parent.mkdir(parents=True)
+    handed_in.write_text(json.dumps(mutated_notebook(manifest.load(), mutant)), encoding="utf-8")
+    out = tmp_path / "results"
+    done = subprocess.run(
+        [sys.executable, "-m", "autograder.cli", "grade", str(tmp_path / "submitted"), "--out", str(out)]
+        + ["--chapters", "ch03", "--seed", "3"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=paths.course_root(),
+        env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    feedback = (out / "feedback" / "ada.md").read_text(encoding="utf-8")
+    exercise = feedback.split("### ch03.causal_attention")[1].split("###")[0]
+    hidden = [line for line in exercise.splitlines() if "hidden check found a difference" in line]
+    assert hidden and all(mutant.description in line for line in hidden), exercise

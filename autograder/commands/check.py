@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .. import checking, manifest, report
+from .. import checking, manifest, mistakes, report
 from ..usage import UsageError
 from . import add_command, require_solutions
 
@@ -47,6 +47,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     if args.hidden:
         require_solutions("--hidden")
+        mistakes.diagnose_hidden_checks()
     course = manifest.load()
     exercises = checking.resolve_targets(course, args.targets)
     if args.notebook is not None and not args.notebook.exists():

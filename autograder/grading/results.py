@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 from ..manifest import Chapter, Course
+from ..mistakes import NAMES_THE_MISTAKE
 from ..runner import PRODUCED
 from ..scoring import SKIPPED, STATUSES, ChapterResult, CheckResult, ExerciseResult, score_chapter
 from .submissions import HandIn
@@ -87,7 +88,9 @@ def hidden_message(check: CheckResult, public_messages: set[str]) -> str:
     if check.message in GRADER_MESSAGES:
         return check.message  # the grader's own words about the report, not the student code's
     if check.outcome == "failed":
-        return "a hidden check found a difference from the reference on inputs drawn at grading time"
+        found = "a hidden check found a difference from the reference on inputs drawn at grading time"
+        _, named, mistake = check.message.partition(NAMES_THE_MISTAKE)
+        return f"{found}{named}{mistake}" if named else found
     match = _EXCEPTION_NAME.match(check.message)
     raised = f"raised {match.group(1)}" if match else "stopped with an error"
     return f"your code {raised} in a hidden check, on inputs drawn at grading time"

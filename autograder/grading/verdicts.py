@@ -97,7 +97,9 @@ class SplitChecks:
                 try:
                     split.call_with(compare, fixtures)
                 except CheckFailure as failure:
-                    raise mistakes.explained(failure, check.check_id, fixtures["outputs"]) from None
+                    raise mistakes.explained(
+                        failure, check.check_id, fixtures["outputs"], check.exercise_id, self.seed
+                    ) from None
                 outcome, message = "passed", ""
             except Exception as exc:  # noqa: BLE001 - outputs a submission made: any failure is its own
                 outcome, message = runner.classify(exc)

@@ -57,41 +57,40 @@ def _v2_draw(rng):
     return drawn
 
 
-def _causal_config(rng: random.Random) -> dict:
+def _causal_config(rng: random.Random, qkv_bias: bool) -> dict:
     return {
         "d_in": rng.randint(2, 9),
         "d_out": rng.randint(2, 9),
         "context_length": rng.randint(4, 12),
         "dropout": rng.choice([0.0, 0.1, 0.5]),
-        "qkv_bias": rng.random() < 0.5,
+        "qkv_bias": qkv_bias,
     }
 
 
-def _batch_for(config: dict, rng: random.Random) -> torch.Tensor:
-    return torch.randn(rng.randint(1, 3), rng.randint(1, config["context_length"]), config["d_in"])
+def _batches_for(configs: list[dict], rng: random.Random) -> list[tuple[dict, torch.Tensor]]:
+    """One batch per config: the first fills the context, the others are shorter (2 tokens or more)."""
+    drawn = []
+    for i, config in enumerate(configs):
+        num_tokens = config["context_length"] if i == 0 else rng.randint(2, config["context_length"] - 1)
+        drawn.append((config, torch.randn(rng.randint(1, 3), num_tokens, config["d_in"])))
+    return drawn
 
 
 def _causal_draw(rng):
-    config = _causal_config(rng)
-    return [(config, _batch_for(config, rng))]
+    return _batches_for([_causal_config(rng, bias) for bias in (False, True)], rng)
 
 
 def _wrapper_draw(rng):
-    config = {**_causal_config(rng), "num_heads": rng.randint(1, 4)}
-    return [(config, _batch_for(config, rng))]
+    return _batches_for([{**_causal_config(rng, bias), "num_heads": rng.randint(1, 4)} for bias in (False, True)], rng)
 
 
-def _multihead_config(rng: random.Random) -> dict:
-    num_heads = rng.randint(1, 4)
-    return {**_causal_config(rng), "d_out": num_heads * rng.randint(1, 4), "num_heads": num_heads}
+def _multihead_config(rng: random.Random, qkv_bias: bool) -> dict:
+    num_heads = rng.randint(2, 4)
+    return {**_causal_config(rng, qkv_bias), "d_out": num_heads * rng.randint(1, 4), "num_heads": num_heads}
 
 
 def _multihead_draw(rng):
-    drawn = []
-    for _ in range(2):
-        config = _multihead_config(rng)
-        drawn.append((config, _batch_for(config, rng)))
-    return drawn
+    return _batches_for([_multihead_config(rng, bias) for bias in (False, True)], rng)
 
 
 test_self_attention_v1_agrees_with_reference = self_attention_v1(
@@ -143,7 +142,7 @@ test_multihead_attention_agrees_with_reference = multihead_attention(
 
 def _mask_case(draw_config):
     def setup(seed):
-        config = draw_config(random.Random(seed))
+        config = draw_config(random.Random(seed), qkv_bias=True)
         return {"config": config, "inputs": torch.randn(2, config["context_length"] - 1, config["d_in"])}
 
     return setup
