@@ -475,7 +475,9 @@ def hostile(tmp_path_factory, listener) -> tuple[Path, Path, dict[str, bytes]]:
     (root / "linked" / CHAPTER).mkdir(parents=True)
     (root / "linked" / CHAPTER / f"{CHAPTER}.ipynb").symlink_to(root / "full" / CHAPTER / f"{CHAPTER}.ipynb")
     before = {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
-    done = course_grade(root, "--out", out, "--seed", SEED, "--workers", 2, "--timeout", TIMEOUT_S, timeout=240)
+    done = course_grade(
+        root, "--out", out, "--seed", SEED, "--workers", 2, "--timeout", TIMEOUT_S, "--no-mistake-names", timeout=240
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     return root, out, before
 
@@ -797,7 +799,9 @@ def test_code_found_anywhere_a_submission_can_read_scores_no_more_than_an_empty_
             path = tmp_path / "class" / student / chapter.id / f"{chapter.id}.ipynb"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(chapter_with_cells(chapter.id, first)), encoding="utf-8")
-    done = course_grade(tmp_path / "class", "--out", tmp_path / "out", "--seed", SEED, "--workers", 2, timeout=900)
+    done = course_grade(
+        tmp_path / "class", "--out", tmp_path / "out", "--seed", SEED, "--workers", 2, "--no-mistake-names", timeout=900
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     book = gradebook(tmp_path / "out")
     assert {ch.id: book["steals"][ch.id] for ch in chapters} == {ch.id: book["empty"][ch.id] for ch in chapters}

@@ -106,7 +106,9 @@ def test_tampering_with_the_checks_frames_gains_no_points_under_course_grade(tmp
             path = tmp_path / "class" / student / chapter_id / f"{chapter_id}.ipynb"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(mistaken_notebook(chapter_id, trick)), encoding="utf-8")
-    done = course("grade", tmp_path / "class", "--out", tmp_path / "out", "--seed", 7, "--workers", 2)
+    done = course(
+        "grade", tmp_path / "class", "--out", tmp_path / "out", "--seed", 7, "--workers", 2, "--no-mistake-names"
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     with open(tmp_path / "out" / "gradebook.csv", newline="", encoding="utf-8") as handle:
         book = {row["student"]: row for row in csv.DictReader(handle)}

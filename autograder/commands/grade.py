@@ -65,6 +65,13 @@ def register(subparsers) -> None:
         metavar="SECONDS",
         help="seconds each exercise may take (default: course.toml's exercise_timeout_s)",
     )
+    parser.add_argument(
+        "--no-mistake-names",
+        dest="name_mistakes",
+        action="store_false",
+        help="skip naming, in the hidden checks' feedback, the catalogued mistake a failure matches "
+        "(naming computes what the mistakes give on this run's seed: seconds per failing exercise, once)",
+    )
     parser.add_argument("--verbose", action="store_true", help="a traceback when the grader itself fails")
     parser.set_defaults(func=run)
 
@@ -79,6 +86,7 @@ def run(args) -> int:
         resume=args.resume,
         seed=args.seed,
         exercise_timeout_s=args.timeout,
+        name_mistakes=args.name_mistakes,
     )
     try:
         outcome = batch.grade_class(manifest.load(), options)

@@ -48,6 +48,7 @@ class Options:
     seed: int | None = None
     exercise_timeout_s: float | None = None
     progress: bool = True
+    name_mistakes: bool = True  # name catalogued mistakes in the hidden checks' feedback
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class Run:
     exercise_timeout_s: float
     hide: list[Path]  # folders the submissions' processes must not see
     namespaces: bool  # whether the sandbox has Linux namespaces
+    name_mistakes: bool = True
 
 
 @dataclass
@@ -202,7 +204,9 @@ def _grade_pending(pending: list[HandIn], options: Options, run: Run, already: i
             disable=not options.progress,
         ) as bar,
     ):
-        split_checks = SplitChecks(run.course, run.chapter_ids, run.seed)  # drawn while the server starts
+        split_checks = SplitChecks(
+            run.course, run.chapter_ids, run.seed, name_mistakes=run.name_mistakes
+        )  # drawn while the server starts
         server.give_cases(split_checks.cases)
         futures = {pool.submit(_grade_one, server, split_checks, s, run): s for s in pending}
         try:
@@ -274,7 +278,7 @@ def grade_class(course: Course, options: Options) -> Outcome:
     needed = tuple(p.resolve() for p in needed)
     hide = [p for p in (options.submissions, options.out) if not any(n.is_relative_to(p) for n in needed)]
     if pending:
-        run = Run(course, chapter_ids, seed, timeout, hide, namespaces)
+        run = Run(course, chapter_ids, seed, timeout, hide, namespaces, options.name_mistakes)
         _grade_pending(pending, options, run, already=len(kept))
 
     records = [results.read_record(records_dir / f"{s.safe_id}.json") for s in subs]

@@ -23,7 +23,7 @@ def hidden_mistakes(exercise_id: str, seed: int) -> dict[str, list[tuple[str, An
     """The outputs of `exercise_id`'s mutants on the hidden checks where they differ from the reference's."""
     course = manifest.load()
     chapter_id = course.exercise(exercise_id).chapter_id
-    cases = SplitChecks(course, [chapter_id], seed).cases
+    cases = SplitChecks(course, [chapter_id], seed, exercise_ids=[exercise_id]).cases
     reference = loader.read_notebook(paths.solution_notebook(chapter_id))["cells"]
 
     def hidden_outputs(cells: list) -> dict[str, Any]:
