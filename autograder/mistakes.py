@@ -125,6 +125,8 @@ def read(chapter_id: str) -> dict[str, list[tuple[str, Any]]]:
 
 # What joins a failure's message and the description of the mistake its outputs match.
 NAMES_THE_MISTAKE = ". Your outputs here are exactly what this mistake gives: "
+# Mistakes named at most in one message, when several give the same outputs.
+MAX_NAMED = 3
 # Seconds the process computing an exercise's mistakes' outputs on the hidden checks may take.
 LIVE_TIMEOUT_S = 300
 
@@ -186,8 +188,9 @@ def live(chapter_id: str, exercise_id: str, seed: int) -> dict[str, list[tuple[s
 
 
 def named(key: str, outputs: Any, exercise_id: str | None = None, seed: int | None = None) -> str | None:
-    """The description of the catalogued mistake whose outputs on check `key` match `outputs`, if
-    any: recorded for public checks; for a hidden check, given its exercise and the run's seed, live."""
+    """The descriptions of the catalogued mistakes whose outputs on check `key` match `outputs`, if
+    any (several give the same outputs on some checks): recorded for public checks; for a hidden
+    check, given its exercise and the run's seed, live."""
     match = re.search(r"ch\d\d", key.split("::")[0])
     if match is None:
         return None
@@ -195,7 +198,10 @@ def named(key: str, outputs: Any, exercise_id: str | None = None, seed: int | No
         known = live(match.group(0), exercise_id, seed) if exercise_id and seed is not None else {}
     else:
         known = read(match.group(0))
-    return next((description for description, theirs in known.get(key, []) if same(outputs, theirs)), None)
+    matching = list(dict.fromkeys(description for description, theirs in known.get(key, []) if same(outputs, theirs)))
+    if len(matching) > MAX_NAMED:
+        matching = [*matching[:MAX_NAMED], f"{len(matching) - MAX_NAMED} more"]
+    return "; or ".join(matching) or None
 
 
 def explained(
