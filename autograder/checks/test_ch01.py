@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import io
 import multiprocessing
 import multiprocessing.connection
@@ -503,7 +504,7 @@ def test_get_device_survives_a_raising_is_available(outputs):
 
 # Seconds a group of ranks may run before the check kills it: far above what a correct solution
 # takes (well under a second), far below the grader's limit for the exercise.
-RANKS_DEADLINE_S = 20.0
+RANKS_DEADLINE_S = 10.0
 
 
 def free_port() -> int:
@@ -515,15 +516,29 @@ def free_port() -> int:
 def _ddp_without_dynamo() -> None:
     """Spare a check's process the import of PyTorch's compiler (seconds on a small CPU), which
     DistributedDataParallel only consults: its constructor reads one setting of `torch._dynamo`
-    (`get_optimize_ddp_mode`, "ddp_optimizer" by default, given here as such), and its forward is
-    marked not to be compiled. Nothing in the checks compiles; a real `import torch._dynamo`
-    still works and replaces the stand-in."""
+    (`get_optimize_ddp_mode`, "ddp_optimizer" by default, stood in for while the constructor runs),
+    and its forward is marked not to be compiled. Nothing in the checks compiles; code that imports
+    `torch._dynamo` for real gets the real module."""
     if "torch._dynamo" in sys.modules:
         return
     from torch.nn.parallel import DistributedDataParallel
 
     skip_dynamo_import()
-    torch._dynamo = types.SimpleNamespace(utils=types.SimpleNamespace(get_optimize_ddp_mode=lambda: "ddp_optimizer"))
+    stand_in = types.SimpleNamespace(utils=types.SimpleNamespace(get_optimize_ddp_mode=lambda: "ddp_optimizer"))
+    construct = DistributedDataParallel.__init__
+
+    @functools.wraps(construct)
+    def construct_without_dynamo(self, *args, **kwargs):
+        if "torch._dynamo" in sys.modules:
+            return construct(self, *args, **kwargs)
+        torch._dynamo = stand_in
+        try:
+            return construct(self, *args, **kwargs)
+        finally:
+            if vars(torch).get("_dynamo") is stand_in:
+                del torch._dynamo
+
+    DistributedDataParallel.__init__ = construct_without_dynamo
     wrapper_code = torch._compile._disable_dynamo(lambda: None).__code__
     for value in vars(DistributedDataParallel).values():
         while callable(value) and getattr(value, "__code__", None) is not wrapper_code:
@@ -644,7 +659,7 @@ def _parameters(model: nn.Module) -> list[torch.Tensor]:
 def train_in_ranks(sub, case: dict) -> list[dict]:
     """train_ddp in `world_size` gloo processes, each rank's model built with its own seed.
 
-    Each rank reports its weights before and after, the losses train_ddp returned, the set_epoch
+    Each rank reports its weights after training, the losses train_ddp returned, the set_epoch
     calls, its sampler's order in each epoch, what it printed and saved, the backend and whether
     the group was gone after cleanup()."""
     world_size = case["world_size"]
@@ -652,8 +667,10 @@ def train_in_ranks(sub, case: dict) -> list[dict]:
     def work(rank: int, progress: dict) -> dict:
         features, labels = ddp_data(case)
         progress["stage"] = f"ddp_setup({rank}, {world_size})"
+        started = [os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"]]
         sub.ddp_setup(rank, world_size)
         backend = torch.distributed.get_backend()
+        rendezvous = [os.environ.get("MASTER_ADDR"), os.environ.get("MASTER_PORT")]
         progress["stage"] = f"prepare_dataloader(dataset, {case['batch_size']}, {rank}, {world_size})"
         loader = sub.prepare_dataloader(TensorDataset(features, labels), case["batch_size"], rank, world_size)
         sampler = loader.sampler
@@ -667,7 +684,6 @@ def train_in_ranks(sub, case: dict) -> list[dict]:
 
             sampler.set_epoch = recording_set_epoch
         model = TinyClassifier(case["seeds"][rank])
-        initial = _parameters(model)
         optimizer = compiler_free(torch.optim.SGD)(model.parameters(), lr=case["lr"])
         save_path = os.path.join(case["folder"], "checkpoint.pth")
         saves = []
@@ -697,7 +713,8 @@ def train_in_ranks(sub, case: dict) -> list[dict]:
         sub.cleanup()
         return {
             "backend": str(backend),
-            "initial": initial,
+            "rendezvous": rendezvous,
+            "started": started,
             "final": final,
             "losses": losses if isinstance(losses, list) else type(losses).__name__,
             "set_epoch": set_epoch_calls,
@@ -777,6 +794,11 @@ def expect_same_training(outputs, case: dict) -> None:
     expect(
         all(report["backend"] == "gloo" for report in data),
         f"ddp_setup chose the {data[0]['backend']} backend on a machine without CUDA; use gloo there",
+    )
+    expect(
+        all(report["rendezvous"] == report["started"] for report in data),
+        f"after ddp_setup MASTER_ADDR:MASTER_PORT is {':'.join(map(str, data[0]['rendezvous']))}, not the address "
+        "the processes were started with; only default them when they are unset (torchrun sets them)",
     )
     expect(
         all(report["batch_size"] == case["batch_size"] for report in data),
