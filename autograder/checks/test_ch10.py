@@ -38,7 +38,17 @@ train = pytest.mark.ch10_train
 # The engine computes in float64, as PyTorch does here: agreement to ~1e-12 is the rule, and
 # sums in another order differ by far less than these tolerances.
 ATOL, RTOL = 1e-8, 1e-6
-AUTOGRAD = ["torch.autograd.backward", "torch.autograd.grad", "torch.Tensor.backward"]
+# PyTorch's ways to differentiate: the engine may not call them while its checks run.
+AUTOGRAD = [
+    "torch.autograd.backward",
+    "torch.autograd.grad",
+    "torch.Tensor.backward",
+    "torch.func.grad",
+    "torch.func.grad_and_value",
+    "torch.func.vjp",
+    "torch.func.jacrev",
+    "torch.func.jacfwd",
+]
 OPS = [
     "add",
     "mul",
@@ -139,7 +149,9 @@ def _evaluate_torch(program: str, inputs: list, requires_grad: list):
 def torch_result(case: dict) -> tuple[torch.Tensor, list]:
     """PyTorch's output and input gradients (None where an input requires none) for a case."""
     out, leaves = _evaluate_torch(case["program"], case["inputs"], case["requires_grad"])
-    out.backward(case["grad_out"])
+    # The same VJP as out.backward(grad_out), through the implicit seed of a scalar: an explicit
+    # gradient makes torch.autograd import its symbolic-shape machinery (sympy), a second or more.
+    (out if case["grad_out"] is None else (out * case["grad_out"]).sum()).backward()
     return out.detach(), [None if is_targets(leaf) else leaf.grad for leaf in leaves]
 
 
@@ -221,7 +233,6 @@ class Draw:
     def __init__(self, seed: int):
         self.rng = random.Random(seed)
         self.gen = torch.Generator().manual_seed(seed)
-        self.count = 0
 
     def size(self, low: int = 2, high: int = 5) -> int:
         return self.rng.randint(low, high)
@@ -244,7 +255,6 @@ class Draw:
         return torch.randint(0, classes, shape, generator=self.gen)
 
     def case(self, program: str, inputs: list, requires_grad=None, grad_out: str = "random") -> dict:
-        self.count += 1
         return op_case(program, inputs, requires_grad, grad_out, seed=self.rng.randint(0, 2**31 - 1))
 
 
@@ -650,6 +660,14 @@ def expected_graph_grads(case: dict) -> dict:
     }
 
 
+def graph_nodes(name: str, case: dict) -> list[str]:
+    """The names of the inner nodes of hand-built graph `name`, whose VJP calls are counted."""
+    deep = [f"n{i}" for i in range(int(case["depth"]))]
+    return {"chain": ["a", "b"], "square": ["square"], "diamond": ["a", "b", "c", "c2", "d"], "skip": ["a", "d"]}.get(
+        name, deep
+    )
+
+
 GRAPH_NAMES = {
     "chain": "a chain x -> 2x -> 2x * u",
     "square": "x * x (one node with x as both parents)",
@@ -666,7 +684,8 @@ def expect_graph_grads(outputs, case: dict, times: int = 1) -> None:
         got = outputs.get(name)
         expect(isinstance(got, dict), f"no result for {description}")
         expect(got["grad"] is not None, f"{description}: x.grad is None after backward(); x requires grad")
-        for node, count in got["calls"].items():
+        for node in graph_nodes(name, case):
+            count = got["calls"].get(node)
             if count != times:
                 fail(
                     f"{description}: the VJP of node {node} ran {count} times in {times} backward() call(s); "
@@ -715,7 +734,8 @@ def expect_accumulated(outputs, case: dict) -> None:
         expect(isinstance(got, dict), f"no result for {GRAPH_NAMES[name]}")
         what = f"{GRAPH_NAMES[name]}, after a second backward()"
         expect(got["grad"] is not None, f"{what}: x.grad is None")
-        for node, count in got["calls"].items():
+        for node in graph_nodes(name, case):
+            count = got["calls"].get(node)
             expect(count == 2, f"{what}: the VJP of node {node} ran {count} times in 2 backward() calls; expected 2")
         if torch.allclose(got["grad"], expected[name], atol=ATOL):
             fail(f"{what}: x.grad holds one call's gradient; the second call should add to it, as in PyTorch")
@@ -953,11 +973,11 @@ SLIPS = {
     "off by 1e-4 everywhere, atol=1e-6, rtol=0": (lambda gx, gy: (gx + 1e-4, gy), {"atol": 1e-6, "rtol": 0.0}),
     "off by a relative 1e-4 on large gradients, rtol=1e-3": (
         lambda gx, gy: (gx * (1 + 1e-4), gy),
-        {"atol": 1e-9, "rtol": 1e-3},
+        {"atol": 1e-4, "rtol": 1e-3},
     ),
     "off by a relative 1e-4 on large gradients, rtol=1e-6": (
         lambda gx, gy: (gx * (1 + 1e-4), gy),
-        {"atol": 1e-9, "rtol": 1e-6},
+        {"atol": 1e-4, "rtol": 1e-6},
     ),
 }
 SLIP_VERDICTS = [True, False, False, False, True, False, True, False]
@@ -988,6 +1008,7 @@ def _gradient_checks(sub, case):
 
 def expect_gradient_checks(outputs) -> None:
     expect_list(outputs["verdicts"], len(SLIPS), "gradient_check's verdicts")
+    expect_list(outputs["types"], len(SLIPS), "the types of gradient_check's verdicts")
     for (name, _), got, wanted, kind in zip(SLIPS.items(), outputs["verdicts"], SLIP_VERDICTS, outputs["types"]):
         expect(kind in ("bool", "bool_"), f"gradient_check should return True or False; got a {kind}")
         expect(
@@ -1037,18 +1058,18 @@ def torch_training(case: dict) -> tuple[list, list]:
     """The same steps in PyTorch: losses and parameters after each step."""
     params = {name: value.clone().double().requires_grad_(True) for name, value in case["params"].items()}
     x, targets = case["x"].double(), case["targets"]
-    losses, states = [], []
+    torch_losses, states = [], []
     for _ in range(int(case["steps"])):
         logits = torch.tanh(x @ params["W1"] + params["b1"]) @ params["W2"] + params["b2"]
         loss = F.cross_entropy(logits, targets)
         loss.backward()
         with torch.no_grad():
-            for param in params.values():
-                param -= case["lr"] * param.grad
-                param.grad = None
-        losses.append(loss.item())
+            for weight in params.values():
+                weight -= case["lr"] * weight.grad
+                weight.grad = None
+        torch_losses.append(loss.item())
         states.append({name: p.detach().clone() for name, p in params.items()})
-    return losses, states
+    return torch_losses, states
 
 
 def expect_training(outputs, case: dict) -> None:
