@@ -23,10 +23,26 @@ def pytest_configure(config):
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     # Tests import the check modules, whose markers the check plugin registers where checks run.
     register_markers(config, manifest.load())
+    if hasattr(config, "workerinput"):
+        return  # a pytest-xdist worker: the controlling process fetched the data before starting it
     missing = [f.name for f in data.resolve(None) if not data.is_available(f.name) and (SHARED_DATA / f.name).is_file()]
     if missing:
         data.fetch(missing, mirror=SHARED_DATA.as_uri(), progress=False)
         data.configure_tiktoken_cache()
+
+
+# The tests run in parallel processes (pytest-xdist, `-n auto` in pyproject.toml). A module's tests
+# share its module-scoped fixtures (a graded class, a release, a downloaded package), so they stay
+# in one process; the tests of these modules are independent of each other and spread out.
+SPREAD_MODULES = {"test_selftest", "test_notebooks_run", "test_nbgrader_autograde"}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    for item in items:
+        module = item.module.__name__.rpartition(".")[2]
+        if module not in SPREAD_MODULES:
+            item.add_marker(pytest.mark.xdist_group(module))
 
 
 @pytest.fixture
