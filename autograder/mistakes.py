@@ -20,6 +20,7 @@ is never diagnosed, and a failure that matches nothing keeps its message.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import hashlib
 import importlib
@@ -28,6 +29,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -128,7 +130,7 @@ NAMES_THE_MISTAKE = ". Your outputs here are exactly what this mistake gives: "
 # Mistakes named at most in one message, when several give the same outputs.
 MAX_NAMED = 3
 # Seconds the process computing an exercise's mistakes' outputs on the hidden checks may take.
-LIVE_TIMEOUT_S = 300
+LIVE_TIMEOUT_S = 180
 
 
 def _cache_dir() -> Path:
@@ -165,10 +167,19 @@ def hidden_checks_diagnosed() -> bool:
     return _diagnose_hidden
 
 
-@cache
+_live_locks: collections.defaultdict[tuple, threading.Lock] = collections.defaultdict(threading.Lock)
+
+
 def live(chapter_id: str, exercise_id: str, seed: int) -> dict[str, list[tuple[str, Any]]]:
     """The outputs of `exercise_id`'s mistakes on the hidden checks' cases for `seed`, where they
-    differ from the reference's, by check id; empty where they cannot be computed here."""
+    differ from the reference's, by check id; empty where they cannot be computed here. Threads
+    asking for the same ones wait for one computation."""
+    with _live_locks[chapter_id, exercise_id, seed]:
+        return _live(chapter_id, exercise_id, seed)
+
+
+@cache
+def _live(chapter_id: str, exercise_id: str, seed: int) -> dict[str, list[tuple[str, Any]]]:
     import torch
 
     if not (paths.hidden_checks(chapter_id).exists() and paths.solution_notebook(chapter_id).exists()):
