@@ -2,7 +2,7 @@
 weight-decay groups, clipping, the learning-rate schedule and Muon.
 
 The numerics are compared with the recorded outputs of the reference, which the course's tests
-prove equal to PyTorch's own functions; the optimizers run a tiny float64 network for a hundred
+prove equal to PyTorch's own functions; the optimizers run a tiny float64 network for 25
 steps and must reproduce the reference's parameters (equal to torch.optim's, again by the tests)
 after the first step, the second, the tenth and the last. Muon's orthogonalization is also
 checked by properties any correct iteration has: singular values near 1, G's singular vectors,
@@ -143,7 +143,9 @@ def _cross_entropy_outputs(sub, recorded):
         logits = case["logits"].clone().requires_grad_(True)
         loss = sub.cross_entropy_from_logits(logits, case["targets"].clone())
         expect_tensor(loss, "cross_entropy_from_logits(logits, targets)")
-        expect(loss.requires_grad, "cross_entropy_from_logits is cut off from the graph: no gradient reaches the logits")
+        expect(
+            loss.requires_grad, "cross_entropy_from_logits is cut off from the graph: no gradient reaches the logits"
+        )
         loss.backward()
         results.append({"loss": loss, "grad": logits.grad})
     return results
@@ -308,7 +310,10 @@ def optimizer_api(namespace, name: str, kwargs: dict) -> dict:
         "group_lrs": [group.get("lr") for group in optimizer.param_groups],
         "closure_calls": len(calls),
         "returned": returned if isinstance(returned, (torch.Tensor, float, int)) else repr(type(returned).__name__),
-        "moved": [not torch.equal(first.detach(), torch.ones(3, 2, dtype=torch.float64)), not torch.equal(second.detach(), torch.ones(3, dtype=torch.float64))],
+        "moved": [
+            not torch.equal(first.detach(), torch.ones(3, 2, dtype=torch.float64)),
+            not torch.equal(second.detach(), torch.ones(3, dtype=torch.float64)),
+        ],
     }
 
 
@@ -323,13 +328,19 @@ def expect_optimizer_api(outputs: dict, name: str, lr: float) -> None:
         f"{name}'s param_groups hold lr {outputs['group_lrs']} for a group without its own lr and one with lr=0.125; "
         f"expected [{lr}, 0.125]: pass the defaults dict to torch.optim.Optimizer.__init__",
     )
-    expect(outputs["closure_calls"] == 1, f"{name}.step(closure) called the closure {outputs['closure_calls']} times; expected once")
+    expect(
+        outputs["closure_calls"] == 1,
+        f"{name}.step(closure) called the closure {outputs['closure_calls']} times; expected once",
+    )
     returned = outputs["returned"]
     expect(
         isinstance(returned, (torch.Tensor, float, int)),
         f"{name}.step(closure) returned {returned}; it should return the closure's loss",
     )
-    expect(abs(expect_number(returned, f"{name}.step(closure)") - 9.0) < 1e-9, f"{name}.step(closure) should return the closure's loss")
+    expect(
+        abs(expect_number(returned, f"{name}.step(closure)") - 9.0) < 1e-9,
+        f"{name}.step(closure) should return the closure's loss",
+    )
     expect(outputs["moved"] == [True, True], f"{name}.step(closure) did not update every parameter with a gradient")
 
 
@@ -400,7 +411,13 @@ class Ch04LayerNorm(nn.Module):
         self.scale, self.shift = nn.Parameter(torch.ones(dim)), nn.Parameter(torch.zeros(dim))
 
     def forward(self, x):
-        return self.scale * (x - x.mean(-1, keepdim=True)) / (x.var(-1, keepdim=True, unbiased=False) + 1e-5).sqrt() + self.shift
+        return (
+            self.scale * (x - x.mean(-1, keepdim=True)) / (x.var(-1, keepdim=True, unbiased=False) + 1e-5).sqrt()
+            + self.shift
+        )
+
+
+EMBEDDING_TABLES = ("tok_emb.weight", "pos_emb.weight", "segments.weight")
 
 
 class GroupsModel(nn.Module):
@@ -412,6 +429,8 @@ class GroupsModel(nn.Module):
         dim, vocab = spec["dim"], spec["vocab"]
         self.tok_emb = nn.Embedding(vocab, dim)
         self.pos_emb = nn.Embedding(spec["context"], dim)
+        self.segments = nn.Embedding(3, dim)  # an embedding table whose name says nothing
+        self.emb_proj = nn.Linear(dim, dim, bias=False)  # a weight matrix whose name says "emb"
         layers = []
         for i in range(spec["layers"]):
             layers += [nn.Linear(dim, dim, bias=i % 2 == 0), nn.LayerNorm(dim, bias=i % 2 == 1), nn.RMSNorm(dim)]
@@ -452,8 +471,11 @@ def expect_groups(outputs: dict, expected: list, weight_decay: float, what: str)
     """Compare `group_names` outputs with the expected [decay names, no-decay names]."""
     groups = outputs["groups"]
     expect(len(groups) == 2, f"{what}: {len(groups)} groups; expected two, decay first")
-    for label, group, names, value in zip(("first (decay)", "second (no decay)"), groups, expected, (weight_decay, 0.0)):
-        expect(group["keys"] == ["params", "weight_decay"], f"{what}: the {label} group has keys {group['keys']}; expected params and weight_decay")
+    for label, group, value in zip(("first (decay)", "second (no decay)"), groups, (weight_decay, 0.0)):
+        expect(
+            group["keys"] == ["params", "weight_decay"],
+            f"{what}: the {label} group has keys {group['keys']}; expected params and weight_decay",
+        )
         expect(
             isinstance(group["weight_decay"], (int, float)) and abs(group["weight_decay"] - value) < 1e-12,
             f"{what}: the {label} group has weight_decay {group['weight_decay']}; expected {value}",
@@ -465,20 +487,30 @@ def expect_groups(outputs: dict, expected: list, weight_decay: float, what: str)
             fail(f"{what}: {name} is in the decay group; {why}")
     for name in no_decay:
         if name not in expected[1]:
-            why = "it is frozen (requires_grad=False): leave it out" if name not in expected[0] else "it is a weight matrix and should decay"
+            why = (
+                "it is frozen (requires_grad=False): leave it out"
+                if name not in expected[0]
+                else "it is a weight matrix and should decay"
+            )
             fail(f"{what}: {name} is in the no-decay group; {why}")
     for index, names in enumerate(expected):
         got = groups[index]["params"]
         missing = [name for name in names if name not in got]
         expect(not missing, f"{what}: {missing[:1]} missing from the {'decay' if index == 0 else 'no-decay'} group")
-        expect(len(got) == len(set(got)), f"{what}: a parameter appears twice in one group (a tied parameter is listed once)")
-        expect(got == names, f"{what}: the {'decay' if index == 0 else 'no-decay'} group is not in model.named_parameters() order")
+        expect(
+            len(got) == len(set(got)),
+            f"{what}: a parameter appears twice in one group (a tied parameter is listed once)",
+        )
+        expect(
+            got == names,
+            f"{what}: the {'decay' if index == 0 else 'no-decay'} group is not in model.named_parameters() order",
+        )
 
 
 def _why_no_decay(name: str, expected: list) -> str:
     if name not in expected[1]:
         return "it is frozen (requires_grad=False): leave it out of both groups"
-    if "emb" in name or name == "out_head.weight":
+    if name in EMBEDDING_TABLES:
         return "it is an embedding table (the weight of an nn.Embedding, tied or not): no decay"
     return "it has fewer than two dimensions (a bias, a norm weight or a scalar): no decay"
 
@@ -543,13 +575,16 @@ def expect_clip_run(got: dict, expected: dict, case: dict) -> None:
     what = f"clip_grad_norm({case['what']}, max_norm={case['max_norm']})"
     total = got["total"]
     expect_tensor(total, f"the norm {what} returns", shape=())
-    expect_close(total, expected["total"], f"the total norm {what} returns", atol=1e-6, rtol=1e-6)
+    expect_close(total, expected["total"], f"the total norm {what} returns", atol=1e-9, rtol=1e-6)
     for index, (mine, theirs) in enumerate(zip(got["grads"], expected["grads"])):
         if theirs is None:
             expect(mine is None, f"{what} gave a gradient to a parameter that had none")
             continue
         expect_tensor(mine, f"{what}: gradient {index}", shape=tuple(theirs.shape))
-        expect_close(mine, theirs, f"{what}: gradient {index} after clipping", atol=1e-7, rtol=1e-6)
+        # Relative to the gradients' size: a case clips tiny gradients, where torch's 1e-6 in the
+        # coefficient's denominator shows.
+        scale = theirs.abs().max().item()
+        expect_close(mine, theirs, f"{what}: gradient {index} after clipping", atol=1e-5 * scale, rtol=1e-5)
 
 
 def _clip_outputs(sub, recorded):
@@ -575,7 +610,9 @@ def _clip_without_gradients(sub):
 def test_clip_grad_norm_without_gradients_returns_zero(outputs):
     """no parameter has a gradient: the total norm is tensor(0.)"""
     expect_tensor(outputs, "clip_grad_norm of parameters without gradients", shape=())
-    expect(outputs.item() == 0.0, f"clip_grad_norm of parameters without gradients returned {outputs.item()}; expected 0")
+    expect(
+        outputs.item() == 0.0, f"clip_grad_norm of parameters without gradients returned {outputs.item()}; expected 0"
+    )
 
 
 def _schedule_outputs(sub, recorded):
@@ -604,7 +641,9 @@ def test_lr_at_step_matches_recorded(outputs, recorded):
 
 
 def _newton_schulz_outputs(sub, recorded):
-    return [sub.zeropower_via_newtonschulz5(case["G"].clone(), steps=case["steps"]) for case in recorded["newton_schulz"]]
+    return [
+        sub.zeropower_via_newtonschulz5(case["G"].clone(), steps=case["steps"]) for case in recorded["newton_schulz"]
+    ]
 
 
 @muon
@@ -655,10 +694,16 @@ def expect_orthogonalized(got, case: dict) -> None:
         )
     inner = U.double().T @ got.double() @ V.double()
     off_diagonal = (inner - torch.diag(torch.diagonal(inner))).abs().max().item()
-    expect(off_diagonal < 1e-4, f"{what} does not keep G's singular vectors (U^T O V is off-diagonal by {off_diagonal:.3g})")
+    expect(
+        off_diagonal < 1e-4,
+        f"{what} does not keep G's singular vectors (U^T O V is off-diagonal by {off_diagonal:.3g})",
+    )
     polar = U.double() @ V.double().T
     distance = ((got.double() - polar).norm() / polar.norm()).item()
-    expect(distance <= POLAR_DISTANCE, f"{what} is {distance:.3g} from the polar factor U V^T in relative Frobenius norm; expected at most {POLAR_DISTANCE}")
+    expect(
+        distance <= POLAR_DISTANCE,
+        f"{what} is {distance:.3g} from the polar factor U V^T in relative Frobenius norm; expected at most {POLAR_DISTANCE}",
+    )
     expect(
         distance > 1e-3,
         f"{what} is the polar factor U V^T itself: write the Newton-Schulz iteration (its singular values are not exactly 1), not an SVD",
