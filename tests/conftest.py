@@ -33,7 +33,8 @@ def pytest_configure(config):
 
 # The tests run in parallel processes (pytest-xdist, `-n auto` in pyproject.toml). A module's tests
 # share its module-scoped fixtures (a graded class, a release, a downloaded package), so they stay
-# in one process; the tests of these modules are independent of each other and spread out.
+# in one process; the tests of these modules are independent of each other and spread out, and so
+# is a test with an xdist_group of its own (a long one that needs no module fixture).
 SPREAD_MODULES = {"test_selftest", "test_notebooks_run", "test_nbgrader_autograde"}
 
 
@@ -41,7 +42,7 @@ SPREAD_MODULES = {"test_selftest", "test_notebooks_run", "test_nbgrader_autograd
 def pytest_collection_modifyitems(items):
     for item in items:
         module = item.module.__name__.rpartition(".")[2]
-        if module not in SPREAD_MODULES:
+        if module not in SPREAD_MODULES and item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(module))
 
 

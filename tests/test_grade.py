@@ -160,6 +160,7 @@ def test_every_student_gets_feedback_and_gradescope_results(graded):
     assert json.loads((graded / "grading.json").read_text())["seed"] == SEED
 
 
+@pytest.mark.xdist_group("grade_every_chapter")
 def test_every_chapters_reference_gets_full_marks_in_the_sandbox(tmp_path):
     """The sandbox leaves every chapter what its checks need (tiktoken's cache, the data folder, a scratch folder)."""
     course = manifest.load()
@@ -787,6 +788,7 @@ def chapter_with_cells(chapter_id: str, first: str) -> dict:
 
 
 @pytest.mark.skipif(not NAMESPACES, reason="files are hidden only inside the sandbox's namespaces")
+@pytest.mark.xdist_group("grade_steal")
 def test_code_found_anywhere_a_submission_can_read_scores_no_more_than_an_empty_cell(tmp_path):
     """Every chapter: a cell that runs whatever code defining the exercises' names it finds in the
     course, the packages it can import and its folder, against cells left empty."""
