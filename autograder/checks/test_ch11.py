@@ -137,11 +137,12 @@ def test_logsumexp_of_an_all_masked_row_is_minus_inf(outputs):
     expect(bool(torch.isfinite(got[0])), "logsumexp of an ordinary row is not finite")
 
 
-def _cross_entropy_outputs(sub, recorded):
+def cross_entropy_runs(cross_entropy_from_logits, cases: list[dict]) -> list[dict]:
+    """Produce: the loss and the logits' gradient for each case's "logits" and "targets"."""
     results = []
-    for case in recorded["cross_entropy"]:
+    for case in cases:
         logits = case["logits"].clone().requires_grad_(True)
-        loss = sub.cross_entropy_from_logits(logits, case["targets"].clone())
+        loss = cross_entropy_from_logits(logits, case["targets"].clone())
         expect_tensor(loss, "cross_entropy_from_logits(logits, targets)")
         expect(
             loss.requires_grad, "cross_entropy_from_logits is cut off from the graph: no gradient reaches the logits"
@@ -149,6 +150,10 @@ def _cross_entropy_outputs(sub, recorded):
         loss.backward()
         results.append({"loss": loss, "grad": logits.grad})
     return results
+
+
+def _cross_entropy_outputs(sub, recorded):
+    return cross_entropy_runs(sub.cross_entropy_from_logits, recorded["cross_entropy"])
 
 
 @numerics
