@@ -25,7 +25,6 @@ import contextlib
 import hashlib
 import importlib
 import math
-import os
 import re
 import subprocess
 import sys
@@ -133,11 +132,6 @@ MAX_NAMED = 3
 LIVE_TIMEOUT_S = 180
 
 
-def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "llmcourse" / "mistakes"
-
-
 def _sources_digest(chapter_id: str) -> str:
     """A digest of what the mistakes' outputs on the hidden checks come from."""
     digest = hashlib.sha256()
@@ -184,7 +178,7 @@ def _live(chapter_id: str, exercise_id: str, seed: int) -> dict[str, list[tuple[
 
     if not (paths.hidden_checks(chapter_id).exists() and paths.solution_notebook(chapter_id).exists()):
         return {}
-    path = _cache_dir() / f"{exercise_id}-seed{seed}-{_sources_digest(chapter_id)}.pt"
+    path = paths.cache_dir() / "mistakes" / f"{exercise_id}-seed{seed}-{_sources_digest(chapter_id)}.pt"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "autograder.grading.diagnosis", exercise_id, str(seed), str(path)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from llmcourse.paths import MANIFEST_NAME, course_root
@@ -44,3 +45,9 @@ def student_notebook(chapter_id: str) -> Path:
 
 def solution_notebook(chapter_id: str) -> Path:
     return solutions_dir() / chapter_id / f"{chapter_id}.ipynb"
+
+
+def cache_dir() -> Path:
+    """The course's cache folder (XDG_CACHE_HOME, else ~/.cache): what is computed or downloaded
+    once per machine, never part of the course."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "llmcourse"

@@ -10,7 +10,6 @@ skips when the package registry cannot be reached.
 from __future__ import annotations
 
 import ast
-import os
 import subprocess
 import sys
 import zipfile
@@ -48,7 +47,7 @@ EXEMPT = {
 
 
 def _book_wheel() -> Path:
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "llmcourse" / "book"
+    cache = paths.cache_dir() / "book"
     found = sorted(cache.glob("llms_from_scratch-*.whl"))
     if found:
         return found[-1]
