@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from torch.utils.data.distributed import DistributedSampler
 
 from autograder import paths
-from autograder.checks.test_ch01 import run_processes
+from autograder.checks.ranks import run_processes
 
 
 @pytest.fixture(scope="module")
