@@ -49,6 +49,10 @@ def compiler_free(optimizer_class: type) -> type:
     import torch
 
     compiled_step = optimizer_class.step
+    # Once an instance of optimizer_class exists, Optimizer.__init__ has wrapped its step in a profiling
+    # hook (marked `hooked`); the step with the graph breaks is the one under it.
+    while getattr(compiled_step, "hooked", False):
+        compiled_step = compiled_step.__wrapped__
 
     def step(self, closure=None):
         with torch.no_grad():

@@ -45,3 +45,21 @@ print("torch._dynamo" in sys.modules)
 """
     done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120)
     assert done.stdout.strip() == "False", done.stderr
+
+
+def test_compiler_free_skips_the_compiler_after_the_class_was_instantiated():
+    """Optimizer.__init__ wraps a class's step in a profiling hook on its first instance; compiler_free
+    made after that still steps without the compiler."""
+    program = """
+import sys, torch
+from autograder.no_dynamo import compiler_free, skip_dynamo_import
+skip_dynamo_import()
+torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=0.1)
+model = torch.nn.Linear(4, 4)
+optimizer = compiler_free(torch.optim.SGD)(model.parameters(), lr=1e-3)
+model(torch.randn(2, 4)).sum().backward()
+optimizer.step()
+print("torch._dynamo" in sys.modules)
+"""
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "False", done.stderr
