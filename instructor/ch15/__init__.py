@@ -1,0 +1,1 @@
+"""Chapter 15's instructor-only material."""
