@@ -31,6 +31,8 @@ from .instructor_only import is_instructor_only
 STUDENT_FILES = ("README.md", "pyproject.toml", "nbgrader_config.py", "data/manifest.toml")
 # The packages it carries whole: the grader with its public checks, the course's library, earlier chapters' code.
 STUDENT_PACKAGES = ("autograder", "llmcourse", "previous_chapters")
+# Folders it carries whole where the course has them: the settings of the pretraining runs.
+STUDENT_FOLDERS = ("configs",)
 # Files a local run leaves behind; never part of a release.
 LOCAL_LEFTOVERS = ("__pycache__", ".pytest_cache", ".ipynb_checkpoints")
 
@@ -172,6 +174,9 @@ def write_student_release(out: Path, chapter_ids: list[str]) -> Path:
             generate(chapter_id, staging / "chapters")
         for package in STUDENT_PACKAGES:
             shutil.copytree(root / package, staging / package, ignore=_leave_out_leftovers)
+        for folder in STUDENT_FOLDERS:
+            if (root / folder).is_dir():
+                shutil.copytree(root / folder, staging / folder, ignore=_leave_out_leftovers)
         for name in STUDENT_FILES:
             (staging / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(root / name, staging / name)

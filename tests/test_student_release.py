@@ -89,6 +89,7 @@ def test_release_contains_no_solution_code(student_release):
         "autograder/checks/recorded/ch02.pt" in names
         and "llmcourse/data.py" in names
         and "chapters/ch02/ch02.ipynb" in names
+        and "configs/pretrain/tiny_cpu.toml" in names
     )
     for part in INSTRUCTOR_ONLY_PARTS + ("tests", "__pycache__", "downloads", "benchmarks", ".ci", ".git"):
         assert not [n for n in names if part in n.split("/")], f"{part} is in the release"
