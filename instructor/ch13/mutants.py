@@ -84,6 +84,15 @@ MUTANTS: dict[str, list[Mutant]] = {
     ],
     "ch13.flash_forward": [
         Mutant(
+            "causal only skips the future key blocks: no -inf mask inside the diagonal tiles",
+            (
+                (
+                    "                S = S.masked_fill(cols > rows, -torch.inf)\n            # The first key block",
+                    "                pass\n            # The first key block",
+                ),
+            ),
+        ),
+        Mutant(
             "the scores are not scaled by 1/sqrt(d)",
             (
                 (
