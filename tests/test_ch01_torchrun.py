@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 
 import pytest
 import torch
 
 from autograder import loader, manifest, paths
+from autograder.checks.ranks import free_port
 
 
 def reference_script() -> str:
@@ -22,12 +22,6 @@ def reference_script() -> str:
     first, _, body = source.partition("\n")
     assert first.split() == ["%%writefile", "ddp_train.py"]
     return body
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.mark.slow

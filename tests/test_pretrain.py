@@ -19,10 +19,10 @@ import pytest
 import torch
 
 from autograder import paths
+from autograder.checks.ranks import free_port
 from llmcourse import data
 from llmcourse import pretrain_data as prepare
 from llmcourse.pretrain import train
-from tests.test_ch01_torchrun import free_port
 from tests.test_data import FakeServer, _handler
 
 ROOT = paths.course_root()
