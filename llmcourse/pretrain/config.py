@@ -64,6 +64,10 @@ class TrainConfig:
         "auto", "autocast dtype: 'auto' (bfloat16 where the GPU supports it, else float32), 'bfloat16' or 'float32'"
     )
     compile: bool = _setting(False, "torch.compile the model")
+    zero1: bool = _setting(
+        False,
+        "under torchrun, shard AdamW's state across the processes (ZeRO stage 1, torch's ZeroRedundancyOptimizer)",
+    )
     seed: int = _setting(1337, "random seed (each process adds its rank for dropout)")
     peak_flops: float = _setting(
         0.0, "the hardware's peak FLOP/s for MFU; 0: look the GPU up, or time a matmul on the CPU"

@@ -11,6 +11,7 @@ tokens/s and MFU, and writes checkpoints; every rank takes part in the evaluatio
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import math
 import sys
@@ -211,6 +212,18 @@ class MetricsLog:
             out.write(json.dumps(row) + "\n")
 
 
+def sharded(optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
+    """The same optimizer, groups and settings, with each process keeping the state (AdamW's two
+    moments) of its share of the parameters only: ZeRO stage 1. Every process still holds all the
+    weights and, after each step, receives the ones the others updated."""
+    from torch.distributed.optim import ZeroRedundancyOptimizer  # imports TorchScript: only when asked for
+
+    accepted = inspect.signature(type(optimizer).__init__).parameters
+    settings = {key: value for key, value in optimizer.defaults.items() if key in accepted}
+    groups = [dict(group) for group in optimizer.param_groups]
+    return ZeroRedundancyOptimizer(groups, optimizer_class=type(optimizer), **settings)
+
+
 def run(config: TrainConfig, resume: str | None) -> None:
     code = chapter_code()
     rank, local_rank, world_size, best_device = code.setup_distributed()
@@ -259,6 +272,8 @@ def _train(code, config: TrainConfig, resume: str | None, rank: int, world_size:
     optimizer = code.configure_optimizers(
         model, config.weight_decay, config.max_lr, (config.beta1, config.beta2), config.eps, device.type
     )
+    if config.zero1 and world_size > 1:
+        optimizer = sharded(optimizer)
     torch.manual_seed(config.seed + rank)  # dropout differs between ranks
     start_step = 0
     checkpoint = newest_checkpoint(out_dir) if resume == "auto" else Path(resume) if resume else None
@@ -296,6 +311,8 @@ def _train(code, config: TrainConfig, resume: str | None, rank: int, world_size:
             + (f", resumed from {checkpoint}" if checkpoint else "")
         )
         print(f"MFU against {peak / 1e12:.3g} TFLOP/s ({peak_source})" if peak else f"no MFU: {peak_source}")
+        if hasattr(optimizer, "consolidate_state_dict"):
+            print(f"AdamW's state sharded across the {world_size} processes (ZeRO stage 1)")
         if config.hellaswag_interval and not use_hellaswag:
             why = "a char tokenizer" if config.tokenizer == "char" else f"{hellaswag} is not there"
             print(f"no HellaSwag ({why}; `course data fetch hellaswag_val.jsonl` gets it)")
@@ -320,6 +337,8 @@ def _train(code, config: TrainConfig, resume: str | None, rank: int, world_size:
 
     def save(steps_done: int) -> None:
         path = out_dir / f"ckpt_{steps_done:06d}.pt"
+        if hasattr(optimizer, "consolidate_state_dict"):  # ZeRO-1
+            optimizer.consolidate_state_dict(to=0)  # every rank sends its shard; rank 0 saves them all
         code.save_checkpoint(str(path), model, optimizer, steps_done, train_loader, rank)
         if master and config.keep_checkpoints:
             for old in sorted(out_dir.glob(CHECKPOINT_GLOB))[: -config.keep_checkpoints]:
