@@ -14,6 +14,21 @@ import importlib
 
 from .compare import CheckFailure
 
+# Every spelling of softmax, log-softmax and log-sum-exp, for exercises that write their own.
+SOFTMAX_FAMILY = (
+    "torch.softmax",
+    "torch.nn.functional.softmax",
+    "torch.Tensor.softmax",
+    "torch.special.softmax",
+    "torch.log_softmax",
+    "torch.nn.functional.log_softmax",
+    "torch.Tensor.log_softmax",
+    "torch.special.log_softmax",
+    "torch.logsumexp",
+    "torch.Tensor.logsumexp",
+    "torch.special.logsumexp",
+)
+
 
 class ForbiddenCall(CheckFailure):
     """The student's code called something the exercise asks to write from scratch."""
