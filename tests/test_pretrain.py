@@ -20,13 +20,13 @@ import torch
 
 from autograder import paths
 from autograder.checks.ranks import free_port
+from autograder.checks.test_ch15 import MAGIC, VERSION, write_llmc  # llm.c's format, not the chapter's code
 from llmcourse import data
 from llmcourse import pretrain_data as prepare
 from llmcourse.pretrain import train
 from tests.test_data import FakeServer, _handler
 
 ROOT = paths.course_root()
-MAGIC, VERSION = 20240520, 1  # llm.c's data_common.py
 CHARS = [chr(c) for c in range(ord("a"), ord("a") + 24)] + list(" .,;:!?\n")  # a 32-character vocabulary
 TINY = {
     "tokenizer": "char",
@@ -56,13 +56,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def write_llmc_file(path: Path, tokens: np.ndarray) -> None:
-    """llm.c's format, written here independently of the chapter: 256 int32 (magic, version, count), uint16 tokens."""
-    header = np.zeros(256, dtype=np.int32)
-    header[:3] = MAGIC, VERSION, len(tokens)
-    path.write_bytes(header.tobytes() + tokens.astype(np.uint16).tobytes())
-
-
 def read_llmc_file(path: Path) -> np.ndarray:
     header = np.frombuffer(path.read_bytes()[:1024], dtype=np.int32)
     assert (header[0], header[1]) == (MAGIC, VERSION), path
@@ -77,9 +70,9 @@ def corpus(tmp_path: Path) -> Path:
     folder = tmp_path / "corpus"
     folder.mkdir()
     rng = np.random.default_rng(0)
-    write_llmc_file(folder / "tiny_val_000000.bin", rng.integers(0, len(CHARS), 400))
-    write_llmc_file(folder / "tiny_train_000001.bin", rng.integers(0, len(CHARS), 700))
-    write_llmc_file(folder / "tiny_train_000002.bin", rng.integers(0, len(CHARS), 900))
+    write_llmc(folder / "tiny_val_000000.bin", rng.integers(0, len(CHARS), 400))
+    write_llmc(folder / "tiny_train_000001.bin", rng.integers(0, len(CHARS), 700))
+    write_llmc(folder / "tiny_train_000002.bin", rng.integers(0, len(CHARS), 900))
     (folder / "meta.json").write_text(json.dumps({"vocab_size": len(CHARS), "chars": CHARS}), encoding="utf-8")
     return folder
 
